@@ -1,0 +1,192 @@
+//! Credentials: passwords (argon2id), session tokens (256 random bits, stored
+//! only as SHA-256) and the extractors that authenticate a request.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::{Error, Result};
+use crate::hub::AccountLive;
+use onair_shared::wire::Role;
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A new bearer token: 32 random bytes, base64url.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Constant-time comparison of two secrets of any length.
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    token_hash(given).ct_eq(&token_hash(expected)).into()
+}
+
+pub fn check_password_shape(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::bad_request(
+            "invalid_password",
+            format!(
+                "a password needs at least {MIN_PASSWORD_CHARS} characters (and at most {MAX_PASSWORD_BYTES} bytes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes a password with argon2id off the async threads.
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+pub fn hash_password_blocking(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Verifies a password against a stored hash, or against a dummy hash when
+/// there is none, so an unknown email takes as long as a wrong password.
+pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let dummy = dummy_hash();
+        let hash_text = stored.as_deref().unwrap_or(dummy);
+        let hash = PasswordHash::new(hash_text)
+            .map_err(|e| Error::Internal(format!("stored hash: {e}")))?;
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok();
+        Ok(matches && stored.is_some())
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password_blocking(&new_token()).unwrap_or_default())
+}
+
+/// An authenticated agent request. Authenticating is a sign of life for the
+/// session (CONTRACT §1.1).
+#[derive(Debug, Clone)]
+pub struct AgentAuth {
+    pub live: Arc<AccountLive>,
+    pub session_id: String,
+    pub agent_id: String,
+    pub role: Role,
+}
+
+impl AgentAuth {
+    /// Admins of this account only (CONTRACT §2.3).
+    pub fn require_admin_of(&self, live: &AccountLive) -> Result<()> {
+        if self.live.id != live.id {
+            return Err(Error::Forbidden {
+                code: "wrong_account",
+                message: "this token belongs to another account",
+            });
+        }
+        if self.role != Role::Admin {
+            return Err(Error::Forbidden {
+                code: "admin_required",
+                message: "only an admin may do this",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// `?access_token=` for `EventSource`, which cannot set headers.
+fn query_token(parts: &Parts) -> Option<&str> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))
+}
+
+impl FromRequestParts<AppState> for AgentAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(parts).or_else(|| query_token(parts)).filter(|t| !t.is_empty()).ok_or(
+            Error::Unauthorized {
+                code: "missing_credentials",
+                message: "send Authorization: Bearer <token> (or ?access_token= on the event stream)",
+            },
+        )?;
+        let invalid = Error::Unauthorized {
+            code: "invalid_token",
+            message: "the token is unknown or has ended",
+        };
+        let (live, session_id) = state
+            .hub
+            .session_by_token(&token_hash(token))
+            .ok_or(invalid)?;
+        let (agent_id, role) = {
+            let inner = live.lock();
+            let agent_id = inner
+                .sessions
+                .get(&session_id)
+                .map(|s| s.record.agent_id.clone());
+            let role = agent_id
+                .as_ref()
+                .and_then(|id| inner.agents.get(id))
+                .map(|a| a.role);
+            match (agent_id, role) {
+                (Some(agent_id), Some(role)) => (agent_id, role),
+                _ => {
+                    return Err(Error::Unauthorized {
+                        code: "invalid_token",
+                        message: "the token is unknown or has ended",
+                    });
+                }
+            }
+        };
+        state.hub.touch(&live, &session_id).await;
+        Ok(AgentAuth {
+            live,
+            session_id,
+            agent_id,
+            role,
+        })
+    }
+}
+
+/// The operator's bearer token for `POST /api/v1/accounts`.
+pub fn is_operator(parts_auth: Option<&str>, expected: &str) -> bool {
+    parts_auth.is_some_and(|given| secrets_match(given, expected))
+}
+
+pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}

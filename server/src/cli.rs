@@ -1,0 +1,106 @@
+//! Command-line interface: `onair serve` and `onair account create`.
+//! Every flag can also be set by an `ONAIR_*` environment variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onair",
+    version,
+    about = "Live-chat status server: online, busy or offline, the instant it changes."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// Where data lives: `sqlite://PATH` (created if missing).
+    #[arg(
+        long = "database",
+        env = "ONAIR_DATABASE_URL",
+        default_value = "sqlite://onair.db"
+    )]
+    pub url: String,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ONAIR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+    /// Enables `POST /api/v1/accounts` for whoever presents this bearer token.
+    #[arg(long, env = "ONAIR_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+    /// Create the `demo` account (groups `sales` and `support`, three agents)
+    /// if it is missing, and print its logins.
+    #[arg(long, env = "ONAIR_DEMO")]
+    pub demo: bool,
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("demo", &self.demo)
+            .finish()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account and its owner (an admin agent).
+    Create(CreateAccountArgs),
+}
+
+#[derive(Args)]
+pub struct CreateAccountArgs {
+    /// The account's slug in URLs and the embed tag: a-z, 0-9 and -.
+    #[arg(long)]
+    pub slug: String,
+    /// The account's display name.
+    #[arg(long)]
+    pub name: String,
+    /// The account's IANA timezone, e.g. Europe/Prague.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    #[arg(long)]
+    pub owner_name: String,
+    #[arg(long)]
+    pub owner_email: String,
+    /// The owner's password (at least 8 characters). Prefer the environment
+    /// variable: command lines are visible to other users of the machine.
+    #[arg(long, env = "ONAIR_OWNER_PASSWORD", hide_env_values = true)]
+    pub owner_password: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+impl fmt::Debug for CreateAccountArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateAccountArgs")
+            .field("slug", &self.slug)
+            .field("owner_email", &self.owner_email)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,257 @@
+//! `POST /accounts` (operator) and an account's settings (admin).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use onair_shared::model::{DEFAULT_BUSY_AFTER_SECONDS, MAX_GRACE_SECONDS, Settings};
+use onair_shared::wire::{self, Role, Status};
+use serde::{Deserialize, Serialize};
+
+use super::validate;
+use crate::AppState;
+use crate::auth::{self, AgentAuth};
+use crate::error::{ApiJson, Error, Result};
+use crate::hub::{AccountLive, Hub, Inner};
+use crate::store::{AccountRecord, AgentRecord};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", post(create))
+        .route("/accounts/{account}", get(show).patch(update))
+}
+
+/// The body of `POST /accounts`, also what `onair account create` and the
+/// demo seed build.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewAccount {
+    pub(crate) slug: String,
+    pub(crate) name: String,
+    pub(crate) timezone: String,
+    pub(crate) owner: NewOwner,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewOwner {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for NewOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOwner")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    account: wire::Account,
+    owner: wire::Agent,
+}
+
+/// Validates and creates an account with its owner (an admin agent).
+pub(crate) async fn create_account(
+    hub: &Hub,
+    new: NewAccount,
+) -> Result<(wire::Account, wire::Agent)> {
+    let slug = validate::key("slug", &new.slug)?;
+    let name = validate::name("name", &new.name)?;
+    let timezone = validate::timezone(&new.timezone)?;
+    let owner_name = validate::name("owner_name", &new.owner.name)?;
+    let email = validate::email(&new.owner.email)?;
+    auth::check_password_shape(&new.owner.password)?;
+    let password_hash = auth::hash_password(new.owner.password).await?;
+    let now = hub.clock.now();
+    let defaults = Settings::default();
+    let account = AccountRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        slug,
+        name,
+        timezone,
+        grace_seconds: defaults.grace_seconds,
+        busy_message: defaults.busy_message,
+        offline_message: defaults.offline_message,
+        hide_when_offline: false,
+        busy_after_seconds: DEFAULT_BUSY_AFTER_SECONDS,
+        allowed_origins: Vec::new(),
+        office_hours: None,
+        created_at: now,
+    };
+    let owner = AgentRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account.id.clone(),
+        name: owner_name,
+        email,
+        role: Role::Admin,
+        status: Status::Offline,
+        groups: Vec::new(),
+        password_hash,
+        created_at: now,
+    };
+    let owner_id = owner.id.clone();
+    let live = hub.create_account(account, owner).await?;
+    let inner = live.lock();
+    let owner = inner
+        .agent_view(&owner_id, now)
+        .ok_or_else(|| Error::Internal("owner vanished".into()))?;
+    Ok((account_view(&inner), owner))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(new): ApiJson<NewAccount>,
+) -> Result<(StatusCode, axum::Json<Created>)> {
+    // Without an operator token the route does not exist (CONTRACT §2.1).
+    let Some(expected) = state.config.operator_token.as_deref() else {
+        return Err(Error::not_found(
+            "not_found",
+            "there is nothing at this path",
+        ));
+    };
+    if !auth::is_operator(auth::bearer_of(&headers), expected) {
+        return Err(Error::Unauthorized {
+            code: "invalid_operator_token",
+            message: "this route needs Authorization: Bearer <operator token>",
+        });
+    }
+    let (account, owner) = create_account(&state.hub, new).await?;
+    Ok((StatusCode::CREATED, axum::Json(Created { account, owner })))
+}
+
+pub(crate) fn account_view(inner: &Inner) -> wire::Account {
+    let a = &inner.account;
+    wire::Account {
+        id: a.id.clone(),
+        slug: a.slug.clone(),
+        name: a.name.clone(),
+        timezone: a.timezone.clone(),
+        grace_seconds: a.grace_seconds,
+        busy_message: a.busy_message.clone(),
+        offline_message: a.offline_message.clone(),
+        hide_when_offline: a.hide_when_offline,
+        busy_after_seconds: a.busy_after_seconds,
+        allowed_origins: a.allowed_origins.clone(),
+        created_at: a.created_at,
+    }
+}
+
+/// The account named in the path, for an admin of it.
+pub(crate) async fn admin_account(
+    state: &AppState,
+    slug: &str,
+    auth: &AgentAuth,
+) -> Result<Arc<AccountLive>> {
+    let live = state.hub.account(slug).await?;
+    auth.require_admin_of(&live)?;
+    Ok(live)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    auth: AgentAuth,
+) -> Result<axum::Json<wire::Account>> {
+    let live = admin_account(&state, &slug, &auth).await?;
+    Ok(axum::Json(account_view(&live.lock())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountPatch {
+    name: Option<String>,
+    timezone: Option<String>,
+    grace_seconds: Option<u32>,
+    busy_message: Option<String>,
+    offline_message: Option<String>,
+    hide_when_offline: Option<bool>,
+    busy_after_seconds: Option<u32>,
+    allowed_origins: Option<Vec<String>>,
+}
+
+/// The largest `busy_after_seconds`: a day.
+const MAX_BUSY_AFTER_SECONDS: u32 = 86_400;
+
+async fn update(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    auth: AgentAuth,
+    ApiJson(patch): ApiJson<AccountPatch>,
+) -> Result<axum::Json<wire::Account>> {
+    let live = admin_account(&state, &slug, &auth).await?;
+    let writer = state.hub.writer(&live).await;
+    let mut record = writer.read(|inner| inner.account.clone());
+    if let Some(name) = &patch.name {
+        record.name = validate::name("name", name)?;
+    }
+    if let Some(timezone) = &patch.timezone {
+        record.timezone = validate::timezone(timezone)?;
+    }
+    if let Some(grace) = patch.grace_seconds {
+        if grace > MAX_GRACE_SECONDS {
+            return Err(Error::bad_request(
+                "invalid_grace_seconds",
+                format!("grace_seconds must be between 0 and {MAX_GRACE_SECONDS}"),
+            ));
+        }
+        record.grace_seconds = grace;
+    }
+    if let Some(message) = &patch.busy_message {
+        record.busy_message = validate::message("busy_message", message)?;
+    }
+    if let Some(message) = &patch.offline_message {
+        record.offline_message = validate::message("offline_message", message)?;
+    }
+    if let Some(hide) = patch.hide_when_offline {
+        record.hide_when_offline = hide;
+    }
+    if let Some(seconds) = patch.busy_after_seconds {
+        if seconds > MAX_BUSY_AFTER_SECONDS {
+            return Err(Error::bad_request(
+                "invalid_busy_after_seconds",
+                format!("busy_after_seconds must be between 0 and {MAX_BUSY_AFTER_SECONDS}"),
+            ));
+        }
+        record.busy_after_seconds = seconds;
+    }
+    if let Some(origins) = patch.allowed_origins {
+        record.allowed_origins = origins.iter().map(|o| origin(o)).collect::<Result<_>>()?;
+    }
+    state.hub.store.update_account(&record).await?;
+    let view = writer
+        .apply(|inner, _| {
+            inner.account = record;
+            inner.sync_model();
+            account_view(inner)
+        })
+        .await;
+    Ok(axum::Json(view))
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, no path.
+fn origin(value: &str) -> Result<String> {
+    let invalid = || {
+        Error::bad_request(
+            "invalid_allowed_origins",
+            format!("{value:?} is not an origin such as \"https://www.example.com\""),
+        )
+    };
+    let (scheme, rest) = value.split_once("://").ok_or_else(invalid)?;
+    let host_ok = !rest.is_empty()
+        && !rest.contains('/')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    if !(scheme == "http" || scheme == "https") || !host_ok {
+        return Err(invalid());
+    }
+    Ok(value.to_ascii_lowercase())
+}

@@ -1,0 +1,184 @@
+//! The agent's own view: `/me`, its status, heartbeat and event stream.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use onair_shared::wire::{self, Status};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::AgentAuth;
+use crate::error::{ApiJson, Error, Result};
+use crate::hub::{AccountLive, Hub};
+use crate::metrics::StreamGauge;
+use crate::sse;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(show))
+        .route("/me/status", put(set_status))
+        .route("/me/heartbeat", post(heartbeat))
+        .route("/me/events", get(events))
+}
+
+async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Json<wire::Me>> {
+    let now = state.hub.clock.now();
+    let inner = auth.live.lock();
+    let agent = inner
+        .agent_view(&auth.agent_id, now)
+        .ok_or_else(agent_gone)?;
+    let sessions = inner.sessions_of(&auth.agent_id, now);
+    Ok(axum::Json(wire::Me { agent, sessions }))
+}
+
+fn agent_gone() -> Error {
+    Error::Unauthorized {
+        code: "invalid_token",
+        message: "the token is unknown or has ended",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: Status,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    ApiJson(change): ApiJson<StatusChange>,
+) -> Result<axum::Json<wire::Agent>> {
+    let agent =
+        super::agents::set_status(&state.hub, &auth.live, &auth.agent_id, change.status).await?;
+    Ok(axum::Json(agent))
+}
+
+async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<StatusCode> {
+    // The extractor already counted the sign of life; store it too, so the
+    // restart rule knows about devices that only send heartbeats.
+    let now = state.hub.clock.now();
+    let streaming = {
+        let inner = auth.live.lock();
+        inner
+            .model
+            .agents
+            .get(&auth.agent_id)
+            .and_then(|a| a.sessions.get(&auth.session_id))
+            .is_some_and(|p| p.open_streams > 0)
+    };
+    state
+        .hub
+        .store
+        .touch_session(&auth.session_id, now, streaming)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agent stream: `agent` and `site` events; while open, the session is present.
+async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Response> {
+    let hub = &state.hub;
+    let AgentAuth {
+        live,
+        session_id,
+        agent_id,
+        ..
+    } = auth;
+    let writer = hub.writer(&live).await;
+    let subscribed = writer
+        .apply(|inner, now| {
+            let presence = inner.presence_mut(&agent_id, &session_id)?;
+            presence.open_streams += 1;
+            presence.last_seen = presence.last_seen.max(now);
+            Some((
+                inner.subscribe_agent(&agent_id)?,
+                inner.subscribe_site(),
+                inner.session_end(&session_id)?,
+            ))
+        })
+        .await;
+    drop(writer);
+    let Some((mut agent_rx, mut site_rx, end_rx)) = subscribed else {
+        return Err(agent_gone());
+    };
+    let guard = PresenceGuard {
+        hub: Arc::clone(hub),
+        live: Arc::clone(&live),
+        agent_id,
+        session_id: session_id.clone(),
+        _gauge: StreamGauge::agent(&hub.metrics),
+    };
+    if let Err(e) = hub
+        .store
+        .touch_session(&session_id, hub.clock.now(), true)
+        .await
+    {
+        tracing::warn!(error = %e, "could not store that a session is streaming");
+    }
+    let initial = vec![
+        sse::RETRY,
+        agent_rx.borrow_and_update().clone(),
+        site_rx.borrow_and_update().clone(),
+    ];
+    let feeds = sse::Feeds {
+        first: agent_rx,
+        second: Some(site_rx),
+    };
+    let stream = sse::stream(
+        initial,
+        feeds,
+        Some(end_rx),
+        hub.signals(),
+        Arc::clone(&hub.metrics),
+        guard,
+    );
+    Ok(sse::response(stream))
+}
+
+/// Keeps a session's stream counted while the stream lives; when it ends the
+/// session's grace period starts.
+#[derive(Debug)]
+struct PresenceGuard {
+    hub: Arc<Hub>,
+    live: Arc<AccountLive>,
+    agent_id: String,
+    session_id: String,
+    _gauge: StreamGauge,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let hub = Arc::clone(&self.hub);
+        let live = Arc::clone(&self.live);
+        let agent_id = std::mem::take(&mut self.agent_id);
+        let session_id = std::mem::take(&mut self.session_id);
+        runtime.spawn(async move {
+            let writer = hub.writer(&live).await;
+            let still_streaming = writer
+                .apply(|inner, now| {
+                    let presence = inner.presence_mut(&agent_id, &session_id)?;
+                    presence.open_streams = presence.open_streams.saturating_sub(1);
+                    presence.last_seen = presence.last_seen.max(now);
+                    Some(presence.open_streams > 0)
+                })
+                .await;
+            // None: the session ended (logout) and is gone from the store too.
+            if let Some(still_streaming) = still_streaming {
+                if let Err(e) = hub
+                    .store
+                    .touch_session(&session_id, writer.now(), still_streaming)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not store a session's last sign of life");
+                }
+            }
+        });
+    }
+}

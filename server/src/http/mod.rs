@@ -1,0 +1,106 @@
+//! HTTP handlers, one module per resource, merged once here.
+
+mod accounts;
+mod agents;
+mod groups;
+mod me;
+mod office_hours;
+mod service;
+mod sessions;
+mod status;
+
+pub(crate) use accounts::{NewAccount, NewOwner, create_account};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::error::{BODY_LIMIT, Error};
+
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(accounts::router())
+        .merge(sessions::router())
+        .merge(me::router())
+        .merge(agents::router())
+        .merge(groups::router())
+        .merge(office_hours::router())
+        .merge(status::router());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(service::router())
+        .fallback(|| async { Error::not_found("not_found", "there is nothing at this path") })
+        .method_not_allowed_fallback(|| async {
+            Error::MethodNotAllowed
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            // Spans carry the path only: a query may hold `access_token`.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Field rules shared by several resources.
+pub(crate) mod validate {
+    use crate::error::{Error, Result};
+
+    /// A display name: 1–200 characters after trimming.
+    pub(crate) fn name(field: &'static str, value: &str) -> Result<String> {
+        let trimmed = value.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 || chars > 200 || trimmed.chars().any(char::is_control) {
+            return Err(Error::bad_request(
+                format!("invalid_{field}"),
+                format!("{field} must be 1 to 200 characters without control characters"),
+            ));
+        }
+        Ok(trimmed.to_owned())
+    }
+
+    pub(crate) fn email(value: &str) -> Result<String> {
+        let email = value.trim().to_lowercase();
+        if !onair_shared::validate::is_plausible_email(&email) {
+            return Err(Error::bad_request(
+                "invalid_email",
+                format!("{value:?} is not an email address"),
+            ));
+        }
+        Ok(email)
+    }
+
+    pub(crate) fn timezone(value: &str) -> Result<String> {
+        if value.is_empty() || jiff::tz::TimeZone::get(value).is_err() {
+            return Err(Error::bad_request(
+                "invalid_timezone",
+                format!("{value:?} is not an IANA timezone such as \"Europe/Prague\""),
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
+    pub(crate) fn key(field: &'static str, value: &str) -> Result<String> {
+        if !onair_shared::validate::is_valid_key(value) {
+            return Err(Error::bad_request(
+                format!("invalid_{field}"),
+                format!("{field} {value:?} must be 1 to 64 of a-z, 0-9 and -"),
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
+    /// A message shown to visitors: at most 1000 characters.
+    pub(crate) fn message(field: &'static str, value: &str) -> Result<String> {
+        if value.chars().count() > 1000 {
+            return Err(Error::bad_request(
+                format!("invalid_{field}"),
+                format!("{field} is longer than 1000 characters"),
+            ));
+        }
+        Ok(value.to_owned())
+    }
+}

@@ -1,0 +1,125 @@
+//! Login (`POST /accounts/{account}/sessions`) and logout (`DELETE /sessions/current`).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use onair_shared::wire;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::{self, AgentAuth};
+use crate::error::{ApiJson, Error, Result};
+use crate::store::SessionRecord;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/accounts/{account}/sessions", post(login))
+        .route("/sessions/current", delete(logout))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+    #[serde(default)]
+    device: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LoggedIn {
+    token: String,
+    session: SessionView,
+    agent: wire::Agent,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionView {
+    id: String,
+    device: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ApiJson(login): ApiJson<Login>,
+) -> Result<(StatusCode, axum::Json<LoggedIn>)> {
+    let hub = &state.hub;
+    let live = hub.account(&slug).await?;
+    let device = match login.device.as_deref() {
+        Some(device) => super::validate::name("device", device)?,
+        None => "unnamed device".to_owned(),
+    };
+    let email = login.email.trim().to_lowercase();
+    let found = {
+        let inner = live.lock();
+        inner
+            .agents
+            .values()
+            .find(|a| a.email == email)
+            .map(|a| (a.id.clone(), a.password_hash.clone()))
+    };
+    let (agent_id, stored_hash) = found.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+    // Unknown email and wrong password get the same answer after the same work.
+    let matches = auth::verify_password(login.password, stored_hash).await?;
+    let (true, Some(agent_id)) = (matches, agent_id) else {
+        return Err(Error::Unauthorized {
+            code: "invalid_credentials",
+            message: "the email or password is wrong",
+        });
+    };
+
+    let token = auth::new_token();
+    let now = hub.clock.now();
+    let record = SessionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        agent_id: agent_id.clone(),
+        token_hash: auth::token_hash(&token),
+        device: device.clone(),
+        last_seen: now,
+        streaming: false,
+        created_at: now,
+    };
+    let writer = hub.writer(&live).await;
+    if !writer.read(|inner| inner.agents.contains_key(&agent_id)) {
+        // Deleted while the password was being checked.
+        return Err(Error::Unauthorized {
+            code: "invalid_credentials",
+            message: "the email or password is wrong",
+        });
+    }
+    hub.store.put_session(&record).await?;
+    let session = SessionView {
+        id: record.id.clone(),
+        device,
+    };
+    let token_hash = record.token_hash;
+    let session_id = record.id.clone();
+    let agent = writer
+        .apply(|inner, now| {
+            inner.add_session(record);
+            inner.agent_view(&agent_id, now)
+        })
+        .await
+        .ok_or_else(|| Error::Internal("agent vanished during login".into()))?;
+    hub.index_token(token_hash, &live, &session_id);
+    tracing::info!(account = %slug, agent = %agent_id, session = %session_id, "logged in");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(LoggedIn {
+            token,
+            session,
+            agent,
+        }),
+    ))
+}
+
+async fn logout(State(state): State<AppState>, auth: AgentAuth) -> Result<StatusCode> {
+    let writer = state.hub.writer(&auth.live).await;
+    state.hub.store.delete_session(&auth.session_id).await?;
+    writer
+        .apply(|inner, _| inner.end_session(&auth.session_id))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,115 @@
+//! The `onair` binary: parses the command line and hands over to the library.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeArgs};
+use onair_server::clock::Clock;
+use onair_server::{AppState, Hub, ServerConfig, demo, store};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            EnvFilter::try_from_env("ONAIR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Account(AccountCommand::Create(args)) => create_account(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = store::open(&args.database.url)
+        .await
+        .with_context(|| format!("opening {}", args.database.url))?;
+    let hub = Hub::load(store, Clock::System)
+        .await
+        .context("loading accounts")?;
+    let state = AppState {
+        hub,
+        config: Arc::new(ServerConfig {
+            operator_token: args.operator_token,
+        }),
+    };
+    if args.demo && demo::seed(&state).await? {
+        tracing::info!("created the demo account");
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(database = %args.database.url, "listening on http://{addr}");
+    if args.demo {
+        print_demo_help(addr);
+    }
+    onair_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_demo_help(addr: std::net::SocketAddr) {
+    let mut out = format!(
+        "\n  onair demo is running.\n\n    demo page (a customer website with the chat box):  http://{addr}/\n    agent dashboard:                                   http://{addr}/dashboard\n\n  Log in to the dashboard (account \"{}\") as any of:\n",
+        demo::ACCOUNT
+    );
+    for (name, email, groups) in demo::AGENTS {
+        let groups = if groups.is_empty() {
+            "no group: counts for every group".to_owned()
+        } else {
+            groups.join(", ")
+        };
+        out.push_str(&format!(
+            "    {email:<20} password {:<12} {name} ({groups})\n",
+            demo::PASSWORD
+        ));
+    }
+    out.push_str("\n  Ctrl-C stops the server.\n");
+    eprintln!("{out}");
+}
+
+async fn create_account(args: CreateAccountArgs) -> anyhow::Result<()> {
+    let store = store::open(&args.database.url)
+        .await
+        .with_context(|| format!("opening {}", args.database.url))?;
+    let hub = Hub::load(store, Clock::System)
+        .await
+        .context("loading accounts")?;
+    let created = onair_server::create_account_from_cli(&hub, &args).await?;
+    println!("{created}");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,109 @@
+//! Counters for `GET /metrics` (Prometheus text format).
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub status_streams: AtomicU64,
+    pub agent_streams: AtomicU64,
+    pub events_sent: AtomicU64,
+}
+
+/// Counts one open stream of a kind for as long as it lives.
+#[derive(Debug)]
+pub struct StreamGauge {
+    metrics: Arc<Metrics>,
+    agent: bool,
+}
+
+impl StreamGauge {
+    pub fn status(metrics: &Arc<Metrics>) -> StreamGauge {
+        metrics.status_streams.fetch_add(1, Ordering::Relaxed);
+        StreamGauge {
+            metrics: Arc::clone(metrics),
+            agent: false,
+        }
+    }
+
+    pub fn agent(metrics: &Arc<Metrics>) -> StreamGauge {
+        metrics.agent_streams.fetch_add(1, Ordering::Relaxed);
+        StreamGauge {
+            metrics: Arc::clone(metrics),
+            agent: true,
+        }
+    }
+}
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        let counter = if self.agent {
+            &self.metrics.agent_streams
+        } else {
+            &self.metrics.status_streams
+        };
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Session counts, gathered from the live state when `/metrics` is read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionCounts {
+    pub accounts: u64,
+    pub sessions: u64,
+    pub present: u64,
+}
+
+impl Metrics {
+    pub fn render(&self, sessions: SessionCounts) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, labels: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name}{labels} {value}");
+        };
+        metric(
+            "onair_open_streams",
+            "gauge",
+            "Open status streams (chat boxes).",
+            "{kind=\"status\"}",
+            self.status_streams.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "onair_open_streams{{kind=\"agent\"}} {}",
+            self.agent_streams.load(Ordering::Relaxed)
+        );
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        metric(
+            "onair_events_sent_total",
+            "counter",
+            "Server-sent event frames written, keep-alives included.",
+            self.events_sent.load(Ordering::Relaxed),
+        );
+        metric(
+            "onair_accounts",
+            "gauge",
+            "Accounts loaded.",
+            sessions.accounts,
+        );
+        metric(
+            "onair_sessions",
+            "gauge",
+            "Agent sessions (logged-in devices).",
+            sessions.sessions,
+        );
+        metric(
+            "onair_sessions_present",
+            "gauge",
+            "Agent sessions present now.",
+            sessions.present,
+        );
+        out
+    }
+}

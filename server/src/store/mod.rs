@@ -1,0 +1,163 @@
+//! Durable storage behind a trait, chosen by the database URL's scheme.
+//!
+//! The server keeps every account's live state in memory (see `hub`); the
+//! store is the durable copy it writes through to and loads from at start-up.
+//! Only SQLite exists today; PostgreSQL and Redis can be added as further
+//! implementations of [`Store`] without touching the rest of the server.
+
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use onair_shared::office_hours::OfficeHoursSpec;
+use onair_shared::wire::{Role, Status};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint: which one, in words a client may see ("slug", "email", "key").
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub timezone: String,
+    pub grace_seconds: u32,
+    pub busy_message: String,
+    pub offline_message: String,
+    pub hide_when_offline: bool,
+    pub busy_after_seconds: u32,
+    pub allowed_origins: Vec<String>,
+    pub office_hours: Option<OfficeHoursSpec>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: Status,
+    pub groups: Vec<String>,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for AgentRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub account_id: String,
+    pub key: String,
+    pub name: String,
+    pub office_hours: Option<OfficeHoursSpec>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub agent_id: String,
+    pub token_hash: [u8; 32],
+    pub device: String,
+    pub last_seen: Timestamp,
+    pub streaming: bool,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id", &self.id)
+            .field("agent_id", &self.agent_id)
+            .field("device", &self.device)
+            .field("last_seen", &self.last_seen)
+            .field("streaming", &self.streaming)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything stored about one account, as loaded at start-up.
+#[derive(Clone, Debug)]
+pub struct AccountData {
+    pub account: AccountRecord,
+    /// The account's change counter as last stored.
+    pub version: u64,
+    pub groups: Vec<GroupRecord>,
+    pub agents: Vec<AgentRecord>,
+    pub sessions: Vec<SessionRecord>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Every account with its groups, agents and sessions.
+    async fn load_all(&self) -> StoreResult<Vec<AccountData>>;
+    /// One account by slug, for accounts created by another process (the CLI).
+    async fn load_account(&self, slug: &str) -> StoreResult<Option<AccountData>>;
+
+    /// Creates an account and its owner atomically. Conflict("slug") when taken.
+    async fn create_account(&self, account: &AccountRecord, owner: &AgentRecord)
+    -> StoreResult<()>;
+    async fn update_account(&self, account: &AccountRecord) -> StoreResult<()>;
+    async fn set_version(&self, account_id: &str, version: u64) -> StoreResult<()>;
+
+    /// Inserts or replaces an agent with its group memberships. Conflict("email").
+    async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()>;
+    /// Deletes an agent and, with it, its sessions.
+    async fn delete_agent(&self, agent_id: &str) -> StoreResult<()>;
+
+    /// Inserts or replaces a group.
+    async fn put_group(&self, group: &GroupRecord) -> StoreResult<()>;
+    /// Deletes a group and every membership in it.
+    async fn delete_group(&self, account_id: &str, key: &str) -> StoreResult<()>;
+
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn touch_session(
+        &self,
+        session_id: &str,
+        last_seen: Timestamp,
+        streaming: bool,
+    ) -> StoreResult<()>;
+    async fn delete_session(&self, session_id: &str) -> StoreResult<()>;
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+}
+
+/// Opens the store a database URL names: `sqlite://PATH` (a file, created if
+/// missing) or `sqlite::memory:`.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let store = SqliteStore::open(path).await?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::UnsupportedUrl(url.to_owned()))
+}

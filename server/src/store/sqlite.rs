@@ -1,0 +1,524 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! A single connection behind a mutex, used from `spawn_blocking`: the server
+//! reads from memory, so the store only sees writes and start-up loads, and
+//! SQLite serialises writers anyway.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use onair_shared::office_hours::OfficeHoursSpec;
+use onair_shared::wire::{Role, Status};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{
+    AccountData, AccountRecord, AgentRecord, GroupRecord, SessionRecord, Store, StoreError,
+    StoreResult,
+};
+
+/// Migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`, or an in-memory one
+    /// for `:memory:`, and brings its schema up to date.
+    pub async fn open(path: &str) -> StoreResult<SqliteStore> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || open_blocking(&path))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a half-written
+            // transaction behind (SQLite rolls it back), so a poisoned lock is
+            // still a usable connection.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+}
+
+fn open_blocking(path: &str) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(backend)?;
+    // WAL for concurrent readers; synchronous=FULL so a write the API
+    // acknowledged survives power loss, not only a crash of the process.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let applied: usize = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(backend)?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {applied}, newer than this onair ({}); upgrade onair",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            index + 1
+        ))
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Maps a unique-constraint failure to a conflict on `what`.
+fn conflict_or_backend(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+            if e.to_string().contains("UNIQUE") || e.to_string().contains("PRIMARY KEY") =>
+        {
+            StoreError::Conflict(what)
+        }
+        _ => backend(e),
+    }
+}
+
+fn millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_millis(ms: i64) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_millisecond(ms)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn office_hours_json(spec: &Option<OfficeHoursSpec>) -> StoreResult<Option<String>> {
+    spec.as_ref().map(to_json).transpose()
+}
+
+fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(text).ok_or_else(|| {
+        rusqlite::Error::ToSqlConversionFailure(format!("unexpected stored value {text:?}").into())
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "id, slug, name, timezone, grace_seconds, busy_message, offline_message, \
+     hide_when_offline, busy_after_seconds, allowed_origins, office_hours, created_at, version";
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<(AccountRecord, u64)> {
+    let origins: String = row.get(9)?;
+    let office_hours: Option<String> = row.get(10)?;
+    let account = AccountRecord {
+        id: row.get(0)?,
+        slug: row.get(1)?,
+        name: row.get(2)?,
+        timezone: row.get(3)?,
+        grace_seconds: row.get(4)?,
+        busy_message: row.get(5)?,
+        offline_message: row.get(6)?,
+        hide_when_offline: row.get(7)?,
+        busy_after_seconds: row.get(8)?,
+        allowed_origins: from_json(&origins)?,
+        office_hours: office_hours.as_deref().map(from_json).transpose()?,
+        created_at: from_millis(row.get(11)?)?,
+    };
+    let version: i64 = row.get(12)?;
+    Ok((account, u64::try_from(version).unwrap_or(0)))
+}
+
+fn load_account_data(
+    conn: &Connection,
+    account: AccountRecord,
+    version: u64,
+) -> rusqlite::Result<AccountData> {
+    let mut groups_stmt = conn.prepare_cached(
+        "SELECT key, name, office_hours, created_at FROM groups WHERE account_id = ?1 ORDER BY key",
+    )?;
+    let groups = groups_stmt
+        .query_map([&account.id], |row| {
+            let office_hours: Option<String> = row.get(2)?;
+            Ok(GroupRecord {
+                account_id: account.id.clone(),
+                key: row.get(0)?,
+                name: row.get(1)?,
+                office_hours: office_hours.as_deref().map(from_json).transpose()?,
+                created_at: from_millis(row.get(3)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    let mut agents_stmt = conn.prepare_cached(
+        "SELECT id, name, email, role, status, password_hash, created_at,
+                (SELECT json_group_array(group_key) FROM
+                    (SELECT group_key FROM agent_groups g WHERE g.agent_id = agents.id ORDER BY group_key))
+         FROM agents WHERE account_id = ?1 ORDER BY created_at, id",
+    )?;
+    let agents = agents_stmt
+        .query_map([&account.id], |row| {
+            let role: String = row.get(3)?;
+            let status: String = row.get(4)?;
+            let groups: String = row.get(7)?;
+            Ok(AgentRecord {
+                id: row.get(0)?,
+                account_id: account.id.clone(),
+                name: row.get(1)?,
+                email: row.get(2)?,
+                role: parse_enum(&role, Role::parse)?,
+                status: parse_enum(&status, Status::parse)?,
+                groups: from_json(&groups)?,
+                password_hash: row.get(5)?,
+                created_at: from_millis(row.get(6)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    let mut sessions_stmt = conn.prepare_cached(
+        "SELECT s.id, s.agent_id, s.token_hash, s.device, s.last_seen, s.streaming, s.created_at
+         FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE a.account_id = ?1",
+    )?;
+    let sessions = sessions_stmt
+        .query_map([&account.id], |row| {
+            Ok(SessionRecord {
+                id: row.get(0)?,
+                agent_id: row.get(1)?,
+                token_hash: row.get(2)?,
+                device: row.get(3)?,
+                last_seen: from_millis(row.get(4)?)?,
+                streaming: row.get(5)?,
+                created_at: from_millis(row.get(6)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    Ok(AccountData {
+        account,
+        version,
+        groups,
+        agents,
+        sessions,
+    })
+}
+
+fn write_agent(tx: &rusqlite::Transaction<'_>, agent: &AgentRecord) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
+             role = excluded.role, status = excluded.status, password_hash = excluded.password_hash",
+        params![
+            agent.id,
+            agent.account_id,
+            agent.name,
+            agent.email,
+            agent.role.as_str(),
+            agent.status.as_str(),
+            agent.password_hash,
+            millis(agent.created_at),
+        ],
+    )
+    .map_err(conflict_or_backend("email"))?;
+    tx.execute("DELETE FROM agent_groups WHERE agent_id = ?1", [&agent.id])
+        .map_err(backend)?;
+    for key in &agent.groups {
+        tx.execute(
+            "INSERT INTO agent_groups (agent_id, account_id, group_key) VALUES (?1, ?2, ?3)",
+            params![agent.id, agent.account_id, key],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_all(&self) -> StoreResult<Vec<AccountData>> {
+        self.with(|conn| {
+            let accounts = {
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at"
+                    ))
+                    .map_err(backend)?;
+                stmt.query_map([], account_from_row)
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(backend)?
+            };
+            accounts
+                .into_iter()
+                .map(|(account, version)| {
+                    load_account_data(conn, account, version).map_err(backend)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn load_account(&self, slug: &str) -> StoreResult<Option<AccountData>> {
+        let slug = slug.to_owned();
+        self.with(move |conn| {
+            let found = conn
+                .query_row(
+                    &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE slug = ?1"),
+                    [&slug],
+                    account_from_row,
+                )
+                .optional()
+                .map_err(backend)?;
+            found
+                .map(|(account, version)| {
+                    load_account_data(conn, account, version).map_err(backend)
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn create_account(
+        &self,
+        account: &AccountRecord,
+        owner: &AgentRecord,
+    ) -> StoreResult<()> {
+        let account = account.clone();
+        let owner = owner.clone();
+        let origins = to_json(&account.allowed_origins)?;
+        let office_hours = office_hours_json(&account.office_hours)?;
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
+                     offline_message, hide_when_offline, busy_after_seconds, allowed_origins,
+                     office_hours, created_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
+                params![
+                    account.id,
+                    account.slug,
+                    account.name,
+                    account.timezone,
+                    account.grace_seconds,
+                    account.busy_message,
+                    account.offline_message,
+                    account.hide_when_offline,
+                    account.busy_after_seconds,
+                    origins,
+                    office_hours,
+                    millis(account.created_at),
+                ],
+            )
+            .map_err(conflict_or_backend("slug"))?;
+            write_agent(&tx, &owner)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_account(&self, account: &AccountRecord) -> StoreResult<()> {
+        let account = account.clone();
+        let origins = to_json(&account.allowed_origins)?;
+        let office_hours = office_hours_json(&account.office_hours)?;
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE accounts SET name = ?2, timezone = ?3, grace_seconds = ?4, busy_message = ?5,
+                     offline_message = ?6, hide_when_offline = ?7, busy_after_seconds = ?8,
+                     allowed_origins = ?9, office_hours = ?10
+                 WHERE id = ?1",
+                params![
+                    account.id,
+                    account.name,
+                    account.timezone,
+                    account.grace_seconds,
+                    account.busy_message,
+                    account.offline_message,
+                    account.hide_when_offline,
+                    account.busy_after_seconds,
+                    origins,
+                    office_hours,
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_version(&self, account_id: &str, version: u64) -> StoreResult<()> {
+        let account_id = account_id.to_owned();
+        let version = i64::try_from(version).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.with(move |conn| {
+            // max() keeps the stored counter from ever going backwards.
+            conn.execute(
+                "UPDATE accounts SET version = max(version, ?2) WHERE id = ?1",
+                params![account_id, version],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
+        let agent = agent.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            write_agent(&tx, &agent)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_agent(&self, agent_id: &str) -> StoreResult<()> {
+        let agent_id = agent_id.to_owned();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM agents WHERE id = ?1", [&agent_id])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_group(&self, group: &GroupRecord) -> StoreResult<()> {
+        let group = group.clone();
+        let office_hours = office_hours_json(&group.office_hours)?;
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO groups (account_id, key, name, office_hours, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (account_id, key) DO UPDATE SET name = excluded.name,
+                     office_hours = excluded.office_hours",
+                params![
+                    group.account_id,
+                    group.key,
+                    group.name,
+                    office_hours,
+                    millis(group.created_at)
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_group(&self, account_id: &str, key: &str) -> StoreResult<()> {
+        let account_id = account_id.to_owned();
+        let key = key.to_owned();
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM groups WHERE account_id = ?1 AND key = ?2",
+                [&account_id, &key],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let session = session.clone();
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO sessions (id, agent_id, token_hash, device, last_seen, streaming, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    session.id,
+                    session.agent_id,
+                    session.token_hash,
+                    session.device,
+                    millis(session.last_seen),
+                    session.streaming,
+                    millis(session.created_at),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch_session(
+        &self,
+        session_id: &str,
+        last_seen: Timestamp,
+        streaming: bool,
+    ) -> StoreResult<()> {
+        let session_id = session_id.to_owned();
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE sessions SET last_seen = max(last_seen, ?2), streaming = ?3 WHERE id = ?1",
+                params![session_id, millis(last_seen), streaming],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_session(&self, session_id: &str) -> StoreResult<()> {
+        let session_id = session_id.to_owned();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE id = ?1", [&session_id])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.with(move |conn| {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        let value = value.to_owned();
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [&key, &value],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,20 @@
+//! The onair presence model.
+//!
+//! This crate is the heart of onair and knows nothing of the world: no IO, no
+//! async runtime, no HTTP. Everything here is a function of state and `now`, so
+//! the server, the widget (compiled to `wasm32-unknown-unknown`) and the tests
+//! all agree on what a chat box shows.
+//!
+//! - [`office_hours`]: weekly plans, overnight intervals and dated exceptions in
+//!   an IANA timezone; `is_open(at)` and `next_change(after)`.
+//! - [`model`]: accounts, agents, groups and session presence with grace, and
+//!   [`model::derive`], the rule of CONTRACT §1.4.
+//! - [`wire`]: the JSON shapes clients see (status snapshot, agent, site event).
+
+pub mod model;
+pub mod office_hours;
+pub mod validate;
+pub mod wire;
+
+pub use model::{AccountState, Derived, Scope, derive};
+pub use wire::{Reason, Status};

@@ -1,0 +1,291 @@
+//! Accounts, agents, groups and session presence, and the derivation of what a
+//! chat box shows (CONTRACT §1).
+//!
+//! Everything is a function of an [`AccountState`] and an instant `now`; the
+//! server keeps one `AccountState` per account in memory and re-derives after
+//! every change and at every deadline [`AccountState::next_deadline`] names.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::office_hours::{NEXT_CHANGE_HORIZON_DAYS, OfficeHours};
+use crate::wire::{Reason, SiteEvent, Status, StatusSnapshot};
+
+/// Default seconds a session stays present after its last sign of life.
+pub const DEFAULT_GRACE_SECONDS: u32 = 120;
+/// The largest `grace_seconds` an account may set.
+pub const MAX_GRACE_SECONDS: u32 = 3600;
+/// Default seconds before an unanswered visitor gets the busy reply.
+pub const DEFAULT_BUSY_AFTER_SECONDS: u32 = 45;
+pub const DEFAULT_BUSY_MESSAGE: &str = "We're busy right now — we'll be back shortly.";
+pub const DEFAULT_OFFLINE_MESSAGE: &str =
+    "We're offline right now — leave us a message and we'll get back to you.";
+
+/// The part of an account's settings the derivation needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub grace_seconds: u32,
+    pub busy_message: String,
+    pub offline_message: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            grace_seconds: DEFAULT_GRACE_SECONDS,
+            busy_message: DEFAULT_BUSY_MESSAGE.to_owned(),
+            offline_message: DEFAULT_OFFLINE_MESSAGE.to_owned(),
+        }
+    }
+}
+
+/// Everything about one account that decides what its chat boxes show.
+#[derive(Clone, Debug, Default)]
+pub struct AccountState {
+    pub settings: Settings,
+    /// The account's office hours; `None` means none were ever set.
+    pub office_hours: Option<OfficeHours>,
+    /// Groups by key.
+    pub groups: BTreeMap<String, GroupState>,
+    /// Agents by id.
+    pub agents: BTreeMap<String, AgentState>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GroupState {
+    /// The group's own office hours, which replace the account's for it.
+    pub office_hours: Option<OfficeHours>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AgentState {
+    pub chosen: Status,
+    pub groups: BTreeSet<String>,
+    /// Sessions (devices) by id.
+    pub sessions: BTreeMap<String, SessionPresence>,
+}
+
+impl AgentState {
+    pub fn new(chosen: Status) -> AgentState {
+        AgentState {
+            chosen,
+            groups: BTreeSet::new(),
+            sessions: BTreeMap::new(),
+        }
+    }
+}
+
+/// What makes a session present: open agent streams, or a recent sign of life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionPresence {
+    pub open_streams: u32,
+    pub last_seen: Timestamp,
+}
+
+impl SessionPresence {
+    pub fn seen_at(last_seen: Timestamp) -> SessionPresence {
+        SessionPresence {
+            open_streams: 0,
+            last_seen,
+        }
+    }
+
+    /// Present while a stream is open, and until `last_seen + grace` (exclusive).
+    pub fn is_present(&self, now: Timestamp, grace_seconds: u32) -> bool {
+        self.open_streams > 0 || now < self.grace_ends(grace_seconds)
+    }
+
+    /// The instant this session stops being present if nothing happens.
+    pub fn grace_ends(&self, grace_seconds: u32) -> Timestamp {
+        self.last_seen
+            .saturating_add(SignedDuration::from_secs(i64::from(grace_seconds)))
+            .unwrap_or(Timestamp::MAX)
+    }
+}
+
+/// A chat box's scope: the whole site or one group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Site,
+    Group(String),
+}
+
+impl Scope {
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Scope::Site => None,
+            Scope::Group(key) => Some(key),
+        }
+    }
+}
+
+/// The derived status of a scope and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Derived {
+    pub status: Status,
+    pub reason: Reason,
+}
+
+/// CONTRACT §1.4: what the chat box of `scope` shows at `now`.
+///
+/// An unknown group derives as a group with no members of its own (only the
+/// ungrouped agents count); callers reject unknown groups before asking.
+pub fn derive(state: &AccountState, scope: &Scope, now: Timestamp) -> Derived {
+    if let Some(hours) = state.office_hours_for(scope) {
+        if !hours.is_open(now) {
+            return Derived {
+                status: Status::Offline,
+                reason: Reason::OutsideOfficeHours,
+            };
+        }
+    }
+    let mut any_busy = false;
+    for agent in state.eligible_agents(scope) {
+        if !state.is_available(agent, now) {
+            continue;
+        }
+        match agent.chosen {
+            Status::Online => {
+                return Derived {
+                    status: Status::Online,
+                    reason: Reason::AgentsOnline,
+                };
+            }
+            Status::Busy => any_busy = true,
+            Status::Offline => {}
+        }
+    }
+    if any_busy {
+        Derived {
+            status: Status::Busy,
+            reason: Reason::AgentsBusy,
+        }
+    } else {
+        Derived {
+            status: Status::Offline,
+            reason: Reason::NoAgentAvailable,
+        }
+    }
+}
+
+impl AccountState {
+    /// The office hours that govern `scope`: a group's own replace the account's.
+    pub fn office_hours_for(&self, scope: &Scope) -> Option<&OfficeHours> {
+        let own = scope
+            .group()
+            .and_then(|key| self.groups.get(key))
+            .and_then(|group| group.office_hours.as_ref());
+        own.or(self.office_hours.as_ref())
+    }
+
+    /// Site: every agent. Group `g`: agents in `g` plus every agent in no group.
+    pub fn eligible_agents<'a>(
+        &'a self,
+        scope: &'a Scope,
+    ) -> impl Iterator<Item = &'a AgentState> + 'a {
+        self.agents.values().filter(move |agent| match scope {
+            Scope::Site => true,
+            Scope::Group(key) => agent.groups.is_empty() || agent.groups.contains(key),
+        })
+    }
+
+    /// Chosen `online` or `busy`, and at least one session present.
+    pub fn is_available(&self, agent: &AgentState, now: Timestamp) -> bool {
+        agent.chosen != Status::Offline && self.has_present_session(agent, now)
+    }
+
+    pub fn has_present_session(&self, agent: &AgentState, now: Timestamp) -> bool {
+        let grace = self.settings.grace_seconds;
+        agent
+            .sessions
+            .values()
+            .any(|session| session.is_present(now, grace))
+    }
+
+    /// Every scope of the account: the site, then each group by key.
+    pub fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        std::iter::once(Scope::Site).chain(self.groups.keys().cloned().map(Scope::Group))
+    }
+
+    /// The next instant strictly after `now` at which a derived status could
+    /// change with nothing else happening: a present session's grace running
+    /// out, or an office-hours boundary of any scope. The server sleeps until
+    /// then instead of polling.
+    pub fn next_deadline(&self, now: Timestamp) -> Option<Timestamp> {
+        let grace = self.settings.grace_seconds;
+        let grace_ends = self
+            .agents
+            .values()
+            .flat_map(|agent| agent.sessions.values())
+            .filter(|session| session.open_streams == 0)
+            .map(|session| session.grace_ends(grace))
+            .filter(|&end| end > now);
+        // `next_change` looks 14 days ahead; enabled hours with no change in
+        // that window get a re-check at its end, so a boundary further away is
+        // still met on time.
+        let recheck = now
+            .saturating_add(SignedDuration::from_hours(24 * NEXT_CHANGE_HORIZON_DAYS))
+            .unwrap_or(Timestamp::MAX);
+        let office_hours = self
+            .office_hours
+            .iter()
+            .chain(
+                self.groups
+                    .values()
+                    .filter_map(|group| group.office_hours.as_ref()),
+            )
+            .filter(|hours| hours.enabled())
+            .map(|hours| hours.next_change(now).unwrap_or(recheck));
+        grace_ends.chain(office_hours).min()
+    }
+
+    /// The full snapshot a chat box of `scope` receives.
+    pub fn snapshot(
+        &self,
+        account: &str,
+        scope: &Scope,
+        now: Timestamp,
+        version: u64,
+    ) -> StatusSnapshot {
+        let Derived { status, reason } = derive(self, scope, now);
+        let message = match status {
+            Status::Online => None,
+            Status::Busy => Some(self.settings.busy_message.clone()),
+            Status::Offline => Some(self.settings.offline_message.clone()),
+        };
+        let next_change = self
+            .office_hours_for(scope)
+            .and_then(|hours| hours.next_change(now));
+        StatusSnapshot {
+            account: account.to_owned(),
+            group: scope.group().map(str::to_owned),
+            status,
+            reason,
+            message,
+            next_change,
+            version,
+        }
+    }
+
+    /// `event: site` for agent streams.
+    pub fn site_event(&self, now: Timestamp) -> SiteEvent {
+        SiteEvent {
+            site: derive(self, &Scope::Site, now).status,
+            groups: self
+                .groups
+                .keys()
+                .map(|key| {
+                    (
+                        key.clone(),
+                        derive(self, &Scope::Group(key.clone()), now).status,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -1,0 +1,155 @@
+//! Shapes that cross a wire: what the HTTP API and the event streams send, and
+//! what the widget decodes. Field names here are fixed by CONTRACT.md.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A status, both as an agent chooses it and as a chat box shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Online,
+    Busy,
+    Offline,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Online => "online",
+            Status::Busy => "busy",
+            Status::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "online" => Some(Status::Online),
+            "busy" => Some(Status::Busy),
+            "offline" => Some(Status::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// Why a scope shows the status it does (CONTRACT §1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    OutsideOfficeHours,
+    AgentsOnline,
+    AgentsBusy,
+    NoAgentAvailable,
+}
+
+/// What a chat box shows for one scope: `GET …/status` and `event: status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub account: String,
+    pub group: Option<String>,
+    pub status: Status,
+    pub reason: Reason,
+    /// The busy or offline message when that applies.
+    pub message: Option<String>,
+    /// The next instant office hours open or close for this scope, if within 14 days.
+    pub next_change: Option<Timestamp>,
+    /// The account's change counter at this scope's last change; never goes backwards.
+    pub version: u64,
+}
+
+/// `event: site` on the agent stream: the site's status and every group's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteEvent {
+    pub site: Status,
+    pub groups: BTreeMap<String, Status>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// An agent as the API shows it (CONTRACT §2.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub groups: Vec<String>,
+    /// The chosen status.
+    pub status: Status,
+    /// Chosen `online` or `busy` and at least one session present.
+    pub available: bool,
+}
+
+/// One of an agent's sessions (devices), as `GET /me` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub device: String,
+    pub present: bool,
+}
+
+/// `GET /me`: the agent with its sessions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    #[serde(flatten)]
+    pub agent: Agent,
+    pub sessions: Vec<Session>,
+}
+
+/// An account's settings as the API shows them (CONTRACT §2.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub timezone: String,
+    pub grace_seconds: u32,
+    pub busy_message: String,
+    pub offline_message: String,
+    pub hide_when_offline: bool,
+    pub busy_after_seconds: u32,
+    pub allowed_origins: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub key: String,
+    pub name: String,
+}
+
+/// Every error the API answers: `{"error": {"code", "message"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,56 @@
+//! `cargo xtask demo`: the release server with demo data, in the foreground.
+
+use std::ffi::OsString;
+use std::process::{Command, ExitCode};
+
+use crate::{Result, cmd, metadata};
+
+/// Builds and runs `onair serve --demo`, passing `args` on to it.
+pub(crate) fn run(args: &[OsString]) -> Result<ExitCode> {
+    // `cargo xtask demo -- --port 8080` is natural to type, but `onair` must not see the `--`.
+    let args = match args.split_first() {
+        Some((first, rest)) if first == "--" => rest,
+        _ => args,
+    };
+    println!("==> Building the release binary of onair (the first build takes a few minutes)");
+    cmd::run(&mut cmd::cargo([
+        "build",
+        "--release",
+        "-p",
+        "onair-server",
+        "--bin",
+        "onair",
+    ]))?;
+    let mut server = Command::new(metadata::binary_path("release", "onair")?);
+    server
+        .args(["serve", "--demo"])
+        .args(args)
+        .current_dir(cmd::project_root());
+    cmd::echo(&server);
+    run_in_foreground(server)
+}
+
+/// Replaces this process with the server. `cargo run` already replaced itself with us, so the
+/// server becomes the only process in the foreground: Ctrl-C reaches it alone, the prompt returns
+/// only after its graceful shutdown, and its exit code is the command's exit code.
+#[cfg(unix)]
+fn run_in_foreground(mut server: Command) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+
+    let error = server.exec();
+    Err(format!(
+        "could not run `{}`: {error}",
+        cmd::display(&server)
+    ))
+}
+
+/// Without `exec`, wait for the server and pass its exit code on.
+#[cfg(not(unix))]
+fn run_in_foreground(mut server: Command) -> Result<ExitCode> {
+    let status = server
+        .status()
+        .map_err(|error| format!("could not run `{}`: {error}", cmd::display(&server)))?;
+    // Exit codes outside 0..=255 cannot be forwarded exactly; report them as a plain failure.
+    let code = status.code().and_then(|code| u8::try_from(code).ok());
+    Ok(code.map_or(ExitCode::FAILURE, ExitCode::from))
+}

@@ -1,0 +1,68 @@
+//! Project automation for onair, run as `cargo xtask <command>`.
+//!
+//! Std only on purpose: xtask is compiled before it can do anything, so it must build in seconds
+//! and must not depend on the crates that other people are editing.
+
+mod checks;
+mod cmd;
+mod demo;
+mod json;
+mod metadata;
+mod tools;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Errors are messages for the person at the terminal; nothing here recovers from them.
+type Result<T> = std::result::Result<T, String>;
+
+const USAGE: &str = "\
+Usage: cargo xtask <command> [args...]
+
+Commands:
+  test [--quick] [args...]  Run every check in order, stopping at the first failure:
+                            toolchain setup, fmt, clippy, wasm32 check of onair-shared,
+                            build of `onair`, tests (nextest if installed), doctests.
+                            --quick skips fmt, clippy and the wasm32 check; other args go
+                            to the test runner, e.g. `cargo xtask test -- api::status`.
+  demo [args...]            Build the release server and run `onair serve --demo [args...]`.
+  ci                        What .ci/run runs: the same as `test`.
+  help                      Show this message.
+";
+
+/// Exit code for a command line we do not understand, as most CLI parsers use.
+const USAGE_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let command = args.next();
+    let rest: Vec<OsString> = args.collect();
+
+    let outcome = match command.as_ref().map(|command| command.to_str()) {
+        None | Some(Some("help" | "-h" | "--help")) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        // `ci` is an alias so that CI and the README share one command.
+        Some(Some("test" | "ci")) => checks::run(&rest).map(|()| ExitCode::SUCCESS),
+        Some(Some("demo")) => demo::run(&rest),
+        // Hidden: only the toolchain setup of `test`, handy on a fresh machine.
+        Some(Some("setup")) if rest.is_empty() => tools::ensure_tools().map(|()| ExitCode::SUCCESS),
+        _ => return usage_error(&command.unwrap_or_default(), &rest),
+    };
+    outcome.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::FAILURE
+    })
+}
+
+fn usage_error(command: &OsString, rest: &[OsString]) -> ExitCode {
+    let command = command.to_string_lossy();
+    if command == "setup" {
+        eprintln!("error: `setup` takes no arguments, got {rest:?}\n");
+    } else {
+        eprintln!("error: unknown command `{command}`\n");
+    }
+    eprint!("{USAGE}");
+    ExitCode::from(USAGE_ERROR)
+}
