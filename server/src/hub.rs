@@ -36,6 +36,23 @@ const SHUTDOWN_AT: &str = "shutdown_at";
 /// SHA-256 of a bearer token.
 pub type TokenHash = [u8; 32];
 
+/// How a [`Hub`] keeps time.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    pub clock: Clock,
+    /// How often open streams get a keep-alive comment.
+    pub keep_alive: Duration,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions {
+            clock: Clock::System,
+            keep_alive: KEEP_ALIVE_EVERY,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Hub {
     pub store: Arc<dyn Store>,
@@ -93,7 +110,8 @@ struct Published<T> {
 
 impl Hub {
     /// Loads every stored account and starts their timers.
-    pub async fn load(store: Arc<dyn Store>, clock: Clock) -> anyhow::Result<Arc<Hub>> {
+    pub async fn load(store: Arc<dyn Store>, options: HubOptions) -> anyhow::Result<Arc<Hub>> {
+        let HubOptions { clock, keep_alive } = options;
         let now = clock.now();
         let shutdown_at = store
             .meta(SHUTDOWN_AT)
@@ -117,7 +135,7 @@ impl Hub {
         }
         let ticker = Arc::downgrade(&hub);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(KEEP_ALIVE_EVERY);
+            let mut interval = tokio::time::interval(keep_alive);
             interval.tick().await;
             loop {
                 interval.tick().await;

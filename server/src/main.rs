@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeArgs};
-use onair_server::clock::Clock;
+use onair_server::hub::HubOptions;
 use onair_server::{AppState, Hub, ServerConfig, demo, store};
 use tracing_subscriber::EnvFilter;
 
@@ -28,7 +28,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store::open(&args.database.url)
         .await
         .with_context(|| format!("opening {}", args.database.url))?;
-    let hub = Hub::load(store, Clock::System)
+    let hub = Hub::load(store, HubOptions::default())
         .await
         .context("loading accounts")?;
     let state = AppState {
@@ -77,7 +77,7 @@ async fn create_account(args: CreateAccountArgs) -> anyhow::Result<()> {
     let store = store::open(&args.database.url)
         .await
         .with_context(|| format!("opening {}", args.database.url))?;
-    let hub = Hub::load(store, Clock::System)
+    let hub = Hub::load(store, HubOptions::default())
         .await
         .context("loading accounts")?;
     let created = onair_server::create_account_from_cli(&hub, &args).await?;

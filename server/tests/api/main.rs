@@ -1,0 +1,6 @@
+//! API integration tests: the real router on a real socket (port 0), a real
+//! SQLite file per test, real HTTP and SSE clients.
+
+mod helpers;
+
+mod smoke;
