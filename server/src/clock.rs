@@ -19,7 +19,7 @@ pub enum Clock {
 impl Clock {
     pub fn now(&self) -> Timestamp {
         match self {
-            Clock::System => Timestamp::now(),
+            Clock::System => whole_milliseconds(Timestamp::now()),
             Clock::Manual(manual) => manual.now(),
         }
     }
@@ -40,6 +40,12 @@ impl Clock {
             Clock::Manual(manual) => manual.wait_until(deadline).await,
         }
     }
+}
+
+/// The store keeps instants in whole milliseconds; handing out only such
+/// instants means a `created_at` reads the same before and after a restart.
+fn whole_milliseconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
 }
 
 /// A hand-driven clock for tests.

@@ -184,23 +184,38 @@ where
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
-    deserializer.end().map_err(|e| {
-        Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        // Whether the body is JSON at all decides the code, not which error the
+        // typed parse met first: `{"x": 1} trailing` is malformed even though
+        // `x` is unknown, and `{"status": null}` is JSON with an invalid status
+        // even though serde_json reports a non-string enum as a syntax error.
+        // Checked as `str` first, because skipping a string in a byte slice
+        // does not validate its UTF-8.
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return Error::bad_request("malformed_json", "the body is not UTF-8 text");
+        };
+        match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(syntax) => malformed(&syntax),
+            Ok(_) => json_error(e),
+        }
     })?;
+    deserializer.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }
 
+fn malformed(e: &serde_json::Error) -> Error {
+    Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+}
+
+/// A body that is valid JSON but does not fit the expected shape.
 fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = e.path().to_string();
     let inner = e.into_inner();
-    if !inner.is_data() {
-        return Error::bad_request(
-            "malformed_json",
-            format!("the body is not valid JSON: {inner}"),
-        );
-    }
-    let text = inner.to_string();
+    let text = if inner.is_data() {
+        inner.to_string()
+    } else {
+        "this value has the wrong type".to_owned()
+    };
     let at = if path == "." {
         String::new()
     } else {
@@ -263,6 +278,10 @@ mod tests {
             "unknown_field"
         );
         assert_eq!(code_of(r#"{}"#), "missing_field");
+        assert_eq!(code_of(r#"{"status": 1}"#), "invalid_status");
+        assert_eq!(code_of(r#"{"status": null}"#), "invalid_status");
+        assert_eq!(code_of(r#"{"mood": 1} x"#), "malformed_json");
+        assert_eq!(code_of(r#"{"grace_seconds": 1"#), "malformed_json");
         assert_eq!(code_of(r#"[]"#), "invalid_body");
     }
 }

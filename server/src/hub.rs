@@ -88,6 +88,10 @@ pub struct Inner {
     pub sessions: HashMap<String, SessionInfo>,
     /// The model the derivation reads; rebuilt from the records by `sync_model`.
     pub model: AccountState,
+    /// The instant of the last derivation. The timer's next deadline is the
+    /// first possible change after it, not after "now": a boundary passed
+    /// between a derivation and the timer's next look must still be met.
+    derived_at: Timestamp,
     version: u64,
     scopes: BTreeMap<Scope, Published<StatusSnapshot>>,
     site: Published<SiteEvent>,
@@ -194,6 +198,7 @@ impl Hub {
                 .collect(),
             sessions,
             model: AccountState::default(),
+            derived_at: now,
             version,
             scopes: BTreeMap::new(),
             site: Published::new(
@@ -243,7 +248,10 @@ impl Hub {
                     .upgrade()
                     .zip(weak_live.upgrade())
                     .map(|(hub, live)| {
-                        let deadline = live.lock().model.next_deadline(hub.clock.now());
+                        let deadline = {
+                            let inner = live.lock();
+                            inner.model.next_deadline(inner.derived_at)
+                        };
                         (hub.clock.clone(), deadline, live)
                     })
                 else {
@@ -382,8 +390,54 @@ impl Hub {
     pub async fn shut_down(&self) {
         self.shutdown.send_replace(true);
         let now = self.clock.now().max(self.started_at);
+        // Authenticated requests are signs of life that only memory knows of
+        // (storing each would cost a write per request). Store them now, or a
+        // session present only through them would not count as present after
+        // the restart (CONTRACT §1.1).
+        for (session_id, last_seen, streaming) in self.unstored_presence(now) {
+            if let Err(e) = self
+                .store
+                .touch_session(&session_id, last_seen, streaming)
+                .await
+            {
+                tracing::error!(error = %e, "could not store a session's last sign of life");
+            }
+        }
         if let Err(e) = self.store.set_meta(SHUTDOWN_AT, &now.to_string()).await {
             tracing::error!(error = %e, "could not record the shutdown time");
+        }
+    }
+
+    /// Sessions present at `now` whose last sign of life is newer in memory
+    /// than in the store: (session id, last seen, streaming).
+    fn unstored_presence(&self, now: Timestamp) -> Vec<(String, Timestamp, bool)> {
+        let accounts: Vec<_> = lock(&self.accounts).values().cloned().collect();
+        let mut out = Vec::new();
+        for live in accounts {
+            let inner = live.lock();
+            let grace = inner.account.grace_seconds;
+            for agent in inner.model.agents.values() {
+                for (id, presence) in &agent.sessions {
+                    let stored = inner.sessions.get(id).map(|s| s.record.last_seen);
+                    if presence.is_present(now, grace)
+                        && stored.is_some_and(|stored| presence.last_seen > stored)
+                    {
+                        out.push((id.clone(), presence.last_seen, presence.open_streams > 0));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets the recorded shutdown once a server runs on the store again
+    /// (`load` has read it by then): if this one crashes, the next start must
+    /// not take that old instant for the moment the server went away, which
+    /// would bring back sessions that expired in between. An empty value reads
+    /// as none.
+    pub async fn mark_running(&self) {
+        if let Err(e) = self.store.set_meta(SHUTDOWN_AT, "").await {
+            tracing::error!(error = %e, "could not clear the recorded shutdown time");
         }
     }
 
@@ -639,6 +693,7 @@ impl Inner {
 
     /// At load: every feed gets its first value, all at the current version.
     fn publish_all(&mut self, now: Timestamp) {
+        self.derived_at = now;
         let slug = self.account.slug.clone();
         let scopes: Vec<Scope> = self.model.scopes().collect();
         for scope in scopes {
@@ -660,6 +715,7 @@ impl Inner {
     /// Re-derives every feed and publishes those that really changed. Returns
     /// the new version when any scope changed.
     fn publish_changes(&mut self, now: Timestamp) -> Option<u64> {
+        self.derived_at = now;
         let slug = self.account.slug.clone();
         let mut next_version = None;
         let live_scopes: BTreeSet<Scope> = self.model.scopes().collect();

@@ -54,13 +54,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then ends every event stream, lets
-/// in-flight requests finish and records the shutdown for the restart rule.
+/// in-flight requests finish and records the shutdown for the restart rule
+/// (forgetting, on start, the one recorded before).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let hub = Arc::clone(&state.hub);
+    hub.mark_running().await;
     let app = router(state);
     let listener = listener.tap_io(configure_connection);
     axum::serve(listener, app)
@@ -86,7 +88,7 @@ fn configure_connection(stream: &mut tokio::net::TcpStream) {
         tracing::debug!(error = %e, "could not enable TCP keep-alive");
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(45))) {
+    if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(30))) {
         tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
     }
 }

@@ -108,7 +108,9 @@ pub(crate) async fn create_account(
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiJson(new): ApiJson<NewAccount>,
+    // Read only after the credentials: a route that does not exist, or a
+    // caller without the token, learns nothing from body validation.
+    body: Result<ApiJson<NewAccount>, Error>,
 ) -> Result<(StatusCode, axum::Json<Created>)> {
     // Without an operator token the route does not exist (CONTRACT §2.1).
     let Some(expected) = state.config.operator_token.as_deref() else {
@@ -123,6 +125,7 @@ async fn create(
             message: "this route needs Authorization: Bearer <operator token>",
         });
     }
+    let ApiJson(new) = body?;
     let (account, owner) = create_account(&state.hub, new).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { account, owner })))
 }

@@ -3,4 +3,7 @@
 
 mod helpers;
 
+mod admin;
+mod durability;
 mod smoke;
+mod status;
