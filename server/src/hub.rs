@@ -557,6 +557,7 @@ impl Inner {
             grace_seconds: self.account.grace_seconds,
             busy_message: self.account.busy_message.clone(),
             offline_message: self.account.offline_message.clone(),
+            hide_when_offline: self.account.hide_when_offline,
         };
         self.model.office_hours = compile(&self.account.office_hours);
         self.model.groups = self

@@ -28,6 +28,7 @@ pub struct Settings {
     pub grace_seconds: u32,
     pub busy_message: String,
     pub offline_message: String,
+    pub hide_when_offline: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +37,7 @@ impl Default for Settings {
             grace_seconds: DEFAULT_GRACE_SECONDS,
             busy_message: DEFAULT_BUSY_MESSAGE.to_owned(),
             offline_message: DEFAULT_OFFLINE_MESSAGE.to_owned(),
+            hide_when_offline: false,
         }
     }
 }
@@ -265,6 +267,7 @@ impl AccountState {
             message,
             next_change,
             version,
+            hide_when_offline: self.settings.hide_when_offline,
         }
     }
 

@@ -853,8 +853,13 @@ fn snapshot_carries_account_group_status_reason_and_version() {
             message: Some(DEFAULT_BUSY_MESSAGE.to_owned()),
             next_change: None,
             version: 42,
+            hide_when_offline: false,
         }
     );
+
+    let mut hiding = state.clone();
+    hiding.settings.hide_when_offline = true;
+    assert!(hiding.snapshot("acme", &site(), now(), 1).hide_when_offline);
 
     let snapshot = state.snapshot("acme", &site(), now(), 7);
     assert_eq!(snapshot.group, None);

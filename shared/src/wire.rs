@@ -44,6 +44,27 @@ pub enum Reason {
     NoAgentAvailable,
 }
 
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::OutsideOfficeHours => "outside_office_hours",
+            Reason::AgentsOnline => "agents_online",
+            Reason::AgentsBusy => "agents_busy",
+            Reason::NoAgentAvailable => "no_agent_available",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reason> {
+        match s {
+            "outside_office_hours" => Some(Reason::OutsideOfficeHours),
+            "agents_online" => Some(Reason::AgentsOnline),
+            "agents_busy" => Some(Reason::AgentsBusy),
+            "no_agent_available" => Some(Reason::NoAgentAvailable),
+            _ => None,
+        }
+    }
+}
+
 /// What a chat box shows for one scope: `GET …/status` and `event: status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
@@ -57,6 +78,11 @@ pub struct StatusSnapshot {
     pub next_change: Option<Timestamp>,
     /// The account's change counter at this scope's last change; never goes backwards.
     pub version: u64,
+    /// The account's `hide_when_offline` setting: a widget shows nothing while
+    /// offline (and no conversation is in progress). An addition to the
+    /// contract's snapshot, so widgets need no second request.
+    #[serde(default)]
+    pub hide_when_offline: bool,
 }
 
 /// `event: site` on the agent stream: the site's status and every group's.
@@ -152,4 +178,37 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written `as_str`/`parse` (used where serde is too heavy, as in
+    /// the widget) must agree with the serde names.
+    #[test]
+    fn string_forms_match_the_serde_names() {
+        for status in [Status::Online, Status::Busy, Status::Offline] {
+            let json = serde_json::to_string(&status).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+        for reason in [
+            Reason::OutsideOfficeHours,
+            Reason::AgentsOnline,
+            Reason::AgentsBusy,
+            Reason::NoAgentAvailable,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+        for role in [Role::Admin, Role::Agent] {
+            let json = serde_json::to_string(&role).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Status::parse("away"), None);
+        assert_eq!(Reason::parse(""), None);
+    }
 }

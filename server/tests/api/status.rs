@@ -46,6 +46,7 @@ async fn a_snapshot_has_exactly_the_contract_fields() {
         [
             "account",
             "group",
+            "hide_when_offline",
             "message",
             "next_change",
             "reason",
@@ -771,6 +772,24 @@ async fn changing_the_busy_message_while_busy_pushes_the_new_message() {
     assert_status(&pushed, "busy", "agents_busy");
     assert_eq!(pushed.data["message"], "Back in five");
     assert!(version_of(&pushed) > version_of(&first));
+}
+
+#[tokio::test]
+async fn turning_on_hide_when_offline_is_pushed_to_open_chat_boxes() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let mut stream = app.status_events(SLUG, None).await;
+    let first = stream.next().await;
+    assert_eq!(first.data["hide_when_offline"], false);
+
+    app.patch_account(SLUG, &owner, json!({"hide_when_offline": true}))
+        .await;
+
+    let pushed = stream.next().await;
+    assert_status(&pushed, "offline", "no_agent_available");
+    assert_eq!(pushed.data["hide_when_offline"], true);
+    assert!(version_of(&pushed) > version_of(&first));
+    assert_eq!(app.status(SLUG, None).await["hide_when_offline"], true);
 }
 
 // ---------------------------------------------------------------------------
