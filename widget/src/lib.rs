@@ -1,0 +1,1 @@
+//! The onair chat box (being built).
