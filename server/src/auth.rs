@@ -117,14 +117,12 @@ impl AgentAuth {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// `?access_token=` for `EventSource`, which cannot set headers.
+/// `?access_token=` for `EventSource`, which cannot set headers. Only event
+/// streams take it: a token in any other URL would be needlessly exposed.
 fn query_token(parts: &Parts) -> Option<&str> {
+    if !parts.uri.path().ends_with("/events") {
+        return None;
+    }
     parts
         .uri
         .query()?
@@ -136,7 +134,7 @@ impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer(parts).or_else(|| query_token(parts)).filter(|t| !t.is_empty()).ok_or(
+        let token = bearer_of(&parts.headers).or_else(|| query_token(parts)).filter(|t| !t.is_empty()).ok_or(
             Error::Unauthorized {
                 code: "missing_credentials",
                 message: "send Authorization: Bearer <token> (or ?access_token= on the event stream)",

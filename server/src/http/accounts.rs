@@ -1,20 +1,18 @@
 //! `POST /accounts` (operator) and an account's settings (admin).
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use onair_shared::model::{DEFAULT_BUSY_AFTER_SECONDS, MAX_GRACE_SECONDS, Settings};
 use onair_shared::wire::{self, Role, Status};
 use serde::{Deserialize, Serialize};
 
-use super::validate;
+use super::{Admin, validate};
 use crate::AppState;
-use crate::auth::{self, AgentAuth};
+use crate::auth;
 use crate::error::{ApiJson, Error, Result};
-use crate::hub::{AccountLive, Hub, Inner};
+use crate::hub::{Hub, Inner};
 use crate::store::{AccountRecord, AgentRecord};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -147,23 +145,7 @@ pub(crate) fn account_view(inner: &Inner) -> wire::Account {
     }
 }
 
-/// The account named in the path, for an admin of it.
-pub(crate) async fn admin_account(
-    state: &AppState,
-    slug: &str,
-    auth: &AgentAuth,
-) -> Result<Arc<AccountLive>> {
-    let live = state.hub.account(slug).await?;
-    auth.require_admin_of(&live)?;
-    Ok(live)
-}
-
-async fn show(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
-) -> Result<axum::Json<wire::Account>> {
-    let live = admin_account(&state, &slug, &auth).await?;
+async fn show(Admin(live): Admin) -> Result<axum::Json<wire::Account>> {
     Ok(axum::Json(account_view(&live.lock())))
 }
 
@@ -185,11 +167,9 @@ const MAX_BUSY_AFTER_SECONDS: u32 = 86_400;
 
 async fn update(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
+    Admin(live): Admin,
     ApiJson(patch): ApiJson<AccountPatch>,
 ) -> Result<axum::Json<wire::Account>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let writer = state.hub.writer(&live).await;
     let mut record = writer.read(|inner| inner.account.clone());
     if let Some(name) = &patch.name {

@@ -9,10 +9,10 @@ use axum::routing::get;
 use onair_shared::wire::{self, Role, Status};
 use serde::{Deserialize, Serialize};
 
-use super::accounts::admin_account;
+use super::Admin;
 use super::validate;
 use crate::AppState;
-use crate::auth::{self, AgentAuth};
+use crate::auth;
 use crate::error::{ApiJson, Error, Result};
 use crate::hub::{AccountLive, Hub, Inner, Writer};
 use crate::store::AgentRecord;
@@ -31,12 +31,7 @@ struct Agents {
     agents: Vec<wire::Agent>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
-) -> Result<axum::Json<Agents>> {
-    let live = admin_account(&state, &slug, &auth).await?;
+async fn list(State(state): State<AppState>, Admin(live): Admin) -> Result<axum::Json<Agents>> {
     let now = state.hub.clock.now();
     let inner = live.lock();
     let mut agents: Vec<_> = inner
@@ -55,10 +50,9 @@ async fn list(
 
 async fn show(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<wire::Agent>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let now = state.hub.clock.now();
     let view = live
         .lock()
@@ -105,11 +99,9 @@ fn check_groups(inner: &Inner, keys: &[String]) -> Result<Vec<String>> {
 
 async fn create(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
+    Admin(live): Admin,
     ApiJson(new): ApiJson<NewAgent>,
 ) -> Result<(StatusCode, axum::Json<wire::Agent>)> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let name = validate::name("name", &new.name)?;
     let email = validate::email(&new.email)?;
     auth::check_password_shape(&new.password)?;
@@ -185,11 +177,10 @@ struct AgentPatch {
 
 async fn update(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<axum::Json<wire::Agent>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let name = patch
         .name
         .as_deref()
@@ -249,10 +240,9 @@ fn last_admin() -> Error {
 
 async fn remove(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let writer = state.hub.writer(&live).await;
     writer.read(|inner| {
         let record = inner.agents.get(&id).ok_or_else(|| unknown_agent(&id))?;

@@ -7,10 +7,9 @@ use axum::routing::get;
 use onair_shared::wire;
 use serde::{Deserialize, Serialize};
 
-use super::accounts::admin_account;
+use super::Admin;
 use super::validate;
 use crate::AppState;
-use crate::auth::AgentAuth;
 use crate::error::{ApiJson, Error, Result};
 use crate::hub::Inner;
 use crate::store::GroupRecord;
@@ -47,22 +46,15 @@ pub(crate) fn group<'a>(inner: &'a Inner, key: &str) -> Result<&'a GroupRecord> 
     inner.groups.get(key).ok_or_else(|| unknown_group(key))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
-) -> Result<axum::Json<Groups>> {
-    let live = admin_account(&state, &slug, &auth).await?;
+async fn list(Admin(live): Admin) -> Result<axum::Json<Groups>> {
     let groups = live.lock().groups.values().map(view).collect();
     Ok(axum::Json(Groups { groups }))
 }
 
 async fn show(
-    State(state): State<AppState>,
-    Path((slug, key)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, key)): Path<(String, String)>,
 ) -> Result<axum::Json<wire::Group>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let inner = live.lock();
     Ok(axum::Json(view(group(&inner, &key)?)))
 }
@@ -76,11 +68,9 @@ struct NewGroup {
 
 async fn create(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
+    Admin(live): Admin,
     ApiJson(new): ApiJson<NewGroup>,
 ) -> Result<(StatusCode, axum::Json<wire::Group>)> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let key = validate::key("key", &new.key)?;
     let name = validate::name("name", &new.name)?;
     let writer = state.hub.writer(&live).await;
@@ -116,11 +106,10 @@ struct GroupPatch {
 
 async fn update(
     State(state): State<AppState>,
-    Path((slug, key)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, key)): Path<(String, String)>,
     ApiJson(patch): ApiJson<GroupPatch>,
 ) -> Result<axum::Json<wire::Group>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let writer = state.hub.writer(&live).await;
     let mut record = writer.read(|inner| group(inner, &key).cloned())?;
     if let Some(name) = &patch.name {
@@ -136,10 +125,9 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    Path((slug, key)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, key)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let writer = state.hub.writer(&live).await;
     writer.read(|inner| group(inner, &key).map(drop))?;
     state.hub.store.delete_group(&live.id, &key).await?;

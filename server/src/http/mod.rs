@@ -45,6 +45,33 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The account named by the path's `{account}`, for an admin of it: 401
+/// without a valid token, 404 for an unknown account, 403 for an agent who is
+/// not an admin of it. An extractor, so it answers before the body is read.
+#[derive(Debug)]
+pub(crate) struct Admin(pub(crate) std::sync::Arc<crate::hub::AccountLive>);
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Error> {
+        let auth = crate::auth::AgentAuth::from_request_parts(parts, state).await?;
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::bad_request("invalid_path", e.body_text()))?;
+        let slug = params
+            .iter()
+            .find_map(|(name, value)| (name == "account").then_some(value))
+            .ok_or_else(|| Error::Internal("admin route without {account}".into()))?;
+        let live = state.hub.account(slug).await?;
+        auth.require_admin_of(&live)?;
+        Ok(Admin(live))
+    }
+}
+
 /// Field rules shared by several resources.
 pub(crate) mod validate {
     use crate::error::{Error, Result};

@@ -6,10 +6,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use onair_shared::office_hours::{OfficeHours, OfficeHoursSpec};
 
-use super::accounts::admin_account;
+use super::Admin;
 use super::groups::group;
 use crate::AppState;
-use crate::auth::AgentAuth;
 use crate::error::{ApiJson, Error, Result};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -30,12 +29,7 @@ fn validated(spec: OfficeHoursSpec) -> Result<OfficeHoursSpec> {
     Ok(spec)
 }
 
-async fn show_account(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
-) -> Result<axum::Json<OfficeHoursSpec>> {
-    let live = admin_account(&state, &slug, &auth).await?;
+async fn show_account(Admin(live): Admin) -> Result<axum::Json<OfficeHoursSpec>> {
     let inner = live.lock();
     // None set yet reads as disabled hours in the account's timezone.
     let spec = inner
@@ -53,11 +47,9 @@ async fn show_account(
 
 async fn put_account(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
-    auth: AgentAuth,
+    Admin(live): Admin,
     ApiJson(spec): ApiJson<OfficeHoursSpec>,
 ) -> Result<axum::Json<OfficeHoursSpec>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let spec = validated(spec)?;
     let writer = state.hub.writer(&live).await;
     let mut record = writer.read(|inner| inner.account.clone());
@@ -73,11 +65,9 @@ async fn put_account(
 }
 
 async fn show_group(
-    State(state): State<AppState>,
-    Path((slug, key)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, key)): Path<(String, String)>,
 ) -> Result<axum::Json<OfficeHoursSpec>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let inner = live.lock();
     let spec = group(&inner, &key)?.office_hours.clone().ok_or_else(|| {
         Error::not_found(
@@ -90,11 +80,10 @@ async fn show_group(
 
 async fn put_group(
     State(state): State<AppState>,
-    Path((slug, key)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, key)): Path<(String, String)>,
     ApiJson(spec): ApiJson<OfficeHoursSpec>,
 ) -> Result<axum::Json<OfficeHoursSpec>> {
-    let live = admin_account(&state, &slug, &auth).await?;
     let spec = validated(spec)?;
     set_group_hours(&state, &live, &key, Some(spec.clone())).await?;
     Ok(axum::Json(spec))
@@ -102,10 +91,9 @@ async fn put_group(
 
 async fn delete_group(
     State(state): State<AppState>,
-    Path((slug, key)): Path<(String, String)>,
-    auth: AgentAuth,
+    Admin(live): Admin,
+    Path((_, key)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let live = admin_account(&state, &slug, &auth).await?;
     set_group_hours(&state, &live, &key, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1003,6 +1003,19 @@ async fn a_non_admin_agent_gets_403_admin_required_on_every_admin_route() {
             answer.body
         );
         check_error(&answer, StatusCode::FORBIDDEN, "admin_required");
+        // Permission is decided before the body is read: an invalid body
+        // from a non-admin learns nothing about validation.
+        if method != Method::GET && method != Method::DELETE {
+            let answer = app
+                .request(
+                    method.clone(),
+                    &path,
+                    Some(&agent.token),
+                    json!({"bogus": 1}),
+                )
+                .await;
+            check_error(&answer, StatusCode::FORBIDDEN, "admin_required");
+        }
     }
     assert_eq!(everything(&app, "acme", &owner).await, before);
     // The agent's own routes still work for it.
@@ -2178,4 +2191,16 @@ async fn another_account_s_agent_ids_are_unknown_in_one_s_own_account() {
     app.patch_account("beta", &beta_owner, json!({"grace_seconds": 5}))
         .await;
     assert_eq!(everything(&app, "alpha", &alpha_owner).await, before);
+}
+
+#[tokio::test]
+async fn access_token_in_the_query_is_taken_by_event_streams_only() {
+    let app = spawn_app().await;
+    let owner = app.create_account("acme").await;
+    let answer = app
+        .get(&format!("/api/v1/me?access_token={}", owner.token), None)
+        .await;
+    check_error(&answer, StatusCode::UNAUTHORIZED, "missing_credentials");
+    let mut events = app.agent_events(&owner).await;
+    assert_eq!(events.next().await.event, "agent");
 }
