@@ -47,6 +47,12 @@ pub enum Error {
     /// 413: request body larger than the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// 503: a part of the service this build does not have.
+    #[error("{message}")]
+    ServiceUnavailable {
+        code: &'static str,
+        message: &'static str,
+    },
     /// 500: logged in full, answered without detail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,6 +89,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,7 +100,8 @@ impl Error {
             Error::Unauthorized { code, .. }
             | Error::Forbidden { code, .. }
             | Error::NotFound { code, .. }
-            | Error::Conflict { code, .. } => code,
+            | Error::Conflict { code, .. }
+            | Error::ServiceUnavailable { code, .. } => code,
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::Internal(_) => "internal_error",

@@ -25,6 +25,11 @@ use tokio::net::TcpListener;
 
 pub use crate::hub::Hub;
 
+/// Whether this binary embeds the widget's wasm build (see `server/build.rs`).
+pub fn widget_built() -> bool {
+    http::widget_built()
+}
+
 /// Everything a request handler can reach: cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {

@@ -45,6 +45,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(database = %args.database.url, "listening on http://{addr}");
+    if !onair_server::widget_built() {
+        tracing::warn!(
+            "this binary has no widget build: run `cargo xtask widget` and rebuild to serve it"
+        );
+    }
     if args.demo {
         print_demo_help(addr);
     }

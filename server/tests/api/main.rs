@@ -5,5 +5,6 @@ mod helpers;
 
 mod admin;
 mod durability;
+mod files;
 mod smoke;
 mod status;

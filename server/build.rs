@@ -1,0 +1,62 @@
+//! Embeds the widget's wasm build (`www/pkg/`, made by `cargo xtask widget`)
+//! into the binary under content-hashed names, so a release binary serves it
+//! with no files beside it. Without a build the server still compiles and
+//! answers `/widget/*` with 503 `widget_not_built`.
+
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+const GLUE: &str = "onair_widget.js";
+const WASM: &str = "onair_widget_bg.wasm";
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let pkg = manifest.join("../www/pkg");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("widget_assets.rs");
+    println!("cargo:rerun-if-changed={}", pkg.display());
+    for file in [GLUE, WASM] {
+        println!("cargo:rerun-if-changed={}", pkg.join(file).display());
+    }
+
+    let code = match (fs::read(pkg.join(GLUE)), fs::read(pkg.join(WASM))) {
+        (Ok(glue), Ok(wasm)) => {
+            let hash = format!("{:016x}", fnv1a(&[&glue, &wasm]));
+            let short = &hash[..12];
+            format!(
+                "pub(crate) const BUILT: bool = true;\n\
+                 pub(crate) const GLUE_NAME: &str = \"onair_widget-{short}.js\";\n\
+                 pub(crate) const WASM_NAME: &str = \"onair_widget_bg-{short}.wasm\";\n\
+                 pub(crate) static GLUE: &[u8] = include_bytes!({:?});\n\
+                 pub(crate) static WASM: &[u8] = include_bytes!({:?});\n",
+                canonical(&pkg.join(GLUE)),
+                canonical(&pkg.join(WASM)),
+            )
+        }
+        _ => "pub(crate) const BUILT: bool = false;\n\
+              pub(crate) const GLUE_NAME: &str = \"onair_widget.js\";\n\
+              pub(crate) const WASM_NAME: &str = \"onair_widget_bg.wasm\";\n\
+              pub(crate) static GLUE: &[u8] = &[];\n\
+              pub(crate) static WASM: &[u8] = &[];\n"
+            .to_owned(),
+    };
+    fs::write(&out, code).expect("write widget_assets.rs");
+}
+
+fn canonical(path: &Path) -> String {
+    fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// FNV-1a: enough to tell builds apart for cache busting; not security.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in *part {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
