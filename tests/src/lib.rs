@@ -1,1 +1,492 @@
-//! End-to-end tests live in `tests/`; this library is empty.
+//! The harness for onair's end-to-end tests and benchmarks: the real `onair`
+//! binary started as a child process on port 0 with its own SQLite file,
+//! driven over real HTTP and SSE, stopped with real signals.
+//!
+//! The binary comes from `ONAIR_BIN` (set by `cargo xtask test`), or is built
+//! once with `cargo build -p onair-server --bin onair`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const OPERATOR_TOKEN: &str = "operator-secret-5f0c9d1e7a3b4c2d8e6f";
+pub const PASSWORD: &str = "correct horse battery";
+/// How long the server may take to start or to stop.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long something that should happen at once may take.
+pub const SOON: Duration = Duration::from_secs(5);
+
+/// The `onair` binary the tests run: `ONAIR_BIN`, or a debug build.
+pub fn onair_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("ONAIR_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => build_onair(false),
+    })
+}
+
+/// A release build of `onair`, for benchmarks: `ONAIR_RELEASE_BIN`, or built.
+pub fn onair_release_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("ONAIR_RELEASE_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => build_onair(true),
+    })
+}
+
+fn build_onair(release: bool) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", "onair-server", "--bin", "onair"]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build
+        .current_dir(workspace)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build of onair failed: {status}");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), |dir| workspace.join(dir));
+    let bin = target
+        .join(if release { "release" } else { "debug" })
+        .join(format!("onair{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "no binary at {}", bin.display());
+    bin
+}
+
+/// Every `ONAIR_*` variable the binary reads, so the caller's environment
+/// cannot leak into a test.
+pub const ONAIR_VARS: [&str; 6] = [
+    "ONAIR_LISTEN",
+    "ONAIR_DATABASE_URL",
+    "ONAIR_OPERATOR_TOKEN",
+    "ONAIR_DEMO",
+    "ONAIR_LOG",
+    "ONAIR_OWNER_PASSWORD",
+];
+
+pub fn onair() -> Command {
+    onair_at(onair_bin())
+}
+
+/// A command for a given `onair` binary with a clean `ONAIR_*` environment.
+pub fn onair_at(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    for var in ONAIR_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// A temporary directory holding one SQLite database.
+#[derive(Debug)]
+pub struct Database {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database::new()
+    }
+}
+
+impl Database {
+    pub fn new() -> Database {
+        Database {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("onair.db").display())
+    }
+
+    /// `onair account create` against this database.
+    pub fn create_account(&self, slug: &str, timezone: &str) -> Output {
+        onair()
+            .args(["account", "create", "--slug", slug, "--name"])
+            .arg(format!("{slug} Ltd"))
+            .args(["--timezone", timezone, "--owner-name", "Olga Owner"])
+            .args([
+                "--owner-email",
+                &owner_email(slug),
+                "--database",
+                &self.url(),
+            ])
+            .env("ONAIR_OWNER_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run onair account create")
+    }
+}
+
+pub fn owner_email(slug: &str) -> String {
+    format!("owner@{slug}.example")
+}
+
+/// How to start the server.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    /// Address to listen on; port 0 (any free port) when None.
+    pub listen: Option<&'a str>,
+    /// The binary to run; [`onair_bin`] when None.
+    pub binary: Option<&'a Path>,
+    pub demo: bool,
+    pub operator_token: Option<&'a str>,
+    pub log: Option<&'a str>,
+}
+
+/// A running `onair serve`. Dropping it kills the process, so a failing test
+/// never leaves one behind.
+#[derive(Debug)]
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub log: Arc<Mutex<String>>,
+    pub reader: Option<JoinHandle<()>>,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    pub fn start(database: &Database) -> Server {
+        Server::start_with(database, Options::default())
+    }
+
+    pub fn start_with(database: &Database, options: Options<'_>) -> Server {
+        let mut command = onair_at(options.binary.unwrap_or_else(|| onair_bin()));
+        command
+            .args([
+                "serve",
+                "--listen",
+                options.listen.unwrap_or("127.0.0.1:0"),
+                "--database",
+                &database.url(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if options.demo {
+            command.arg("--demo");
+        }
+        if let Some(token) = options.operator_token {
+            command.env("ONAIR_OPERATOR_TOKEN", token);
+        }
+        if let Some(filter) = options.log {
+            command.env("ONAIR_LOG", filter);
+        }
+        let mut child = command.spawn().expect("start onair serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        let reader = {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
+                    drop(log);
+                    // Nobody listens once the server has started.
+                    let _ = lines_tx.send(line);
+                }
+            })
+        };
+        let mut server = Server {
+            child,
+            base: String::new(),
+            log,
+            reader: Some(reader),
+            client: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + PATIENCE;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = listening_address(&line) {
+                        break addr;
+                    }
+                }
+                Err(_) => panic!(
+                    "onair did not log `listening on http://` within {PATIENCE:?}; it logged:\n{}",
+                    server.finish_log()
+                ),
+            }
+        };
+        server.base = format!("http://{addr}");
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to end by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status (panics unless it exits within `within`).
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.signal("TERM");
+        match self.wait_exit(within) {
+            Some(status) => status,
+            None => panic!(
+                "onair did not exit within {within:?} of SIGTERM; it logged:\n{}",
+                self.finish_log()
+            ),
+        }
+    }
+
+    /// SIGTERM, and asserts a clean exit.
+    pub fn stop(&mut self) {
+        let status = self.terminate(PATIENCE);
+        assert!(
+            status.success(),
+            "onair exited with {status} after SIGTERM; it logged:\n{}",
+            self.finish_log()
+        );
+    }
+
+    /// SIGKILL: the process dies at once, with no chance to clean up.
+    pub fn kill_9(&mut self) {
+        self.signal("KILL");
+        self.wait_exit(PATIENCE).expect("a killed process ends");
+    }
+
+    /// Everything the process wrote to stderr. Kills the process if it still
+    /// runs, then reads its stderr to the end.
+    pub fn finish_log(&mut self) -> String {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, token, Value::Null)
+            .await
+    }
+
+    /// GET, asserting 200.
+    pub async fn get_ok(&self, path: &str, token: Option<&str>) -> Value {
+        let (status, body) = self.get(path, token).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn login(&self, slug: &str, email: &str, password: &str) -> (StatusCode, Value) {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/accounts/{slug}/sessions"),
+            None,
+            json!({"email": email, "password": password, "device": "e2e"}),
+        )
+        .await
+    }
+
+    /// Logs in, asserting 201; returns the token.
+    pub async fn login_ok(&self, slug: &str, email: &str, password: &str) -> String {
+        let (status, body) = self.login(slug, email, password).await;
+        assert_eq!(status, StatusCode::CREATED, "login {email}: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates an account through the operator route; returns the owner's token.
+    pub async fn create_account(&self, slug: &str) -> String {
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/accounts",
+                Some(OPERATOR_TOKEN),
+                json!({"slug": slug, "name": slug, "timezone": "Europe/Prague",
+                       "owner": {"name": "Olga Owner", "email": owner_email(slug),
+                                 "password": PASSWORD}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.login_ok(slug, &owner_email(slug), PASSWORD).await
+    }
+
+    pub async fn set_status(&self, token: &str, status: &str) {
+        let (code, body) = self
+            .request(
+                reqwest::Method::PUT,
+                "/api/v1/me/status",
+                Some(token),
+                json!({"status": status}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], status);
+    }
+
+    /// Opens an event stream, asserting a 200 `text/event-stream`.
+    pub async fn events(&self, path: &str) -> Sse {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("stream request");
+        assert_eq!(response.status(), StatusCode::OK, "stream {path}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address in a line such as `… INFO onair: listening on http://127.0.0.1:4321 …`.
+pub fn listening_address(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    let addr: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    (!addr.is_empty()).then_some(addr)
+}
+
+/// One server-sent event: its name and JSON data.
+#[derive(Debug)]
+pub struct Event {
+    pub event: String,
+    pub data: Value,
+}
+
+/// A minimal SSE reader.
+#[derive(Debug)]
+pub struct Sse {
+    pub response: reqwest::Response,
+    pub buffer: String,
+}
+
+impl Sse {
+    /// The next event, or None when the stream ended.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event: ") {
+                        event = Some(name.to_owned());
+                    } else if let Some(chunk) = line.strip_prefix("data: ") {
+                        data.push_str(chunk);
+                    }
+                }
+                if let Some(event) = event {
+                    let data = serde_json::from_str(&data).unwrap_or(Value::Null);
+                    return Some(Event { event, data });
+                }
+                continue;
+            }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event named `name`, within [`SOON`].
+    pub async fn expect(&mut self, name: &str) -> Event {
+        let found = tokio::time::timeout(SOON, async {
+            while let Some(event) = self.next_event().await {
+                if event.event == name {
+                    return Some(event);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(event)) => event,
+            Ok(None) => panic!("the stream ended before an `{name}` event"),
+            Err(_) => panic!("no `{name}` event within {SOON:?}"),
+        }
+    }
+
+    /// True when the stream ends within `within`.
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, async { while self.next_event().await.is_some() {} })
+            .await
+            .is_ok()
+    }
+}
