@@ -4,8 +4,8 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::tools::{self, WASM_TARGET};
-use crate::{Result, cmd, metadata};
+use crate::tools::{self, CHROMEDRIVER, Toolset, WASM_TARGET};
+use crate::{Result, cmd, metadata, widget};
 
 /// Runs the checks; `args` are `test`'s own arguments.
 pub(crate) fn run(args: &[OsString]) -> Result<()> {
@@ -51,6 +51,16 @@ const CLIPPY: &[&str] = &[
 const WASM_CHECK: &[&str] = &["check", "-p", "onair-shared", "--target", WASM_TARGET];
 const BUILD_SERVER: &[&str] = &["build", "-p", "onair-server", "--bin", "onair"];
 const DOCTESTS: &[&str] = &["test", "--workspace", "--doc"];
+/// Debian's driver named explicitly: wasm-pack would otherwise look on PATH and, failing that,
+/// download one, which an offline machine cannot and which might not match Debian's chromium.
+const WIDGET_TESTS: &[&str] = &[
+    "test",
+    "--headless",
+    "--chrome",
+    "--chromedriver",
+    CHROMEDRIVER,
+    "widget",
+];
 
 #[derive(Debug)]
 struct Options {
@@ -108,18 +118,25 @@ struct Step {
 
 #[derive(Debug)]
 enum Action {
-    /// One cargo command. The progress line already shows it, so it is not printed again.
-    Cargo(&'static [&'static str]),
+    /// One command. The progress line already shows it, so it is not printed again.
+    Run {
+        program: &'static str,
+        args: &'static [&'static str],
+    },
     /// Anything more; it prints each command it spawns.
     Task(fn(&mut Context) -> Result<()>),
 }
 
 impl Step {
     fn cargo(name: &'static str, args: &'static [&'static str]) -> Self {
+        Self::run(name, "cargo", args)
+    }
+
+    fn run(name: &'static str, program: &'static str, args: &'static [&'static str]) -> Self {
         Self {
             name,
-            label: cmd::display(&cmd::cargo(args)),
-            action: Action::Cargo(args),
+            label: cmd::display(&cmd::program(program, args)),
+            action: Action::Run { program, args },
         }
     }
 
@@ -135,25 +152,38 @@ impl Step {
 impl Action {
     fn run(self, context: &mut Context) -> Result<()> {
         match self {
-            Action::Cargo(args) => cmd::run_announced(&mut context.prepare(cmd::cargo(args))),
+            Action::Run { program, args } => {
+                cmd::run_announced(&mut context.prepare(cmd::program(program, args)))
+            }
             Action::Task(task) => task(context),
         }
     }
 }
 
 fn plan(options: &Options) -> Vec<Step> {
-    let setup_label = format!("setup: {}", tools::names().join(", "));
-    let mut steps = vec![Step::task("setup", setup_label, |_| tools::ensure_tools())];
+    let setup_label = format!("setup: {}", tools::names(Toolset::All).join(", "));
+    let mut steps = vec![Step::task("setup", setup_label, |_| {
+        tools::ensure_tools(Toolset::All)
+    })];
     if !options.quick {
         steps.push(Step::cargo("fmt", FMT));
         steps.push(Step::cargo("clippy", CLIPPY));
         steps.push(Step::cargo("wasm32 check", WASM_CHECK));
     }
+    // Before the server: its build embeds the widget from www/pkg/.
+    let widget_label = cmd::display(&widget::build_command());
+    steps.push(Step::task("widget build", widget_label, build_widget));
     let build_label = cmd::display(&cmd::cargo(BUILD_SERVER));
     steps.push(Step::task("build", build_label, build_server));
     steps.push(Step::task("tests", tests_label(options), run_tests));
     steps.push(Step::cargo("doctests", DOCTESTS));
+    steps.push(Step::run("widget tests", "wasm-pack", WIDGET_TESTS));
     steps
+}
+
+fn build_widget(context: &mut Context) -> Result<()> {
+    cmd::run_announced(&mut context.prepare(widget::build_command()))?;
+    widget::print_sizes()
 }
 
 /// Builds the `onair` binary once and hands its path to the end-to-end tests, which run it
@@ -229,14 +259,23 @@ mod tests {
                 "fmt",
                 "clippy",
                 "wasm32 check",
+                "widget build",
                 "build",
                 "tests",
-                "doctests"
+                "doctests",
+                "widget tests"
             ]
         );
         assert_eq!(
             names(&parse(&["--quick"])),
-            ["setup", "build", "tests", "doctests"]
+            [
+                "setup",
+                "widget build",
+                "build",
+                "tests",
+                "doctests",
+                "widget tests"
+            ]
         );
     }
 
@@ -247,6 +286,15 @@ mod tests {
             labels[2],
             "cargo clippy --workspace --all-targets -- -D warnings"
         );
-        assert_eq!(labels[4], "cargo build -p onair-server --bin onair");
+        assert_eq!(
+            labels[4],
+            "wasm-pack build widget --target web --profile widget --out-dir ../www/pkg \
+             --no-pack --no-typescript"
+        );
+        assert_eq!(labels[5], "cargo build -p onair-server --bin onair");
+        assert_eq!(
+            labels[8],
+            "wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver widget"
+        );
     }
 }

@@ -1,17 +1,19 @@
-//! `cargo xtask demo`: the release server with demo data, in the foreground.
+//! `cargo xtask demo`: the release server, with the widget and demo data, in the foreground.
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 
-use crate::{Result, cmd, metadata};
+use crate::{Result, cmd, metadata, widget};
 
-/// Builds and runs `onair serve --demo`, passing `args` on to it.
+/// Builds the widget and the server and runs `onair serve --demo`, passing `args` on to it.
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode> {
     // `cargo xtask demo -- --port 8080` is natural to type, but `onair` must not see the `--`.
     let args = match args.split_first() {
         Some((first, rest)) if first == "--" => rest,
         _ => args,
     };
+    // The widget first: the server build embeds whatever is in www/pkg/ at that moment.
+    widget::run()?;
     println!("==> Building the release binary of onair (the first build takes a few minutes)");
     cmd::run(&mut cmd::cargo([
         "build",

@@ -7,8 +7,10 @@ mod checks;
 mod cmd;
 mod demo;
 mod json;
+mod lockfile;
 mod metadata;
 mod tools;
+mod widget;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -22,10 +24,14 @@ Usage: cargo xtask <command> [args...]
 Commands:
   test [--quick] [args...]  Run every check in order, stopping at the first failure:
                             toolchain setup, fmt, clippy, wasm32 check of onair-shared,
-                            build of `onair`, tests (nextest if installed), doctests.
+                            widget build, build of `onair`, tests (nextest if installed),
+                            doctests, widget tests in headless Chromium.
                             --quick skips fmt, clippy and the wasm32 check; other args go
                             to the test runner, e.g. `cargo xtask test -- api::status`.
-  demo [args...]            Build the release server and run `onair serve --demo [args...]`.
+  widget                    Build the widget into www/pkg/, where the server build embeds
+                            it from, and print the sizes of its wasm and JS.
+  demo [args...]            Build the widget and the release server, then run
+                            `onair serve --demo [args...]`.
   ci                        What .ci/run runs: the same as `test`.
   help                      Show this message.
 ";
@@ -46,8 +52,11 @@ fn main() -> ExitCode {
         // `ci` is an alias so that CI and the README share one command.
         Some(Some("test" | "ci")) => checks::run(&rest).map(|()| ExitCode::SUCCESS),
         Some(Some("demo")) => demo::run(&rest),
+        Some(Some("widget")) if rest.is_empty() => widget::run().map(|()| ExitCode::SUCCESS),
         // Hidden: only the toolchain setup of `test`, handy on a fresh machine.
-        Some(Some("setup")) if rest.is_empty() => tools::ensure_tools().map(|()| ExitCode::SUCCESS),
+        Some(Some("setup")) if rest.is_empty() => {
+            tools::ensure_tools(tools::Toolset::All).map(|()| ExitCode::SUCCESS)
+        }
         _ => return usage_error(&command.unwrap_or_default(), &rest),
     };
     outcome.unwrap_or_else(|message| {
@@ -58,8 +67,8 @@ fn main() -> ExitCode {
 
 fn usage_error(command: &OsString, rest: &[OsString]) -> ExitCode {
     let command = command.to_string_lossy();
-    if command == "setup" {
-        eprintln!("error: `setup` takes no arguments, got {rest:?}\n");
+    if command == "setup" || command == "widget" {
+        eprintln!("error: `{command}` takes no arguments, got {rest:?}\n");
     } else {
         eprintln!("error: unknown command `{command}`\n");
     }

@@ -1,49 +1,149 @@
-//! The tools `cargo xtask test` needs, each checked first and installed only when missing, so a
-//! warm machine pays a few fast probes and a fresh one sets itself up.
+//! The tools the commands need, each checked first and installed only when missing, so a warm
+//! machine pays a few fast probes and a fresh one sets itself up.
 
-use crate::{Result, cmd};
+use std::process::Command;
+
+use crate::{Result, cmd, lockfile};
 
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Everything the checks need beyond a bare toolchain. To add a tool (wasm-pack, wasm-bindgen-cli
-/// pinned to the version in Cargo.lock, Debian's chromium and chromium-driver through apt-get),
-/// add an entry: a probe that proves it is there and the command that installs it.
+/// Debian's chromedriver, which matches Debian's chromium. The widget's browser tests name it
+/// explicitly so that wasm-pack never tries to download a driver of its own.
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Which commands need a tool: `demo` and `widget` install only what the widget build needs, so
+/// trying the demo does not pull in a browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Toolset {
+    /// What `wasm-pack build` of the widget needs.
+    WidgetBuild,
+    /// Everything `test` runs: the widget build plus lints and a headless browser.
+    All,
+}
+
+impl Toolset {
+    fn includes(self, tool: &Tool) -> bool {
+        self == Toolset::All || tool.needed_for == Toolset::WidgetBuild
+    }
+}
+
+/// Everything the commands need beyond a bare toolchain. To add a tool, add an entry: a probe
+/// that proves it is there and how to install it.
 const TOOLS: &[Tool] = &[
     Tool {
         name: "rust target wasm32-unknown-unknown",
+        needed_for: Toolset::WidgetBuild,
         probe: Probe::Lists {
             command: Argv::new("rustup", &["target", "list", "--installed"]),
             line: WASM_TARGET,
         },
-        install: Argv::new("rustup", &["target", "add", WASM_TARGET]),
+        install: Install::Run(Argv::new("rustup", &["target", "add", WASM_TARGET])),
+    },
+    Tool {
+        name: "wasm-pack",
+        needed_for: Toolset::WidgetBuild,
+        probe: Probe::Runs(Argv::new("wasm-pack", &["--version"])),
+        install: Install::Crate {
+            name: "wasm-pack",
+            version_of: None,
+        },
+    },
+    // wasm-pack runs the `wasm-bindgen` on PATH only if its version is exactly the library's, and
+    // otherwise downloads one, which an offline machine cannot.
+    Tool {
+        name: "wasm-bindgen-cli",
+        needed_for: Toolset::WidgetBuild,
+        probe: Probe::PrintsLockedVersion {
+            command: Argv::new("wasm-bindgen", &["--version"]),
+            package: "wasm-bindgen",
+        },
+        install: Install::Crate {
+            name: "wasm-bindgen-cli",
+            version_of: Some("wasm-bindgen"),
+        },
+    },
+    Tool {
+        name: "binaryen",
+        needed_for: Toolset::WidgetBuild,
+        probe: Probe::Runs(Argv::new("wasm-opt", &["--version"])),
+        install: Install::Apt("binaryen"),
+    },
+    Tool {
+        name: "chromium",
+        needed_for: Toolset::All,
+        probe: Probe::Runs(Argv::new("/usr/bin/chromium", &["--version"])),
+        install: Install::Apt("chromium"),
+    },
+    Tool {
+        name: "chromium-driver",
+        needed_for: Toolset::All,
+        probe: Probe::Runs(Argv::new(CHROMEDRIVER, &["--version"])),
+        install: Install::Apt("chromium-driver"),
     },
     Tool {
         name: "rustfmt",
+        needed_for: Toolset::All,
         probe: Probe::Runs(Argv::new("cargo", &["fmt", "--version"])),
-        install: Argv::new("rustup", &["component", "add", "rustfmt"]),
+        install: Install::Run(Argv::new("rustup", &["component", "add", "rustfmt"])),
     },
     Tool {
         name: "clippy",
+        needed_for: Toolset::All,
         probe: Probe::Runs(Argv::new("cargo", &["clippy", "--version"])),
-        install: Argv::new("rustup", &["component", "add", "clippy"]),
+        install: Install::Run(Argv::new("rustup", &["component", "add", "clippy"])),
     },
 ];
 
-/// Installs whatever in [`TOOLS`] is missing and says nothing about what is already there.
-pub(crate) fn ensure_tools() -> Result<()> {
-    TOOLS.iter().try_for_each(ensure)
+/// Installs whatever in `set` is missing and says nothing about what is already there. Debian
+/// packages go last, in one `apt-get update` and one `apt-get install`.
+pub(crate) fn ensure_tools(set: Toolset) -> Result<()> {
+    let mut missing_packages = Vec::new();
+    for tool in TOOLS.iter().filter(|tool| set.includes(tool)) {
+        let Some(problem) = problem(&tool.probe)? else {
+            continue;
+        };
+        println!("    {} {problem}; installing it", tool.name);
+        match tool.install {
+            Install::Run(ref argv) => cmd::run(&mut argv.command())?,
+            Install::Crate { name, version_of } => install_crate(name, version_of)?,
+            Install::Apt(package) => {
+                missing_packages.push((tool, package));
+                continue;
+            }
+        }
+        probe_again(tool)?;
+    }
+    if missing_packages.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing_packages
+        .iter()
+        .map(|(_, package)| *package)
+        .collect();
+    for mut command in apt_commands(&packages, is_root()) {
+        cmd::run(&mut command)?;
+    }
+    missing_packages
+        .into_iter()
+        .try_for_each(|(tool, _)| probe_again(tool))
 }
 
-/// The tool names, for the progress line of the setup step.
-pub(crate) fn names() -> Vec<&'static str> {
-    TOOLS.iter().map(|tool| tool.name).collect()
+/// The tool names of `set`, for a progress line.
+pub(crate) fn names(set: Toolset) -> Vec<&'static str> {
+    TOOLS
+        .iter()
+        .filter(|tool| set.includes(tool))
+        .map(|tool| tool.name)
+        .collect()
 }
 
 #[derive(Debug)]
 struct Tool {
     name: &'static str,
+    /// The smallest set that includes this tool.
+    needed_for: Toolset,
     probe: Probe,
-    install: Argv,
+    install: Install,
 }
 
 /// How to tell that a tool is already installed.
@@ -53,6 +153,27 @@ enum Probe {
     Runs(Argv),
     /// The command prints `line` as one of its output lines.
     Lists { command: Argv, line: &'static str },
+    /// The command prints the version that Cargo.lock pins for `package` (read at run time, so
+    /// the table stays constant).
+    PrintsLockedVersion {
+        command: Argv,
+        package: &'static str,
+    },
+}
+
+/// How to install a missing tool.
+#[derive(Debug)]
+enum Install {
+    /// Run one command.
+    Run(Argv),
+    /// `cargo install` crate `name`; with `version_of`, exactly the version Cargo.lock pins for
+    /// that package.
+    Crate {
+        name: &'static str,
+        version_of: Option<&'static str>,
+    },
+    /// A Debian package, installed with the other missing ones in one batch.
+    Apt(&'static str),
 }
 
 /// A command line in a constant table.
@@ -67,37 +188,159 @@ impl Argv {
         Self { program, args }
     }
 
-    fn command(&self) -> std::process::Command {
+    fn command(&self) -> Command {
         cmd::program(self.program, self.args)
     }
 }
 
-fn ensure(tool: &Tool) -> Result<()> {
-    if is_installed(&tool.probe)? {
-        return Ok(());
+/// Probes again so an install that "succeeded" without effect fails here, with the tool's name,
+/// rather than as a confusing error in a later step.
+fn probe_again(tool: &Tool) -> Result<()> {
+    match problem(&tool.probe)? {
+        None => Ok(()),
+        Some(problem) => Err(format!("{} {problem} after installing it", tool.name)),
     }
-    println!("    {} is missing; installing it", tool.name);
-    cmd::run(&mut tool.install.command())?;
-    // Probe again so an install that "succeeded" without effect fails here, with the tool's name,
-    // rather than as a confusing error in a later step.
-    if is_installed(&tool.probe)? {
-        return Ok(());
-    }
-    Err(format!(
-        "{} is still missing after `{}`",
-        tool.name,
-        cmd::display(&tool.install.command())
-    ))
 }
 
-fn is_installed(probe: &Probe) -> Result<bool> {
+/// What is wrong with the tool, as words to follow its name, or `None` if it is ready to use.
+fn problem(probe: &Probe) -> Result<Option<String>> {
+    let missing = Some("is missing".to_string());
     match probe {
-        Probe::Runs(command) => Ok(cmd::succeeds(&mut command.command())),
+        Probe::Runs(command) => {
+            let runs = cmd::succeeds(&mut command.command());
+            Ok(if runs { None } else { missing })
+        }
         // A listing that cannot run (no rustup, say) is an error, not "missing": installing would
         // need the same program and fail the same way.
         Probe::Lists { command, line } => {
             let listing = cmd::stdout(&mut command.command())?;
-            Ok(listing.lines().any(|listed| listed.trim() == *line))
+            let listed = listing.lines().any(|listed| listed.trim() == *line);
+            Ok(if listed { None } else { missing })
         }
+        Probe::PrintsLockedVersion { command, package } => {
+            let wanted = lockfile::locked_version(package)?;
+            // Not starting at all means not installed, which installing fixes.
+            let Ok(printed) = cmd::stdout(&mut command.command()) else {
+                return Ok(missing);
+            };
+            // `wasm-bindgen 0.2.130`
+            if printed.split_whitespace().nth(1) == Some(wanted.as_str()) {
+                return Ok(None);
+            }
+            Ok(Some(format!(
+                "prints `{}`, but Cargo.lock has {package} {wanted}",
+                printed.trim()
+            )))
+        }
+    }
+}
+
+fn install_crate(name: &str, version_of: Option<&str>) -> Result<()> {
+    let version = version_of.map(lockfile::locked_version).transpose()?;
+    if cmd::run(&mut cargo_install(name, version.as_deref(), true)).is_ok() {
+        return Ok(());
+    }
+    // `--locked` uses the crate's own Cargo.lock, which may name a dependency version that the
+    // registry this machine sees does not have yet (a mirror that lags behind crates.io, say).
+    // Resolving afresh picks the newest compatible versions it does have.
+    println!("    retrying without --locked");
+    cmd::run(&mut cargo_install(name, version.as_deref(), false))
+}
+
+/// `cargo install name`: exactly `version` if given, replacing any other installed version, which
+/// `cargo install` would otherwise keep.
+fn cargo_install(name: &str, version: Option<&str>, locked: bool) -> Command {
+    let mut command = cmd::cargo(["install", name]);
+    if let Some(version) = version {
+        command.args(["--version", version]);
+    }
+    if locked {
+        command.arg("--locked");
+    }
+    if version.is_some() {
+        command.arg("--force");
+    }
+    command
+}
+
+/// `apt-get update` then `apt-get install` of `packages`, through `sudo` unless already root.
+fn apt_commands(packages: &[&str], as_root: bool) -> [Command; 2] {
+    let apt_get = |args: &[&str]| {
+        let mut command;
+        if as_root {
+            command = Command::new("apt-get");
+            command.env("DEBIAN_FRONTEND", "noninteractive");
+        } else {
+            // sudo resets the environment; a variable on its command line survives.
+            command = Command::new("sudo");
+            command.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+        }
+        command.args(args);
+        command
+    };
+    let mut install = apt_get(&["install", "-y"]);
+    install.args(packages);
+    [apt_get(&["update"]), install]
+}
+
+fn is_root() -> bool {
+    cmd::stdout(&mut cmd::program("id", &["-u"])).is_ok_and(|uid| uid.trim() == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_widget_build_needs_no_browser_or_lints() {
+        assert_eq!(
+            names(Toolset::WidgetBuild),
+            [
+                "rust target wasm32-unknown-unknown",
+                "wasm-pack",
+                "wasm-bindgen-cli",
+                "binaryen"
+            ]
+        );
+        let all = names(Toolset::All);
+        assert_eq!(all.len(), TOOLS.len());
+        for tool in ["chromium", "chromium-driver", "rustfmt", "clippy"] {
+            assert!(all.contains(&tool), "{tool} missing from {all:?}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_crate_replaces_whatever_version_is_installed() {
+        let command = cargo_install("wasm-bindgen-cli", Some("0.2.130"), true);
+        assert_eq!(
+            cmd::display(&command),
+            "cargo install wasm-bindgen-cli --version 0.2.130 --locked --force"
+        );
+        let command = cargo_install("wasm-pack", None, true);
+        assert_eq!(cmd::display(&command), "cargo install wasm-pack --locked");
+    }
+
+    #[test]
+    fn apt_runs_directly_as_root_and_through_sudo_otherwise() {
+        let lines = |as_root| {
+            apt_commands(&["chromium", "chromium-driver"], as_root)
+                .iter()
+                .map(cmd::display)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines(true),
+            [
+                "DEBIAN_FRONTEND=noninteractive apt-get update",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver"
+            ]
+        );
+        assert_eq!(
+            lines(false),
+            [
+                "sudo DEBIAN_FRONTEND=noninteractive apt-get update",
+                "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver"
+            ]
+        );
     }
 }
