@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use jiff::Timestamp;
+use onair_shared::conversation::Waiting;
 use onair_shared::model::{AccountState, AgentState, GroupState, Scope, SessionPresence, Settings};
 use onair_shared::office_hours::{OfficeHours, OfficeHoursSpec};
 use onair_shared::wire::{self, SiteEvent, Status, StatusSnapshot};
@@ -211,6 +212,17 @@ impl Hub {
             agent_feeds: HashMap::new(),
         };
         inner.sync_model();
+        inner.model.waiting = data
+            .waiting
+            .into_iter()
+            .map(|w| {
+                let waiting = Waiting {
+                    group: w.group,
+                    since: w.since,
+                };
+                (w.conversation_id, waiting)
+            })
+            .collect();
         inner.publish_all(now);
         let live = Arc::new(AccountLive {
             id: inner.account.id.clone(),
@@ -320,6 +332,7 @@ impl Hub {
             groups: Vec::new(),
             agents: vec![owner],
             sessions: Vec::new(),
+            waiting: Vec::new(),
         };
         self.install(data, None)
             .await
@@ -558,6 +571,7 @@ impl Inner {
             busy_message: self.account.busy_message.clone(),
             offline_message: self.account.offline_message.clone(),
             hide_when_offline: self.account.hide_when_offline,
+            busy_after_seconds: self.account.busy_after_seconds,
         };
         self.model.office_hours = compile(&self.account.office_hours);
         self.model.groups = self

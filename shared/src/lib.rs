@@ -9,8 +9,12 @@
 //!   an IANA timezone; `is_open(at)` and `next_change(after)`.
 //! - [`model`]: accounts, agents, groups and session presence with grace, and
 //!   [`model::derive`], the rule of CONTRACT §1.4.
-//! - [`wire`]: the JSON shapes clients see (status snapshot, agent, site event).
+//! - [`conversation`]: the automatic replies to visitors (CONTRACT §3): when
+//!   one is due, and the default texts in every chat box language.
+//! - [`wire`]: the JSON shapes clients see (status snapshot, agent, site event,
+//!   conversation, message).
 
+pub mod conversation;
 pub mod model;
 pub mod office_hours;
 pub mod validate;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::conversation::{self, Waiting};
 use crate::office_hours::{NEXT_CHANGE_HORIZON_DAYS, OfficeHours};
 use crate::wire::{Reason, SiteEvent, Status, StatusSnapshot};
 
@@ -29,6 +30,8 @@ pub struct Settings {
     pub busy_message: String,
     pub offline_message: String,
     pub hide_when_offline: bool,
+    /// Seconds a waiting visitor waits for an agent before the busy reply.
+    pub busy_after_seconds: u32,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
             busy_message: DEFAULT_BUSY_MESSAGE.to_owned(),
             offline_message: DEFAULT_OFFLINE_MESSAGE.to_owned(),
             hide_when_offline: false,
+            busy_after_seconds: DEFAULT_BUSY_AFTER_SECONDS,
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct AccountState {
     pub groups: BTreeMap<String, GroupState>,
     /// Agents by id.
     pub agents: BTreeMap<String, AgentState>,
+    /// Conversations whose busy reply is pending, by id (see [`conversation`]).
+    pub waiting: BTreeMap<String, Waiting>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -240,6 +246,39 @@ impl AccountState {
             .filter(|hours| hours.enabled())
             .map(|hours| hours.next_change(now).unwrap_or(recheck));
         grace_ends.chain(office_hours).min()
+    }
+
+    /// The scope a conversation of `group` belongs to. A conversation whose
+    /// group has been deleted counts as the site's.
+    pub fn conversation_scope(&self, group: Option<&str>) -> Scope {
+        match group {
+            Some(key) if self.groups.contains_key(key) => Scope::Group(key.to_owned()),
+            _ => Scope::Site,
+        }
+    }
+
+    /// The earliest instant a waiting conversation's busy reply falls due. It
+    /// may already have passed: the caller then acts at once.
+    pub fn next_busy_reply(&self) -> Option<Timestamp> {
+        let busy_after = self.settings.busy_after_seconds;
+        self.waiting
+            .values()
+            .map(|waiting| conversation::due(waiting.since, busy_after))
+            .min()
+    }
+
+    /// The waiting conversations whose busy reply is due at `now`, each with
+    /// the status its scope shows then.
+    pub fn busy_replies_due(&self, now: Timestamp) -> Vec<(String, Status)> {
+        let busy_after = self.settings.busy_after_seconds;
+        self.waiting
+            .iter()
+            .filter(|(_, waiting)| conversation::due(waiting.since, busy_after) <= now)
+            .map(|(id, waiting)| {
+                let scope = self.conversation_scope(waiting.group.as_deref());
+                (id.clone(), derive(self, &scope, now).status)
+            })
+            .collect()
     }
 
     /// The full snapshot a chat box of `scope` receives.

@@ -1144,3 +1144,67 @@ fn next_deadline_rechecks_office_hours_whose_next_change_is_beyond_the_horizon()
     assert_eq!(opening, at("2026-12-14T09:00:00Z"));
     assert_eq!(derive(&state, &site(), opening).status, Status::Online);
 }
+
+// ---------------------------------------------------------------------------
+// Waiting conversations (CONTRACT §3: the busy reply's deadline)
+// ---------------------------------------------------------------------------
+
+fn waiting(group: Option<&str>, since: Timestamp) -> Waiting {
+    Waiting {
+        group: group.map(str::to_owned),
+        since,
+    }
+}
+
+#[test]
+fn the_next_busy_reply_is_the_earliest_wait_plus_busy_after_seconds() {
+    let mut state = account([]);
+    assert_eq!(state.next_busy_reply(), None);
+    state.settings.busy_after_seconds = 45;
+    state
+        .waiting
+        .insert("c1".into(), waiting(None, now() + secs(10)));
+    state.waiting.insert("c2".into(), waiting(None, now()));
+    assert_eq!(state.next_busy_reply(), Some(now() + secs(45)));
+    // A deadline in the past is still named: the timer acts at once.
+    state.settings.busy_after_seconds = 0;
+    assert_eq!(state.next_busy_reply(), Some(now()));
+}
+
+#[test]
+fn busy_replies_fall_due_at_their_deadline_with_their_scopes_status() {
+    let mut state = account([
+        agent(Busy, &["sales"]).with_stream(),
+        agent(Online, &["support"]).with_stream(),
+    ])
+    .with_groups(&["sales", "support"]);
+    state.settings.busy_after_seconds = 45;
+    state
+        .waiting
+        .insert("sales-chat".into(), waiting(Some("sales"), now()));
+    state
+        .waiting
+        .insert("site-chat".into(), waiting(None, now() + secs(1)));
+    state
+        .waiting
+        .insert("gone-group".into(), waiting(Some("deleted"), now()));
+
+    assert_eq!(state.busy_replies_due(now() + secs(44)), []);
+    assert_eq!(
+        state.busy_replies_due(now() + secs(45)),
+        [
+            ("gone-group".to_owned(), Online),
+            ("sales-chat".to_owned(), Busy),
+        ],
+        "a deleted group's conversation counts as the site's"
+    );
+    assert_eq!(state.busy_replies_due(now() + secs(46)).len(), 3);
+}
+
+#[test]
+fn a_conversations_scope_is_its_group_while_the_group_exists() {
+    let state = account([]).with_groups(&["sales"]);
+    assert_eq!(state.conversation_scope(Some("sales")), group("sales"));
+    assert_eq!(state.conversation_scope(Some("nope")), site());
+    assert_eq!(state.conversation_scope(None), site());
+}

@@ -159,6 +159,15 @@ pub struct Account {
     pub hide_when_offline: bool,
     pub busy_after_seconds: u32,
     pub allowed_origins: Vec<String>,
+    /// The automatic reply to a visitor who writes while the scope is offline
+    /// (CONTRACT §3). `null`: the default text, in the visitor's language; an
+    /// empty string: no offline reply.
+    #[serde(default)]
+    pub offline_reply: Option<String>,
+    /// The automatic reply while busy or when no agent answered in time;
+    /// `null` and `""` as for `offline_reply`.
+    #[serde(default)]
+    pub busy_reply: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -166,6 +175,171 @@ pub struct Account {
 pub struct Group {
     pub key: String,
     pub name: String,
+}
+
+/// The languages of the chat box, and of the default automatic replies (CONTRACT §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    En,
+    Fr,
+    De,
+    It,
+    Es,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 5] = [Lang::En, Lang::Fr, Lang::De, Lang::It, Lang::Es];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::De => "de",
+            Lang::It => "it",
+            Lang::Es => "es",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|lang| lang.as_str() == s)
+    }
+}
+
+/// Where a conversation stands (CONTRACT §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationState {
+    /// Delivered live: the visitor's scope was online or busy when they last wrote.
+    Open,
+    /// Left while the scope was offline; waits for an agent's follow-up.
+    Offline,
+    /// Ended by an agent; it takes no more messages.
+    Closed,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Open => "open",
+            ConversationState::Offline => "offline",
+            ConversationState::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConversationState> {
+        match s {
+            "open" => Some(ConversationState::Open),
+            "offline" => Some(ConversationState::Offline),
+            "closed" => Some(ConversationState::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    Visitor,
+    Agent,
+    /// An automatic reply.
+    Bot,
+}
+
+impl Author {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Author::Visitor => "visitor",
+            Author::Agent => "agent",
+            Author::Bot => "bot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Author> {
+        match s {
+            "visitor" => Some(Author::Visitor),
+            "agent" => Some(Author::Agent),
+            "bot" => Some(Author::Bot),
+            _ => None,
+        }
+    }
+}
+
+/// How a visitor's message was delivered: to agents who are there (`live`,
+/// the scope was online or busy) or as an offline message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Live,
+    Offline,
+}
+
+/// A conversation (CONTRACT §3). Optional fields are always present, `null`
+/// when absent, as in the status snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub state: ConversationState,
+    /// The group whose chat box it was started from; `null` for the site's.
+    pub group: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub created_at: Timestamp,
+    pub last_message_at: Timestamp,
+}
+
+/// A message of a conversation (CONTRACT §3). Text is plain text, never HTML.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub author: Author,
+    /// The agent who wrote it; `null` unless `author` is `agent`.
+    pub agent_id: Option<String>,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// `POST /accounts/{account}/conversations` → 201.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationStarted {
+    pub conversation: Conversation,
+    pub message: Message,
+    pub delivery: Delivery,
+}
+
+/// `POST /accounts/{account}/conversations/{id}/messages` → 201. `delivery`
+/// is an addition to the contract, so the widget knows without asking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorMessagePosted {
+    pub message: Message,
+    pub delivery: Delivery,
+}
+
+/// `POST /conversations/{id}/messages` (an agent's reply) → 201.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePosted {
+    pub message: Message,
+}
+
+/// `GET /conversations` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversations {
+    pub conversations: Vec<Conversation>,
+}
+
+/// `GET /conversations/{id}` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationWithMessages {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+}
+
+/// `POST /conversations/{id}/close` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationOnly {
+    pub conversation: Conversation,
 }
 
 /// Every error the API answers: `{"error": {"code", "message"}}`.
@@ -207,6 +381,25 @@ mod tests {
             let json = serde_json::to_string(&role).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", role.as_str()));
             assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        for lang in Lang::ALL {
+            let json = serde_json::to_string(&lang).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", lang.as_str()));
+            assert_eq!(Lang::parse(lang.as_str()), Some(lang));
+        }
+        for state in [
+            ConversationState::Open,
+            ConversationState::Offline,
+            ConversationState::Closed,
+        ] {
+            let json = serde_json::to_string(&state).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(ConversationState::parse(state.as_str()), Some(state));
+        }
+        for author in [Author::Visitor, Author::Agent, Author::Bot] {
+            let json = serde_json::to_string(&author).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", author.as_str()));
+            assert_eq!(Author::parse(author.as_str()), Some(author));
         }
         assert_eq!(Status::parse("away"), None);
         assert_eq!(Reason::parse(""), None);

@@ -81,6 +81,8 @@ pub(crate) async fn create_account(
         busy_after_seconds: DEFAULT_BUSY_AFTER_SECONDS,
         allowed_origins: Vec::new(),
         office_hours: None,
+        offline_reply: None,
+        busy_reply: None,
         created_at: now,
     };
     let owner = AgentRecord {
@@ -141,6 +143,8 @@ pub(crate) fn account_view(inner: &Inner) -> wire::Account {
         hide_when_offline: a.hide_when_offline,
         busy_after_seconds: a.busy_after_seconds,
         allowed_origins: a.allowed_origins.clone(),
+        offline_reply: a.offline_reply.clone(),
+        busy_reply: a.busy_reply.clone(),
         created_at: a.created_at,
     }
 }
@@ -160,6 +164,20 @@ struct AccountPatch {
     hide_when_offline: Option<bool>,
     busy_after_seconds: Option<u32>,
     allowed_origins: Option<Vec<String>>,
+    /// Absent: unchanged; `null`: back to the default texts; a string: this text.
+    #[serde(default, deserialize_with = "present")]
+    offline_reply: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    busy_reply: Option<Option<String>>,
+}
+
+/// Tells a field that is present, even as `null`, from one that is absent.
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The largest `busy_after_seconds`: a day.
@@ -204,6 +222,18 @@ async fn update(
             ));
         }
         record.busy_after_seconds = seconds;
+    }
+    if let Some(reply) = &patch.offline_reply {
+        record.offline_reply = reply
+            .as_deref()
+            .map(|text| validate::message("offline_reply", text))
+            .transpose()?;
+    }
+    if let Some(reply) = &patch.busy_reply {
+        record.busy_reply = reply
+            .as_deref()
+            .map(|text| validate::message("busy_reply", text))
+            .transpose()?;
     }
     if let Some(origins) = patch.allowed_origins {
         record.allowed_origins = origins.iter().map(|o| origin(o)).collect::<Result<_>>()?;

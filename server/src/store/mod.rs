@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Role, Status};
+use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
 
 pub use sqlite::SqliteStore;
 
@@ -43,6 +44,11 @@ pub struct AccountRecord {
     pub busy_after_seconds: u32,
     pub allowed_origins: Vec<String>,
     pub office_hours: Option<OfficeHoursSpec>,
+    /// The offline automatic reply; `None` for the default in the visitor's
+    /// language, empty for none.
+    pub offline_reply: Option<String>,
+    /// The busy automatic reply, as `offline_reply`.
+    pub busy_reply: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -104,6 +110,63 @@ impl fmt::Debug for SessionRecord {
     }
 }
 
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: String,
+    pub account_id: String,
+    pub group: Option<String>,
+    pub state: ConversationState,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// SHA-256 of the visitor's token.
+    pub visitor_token_hash: [u8; 32],
+    pub lang: Option<Lang>,
+    pub created_at: Timestamp,
+    pub last_message_at: Timestamp,
+    pub replies: ReplyState,
+}
+
+impl fmt::Debug for ConversationRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConversationRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("group", &self.group)
+            .field("state", &self.state)
+            .field("last_message_at", &self.last_message_at)
+            .field("replies", &self.replies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message; `seq` is 0 until the store has assigned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub seq: u64,
+    pub id: String,
+    pub conversation_id: String,
+    pub author: Author,
+    pub agent_id: Option<String>,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// Which of an account's conversations to list, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    pub group: Option<String>,
+    pub state: Option<ConversationState>,
+    pub limit: u32,
+}
+
+/// A conversation whose busy reply is pending, as loaded at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitingRecord {
+    pub conversation_id: String,
+    pub group: Option<String>,
+    pub since: Timestamp,
+}
+
 /// Everything stored about one account, as loaded at start-up.
 #[derive(Clone, Debug)]
 pub struct AccountData {
@@ -113,6 +176,9 @@ pub struct AccountData {
     pub groups: Vec<GroupRecord>,
     pub agents: Vec<AgentRecord>,
     pub sessions: Vec<SessionRecord>,
+    /// Conversations whose busy reply is pending (not their messages: those
+    /// stay in the store and are read on demand).
+    pub waiting: Vec<WaitingRecord>,
 }
 
 #[async_trait]
@@ -146,6 +212,54 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         streaming: bool,
     ) -> StoreResult<()>;
     async fn delete_session(&self, session_id: &str) -> StoreResult<()>;
+
+    /// Creates a conversation with its first messages (the visitor's, and an
+    /// automatic reply if any) in one transaction. Returns the messages with
+    /// their `seq`, in order. Durable when it returns.
+    async fn create_conversation(
+        &self,
+        conversation: &ConversationRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<MessageRecord>>;
+    /// Stores a conversation's new state (`state`, `last_message_at`, reply
+    /// bookkeeping) and appends messages to it, in one transaction. Returns
+    /// the messages with their `seq`. Durable when it returns.
+    async fn append_messages(
+        &self,
+        conversation: &ConversationRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<MessageRecord>>;
+    /// Stores a conversation's new state without a message (closing it, an
+    /// automatic reply the account turned off).
+    async fn update_conversation(&self, conversation: &ConversationRecord) -> StoreResult<()> {
+        self.append_messages(conversation, &[]).await.map(drop)
+    }
+    /// One of the account's conversations.
+    async fn conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>>;
+    /// One of the account's conversations with its messages `seq > after`
+    /// (`after = 0`: all), read together so they agree.
+    async fn conversation_with_messages(
+        &self,
+        account_id: &str,
+        id: &str,
+        after: u64,
+    ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>>;
+    /// The account's conversations, newest message first.
+    async fn list_conversations(
+        &self,
+        account_id: &str,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<ConversationRecord>>;
+    /// A conversation's messages with `seq > after`, in order (`after = 0`: all).
+    async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after: u64,
+    ) -> StoreResult<Vec<MessageRecord>>;
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;

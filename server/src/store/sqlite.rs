@@ -8,17 +8,21 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Role, Status};
+use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AccountData, AccountRecord, AgentRecord, GroupRecord, SessionRecord, Store, StoreError,
-    StoreResult,
+    AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
+    MessageRecord, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_conversations.sql"),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -136,7 +140,8 @@ fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T
 }
 
 const ACCOUNT_COLUMNS: &str = "id, slug, name, timezone, grace_seconds, busy_message, offline_message, \
-     hide_when_offline, busy_after_seconds, allowed_origins, office_hours, created_at, version";
+     hide_when_offline, busy_after_seconds, allowed_origins, office_hours, created_at, version, \
+     offline_reply, busy_reply";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<(AccountRecord, u64)> {
     let origins: String = row.get(9)?;
@@ -153,6 +158,8 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<(AccountRecord, u64)> {
         busy_after_seconds: row.get(8)?,
         allowed_origins: from_json(&origins)?,
         office_hours: office_hours.as_deref().map(from_json).transpose()?,
+        offline_reply: row.get(13)?,
+        busy_reply: row.get(14)?,
         created_at: from_millis(row.get(11)?)?,
     };
     let version: i64 = row.get(12)?;
@@ -223,13 +230,135 @@ fn load_account_data(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
 
+    let mut waiting_stmt = conn.prepare_cached(
+        "SELECT id, group_key, waiting_since FROM conversations
+         WHERE account_id = ?1 AND waiting_since IS NOT NULL AND replied_in_wait = 0
+             AND state <> 'closed'",
+    )?;
+    let waiting = waiting_stmt
+        .query_map([&account.id], |row| {
+            Ok(WaitingRecord {
+                conversation_id: row.get(0)?,
+                group: row.get(1)?,
+                since: from_millis(row.get(2)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
     Ok(AccountData {
         account,
         version,
         groups,
         agents,
         sessions,
+        waiting,
     })
+}
+
+const CONVERSATION_COLUMNS: &str = "id, account_id, group_key, state, name, email, \
+     visitor_token_hash, lang, created_at, last_message_at, waiting_since, replied_in_wait, \
+     offline_replied";
+
+fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<ConversationRecord> {
+    let state: String = row.get(3)?;
+    let lang: Option<String> = row.get(7)?;
+    let waiting_since: Option<i64> = row.get(10)?;
+    Ok(ConversationRecord {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        group: row.get(2)?,
+        state: parse_enum(&state, ConversationState::parse)?,
+        name: row.get(4)?,
+        email: row.get(5)?,
+        visitor_token_hash: row.get(6)?,
+        lang: lang
+            .as_deref()
+            .map(|l| parse_enum(l, Lang::parse))
+            .transpose()?,
+        created_at: from_millis(row.get(8)?)?,
+        last_message_at: from_millis(row.get(9)?)?,
+        replies: ReplyState {
+            waiting_since: waiting_since.map(from_millis).transpose()?,
+            replied_in_wait: row.get(11)?,
+            offline_replied: row.get(12)?,
+        },
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "seq, id, conversation_id, author, agent_id, text, created_at";
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
+    let seq: i64 = row.get(0)?;
+    let author: String = row.get(3)?;
+    Ok(MessageRecord {
+        seq: u64::try_from(seq).unwrap_or(0),
+        id: row.get(1)?,
+        conversation_id: row.get(2)?,
+        author: parse_enum(&author, Author::parse)?,
+        agent_id: row.get(4)?,
+        text: row.get(5)?,
+        created_at: from_millis(row.get(6)?)?,
+    })
+}
+
+fn find_conversation(
+    conn: &Connection,
+    account_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<ConversationRecord>> {
+    conn.query_row(
+        &format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND account_id = ?2"
+        ),
+        [id, account_id],
+        conversation_from_row,
+    )
+    .optional()
+}
+
+fn messages_after(
+    conn: &Connection,
+    conversation_id: &str,
+    after: u64,
+) -> rusqlite::Result<Vec<MessageRecord>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq"
+    ))?;
+    stmt.query_map(params![conversation_id, after], message_from_row)?
+        .collect()
+}
+
+/// Inserts messages; returns them with the `seq` SQLite assigned.
+fn insert_messages(
+    tx: &rusqlite::Transaction<'_>,
+    messages: &[MessageRecord],
+) -> StoreResult<Vec<MessageRecord>> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO messages (id, conversation_id, author, agent_id, text, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(backend)?;
+    messages
+        .iter()
+        .map(|message| {
+            stmt.execute(params![
+                message.id,
+                message.conversation_id,
+                message.author.as_str(),
+                message.agent_id,
+                message.text,
+                millis(message.created_at),
+            ])
+            .map_err(backend)?;
+            let seq = u64::try_from(tx.last_insert_rowid()).unwrap_or(0);
+            Ok(MessageRecord {
+                seq,
+                ..message.clone()
+            })
+        })
+        .collect()
 }
 
 fn write_agent(tx: &rusqlite::Transaction<'_>, agent: &AgentRecord) -> StoreResult<()> {
@@ -320,8 +449,8 @@ impl Store for SqliteStore {
             tx.execute(
                 "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
                      offline_message, hide_when_offline, busy_after_seconds, allowed_origins,
-                     office_hours, created_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
+                     office_hours, created_at, version, offline_reply, busy_reply)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?14)",
                 params![
                     account.id,
                     account.slug,
@@ -335,6 +464,8 @@ impl Store for SqliteStore {
                     origins,
                     office_hours,
                     millis(account.created_at),
+                    account.offline_reply,
+                    account.busy_reply,
                 ],
             )
             .map_err(conflict_or_backend("slug"))?;
@@ -352,7 +483,8 @@ impl Store for SqliteStore {
             conn.execute(
                 "UPDATE accounts SET name = ?2, timezone = ?3, grace_seconds = ?4, busy_message = ?5,
                      offline_message = ?6, hide_when_offline = ?7, busy_after_seconds = ?8,
-                     allowed_origins = ?9, office_hours = ?10
+                     allowed_origins = ?9, office_hours = ?10, offline_reply = ?11,
+                     busy_reply = ?12
                  WHERE id = ?1",
                 params![
                     account.id,
@@ -365,6 +497,8 @@ impl Store for SqliteStore {
                     account.busy_after_seconds,
                     origins,
                     office_hours,
+                    account.offline_reply,
+                    account.busy_reply,
                 ],
             )
             .map_err(backend)?;
@@ -493,6 +627,158 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn create_conversation(
+        &self,
+        conversation: &ConversationRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let c = conversation.clone();
+        let messages = messages.to_vec();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO conversations ({CONVERSATION_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ),
+                params![
+                    c.id,
+                    c.account_id,
+                    c.group,
+                    c.state.as_str(),
+                    c.name,
+                    c.email,
+                    c.visitor_token_hash,
+                    c.lang.map(Lang::as_str),
+                    millis(c.created_at),
+                    millis(c.last_message_at),
+                    c.replies.waiting_since.map(millis),
+                    c.replies.replied_in_wait,
+                    c.replies.offline_replied,
+                ],
+            )
+            .map_err(backend)?;
+            let stored = insert_messages(&tx, &messages)?;
+            tx.commit().map_err(backend)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn append_messages(
+        &self,
+        conversation: &ConversationRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let c = conversation.clone();
+        let messages = messages.to_vec();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let updated = tx
+                .execute(
+                    "UPDATE conversations SET state = ?3, last_message_at = ?4,
+                         waiting_since = ?5, replied_in_wait = ?6, offline_replied = ?7
+                     WHERE id = ?1 AND account_id = ?2",
+                    params![
+                        c.id,
+                        c.account_id,
+                        c.state.as_str(),
+                        millis(c.last_message_at),
+                        c.replies.waiting_since.map(millis),
+                        c.replies.replied_in_wait,
+                        c.replies.offline_replied,
+                    ],
+                )
+                .map_err(backend)?;
+            if updated != 1 {
+                return Err(StoreError::Backend(format!(
+                    "no conversation {:?} to update",
+                    c.id
+                )));
+            }
+            let stored = insert_messages(&tx, &messages)?;
+            tx.commit().map_err(backend)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        let account_id = account_id.to_owned();
+        let id = id.to_owned();
+        self.with(move |conn| find_conversation(conn, &account_id, &id).map_err(backend))
+            .await
+    }
+
+    async fn conversation_with_messages(
+        &self,
+        account_id: &str,
+        id: &str,
+        after: u64,
+    ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
+        let account_id = account_id.to_owned();
+        let id = id.to_owned();
+        self.with(move |conn| {
+            let Some(conversation) = find_conversation(conn, &account_id, &id).map_err(backend)?
+            else {
+                return Ok(None);
+            };
+            let messages = messages_after(conn, &id, after).map_err(backend)?;
+            Ok(Some((conversation, messages)))
+        })
+        .await
+    }
+
+    async fn list_conversations(
+        &self,
+        account_id: &str,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<ConversationRecord>> {
+        let account_id = account_id.to_owned();
+        let filter = filter.clone();
+        self.with(move |conn| {
+            // Only the conditions asked for, so SQLite can use the indexes.
+            let mut sql =
+                format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = ?1");
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(account_id)];
+            if let Some(group) = filter.group {
+                args.push(Box::new(group));
+                sql.push_str(&format!(" AND group_key = ?{}", args.len()));
+            }
+            if let Some(state) = filter.state {
+                args.push(Box::new(state.as_str()));
+                sql.push_str(&format!(" AND state = ?{}", args.len()));
+            }
+            args.push(Box::new(filter.limit));
+            sql.push_str(&format!(
+                " ORDER BY last_message_at DESC, id DESC LIMIT ?{}",
+                args.len()
+            ));
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            stmt.query_map(
+                rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+                conversation_from_row,
+            )
+            .and_then(|rows| rows.collect())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after: u64,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let conversation_id = conversation_id.to_owned();
+        self.with(move |conn| messages_after(conn, &conversation_id, after).map_err(backend))
+            .await
     }
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
