@@ -35,7 +35,7 @@ pub enum Error {
         code: &'static str,
         message: &'static str,
     },
-    /// 404: unknown account, group, agent or route.
+    /// 404: unknown account, group, agent, conversation or route.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     /// 405: the path exists, the method does not.
@@ -44,6 +44,9 @@ pub enum Error {
     /// 409: a duplicate slug, email or key, or a change that would break an invariant.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 429: too many requests; try again after `retry_after` seconds.
+    #[error("too many messages; try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     /// 413: request body larger than the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -89,6 +92,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,6 +108,7 @@ impl Error {
             | Error::ServiceUnavailable { code, .. } => code,
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -146,7 +151,7 @@ impl IntoResponse for Error {
             },
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [(
                 header::CONTENT_TYPE,
@@ -154,7 +159,13 @@ impl IntoResponse for Error {
             )],
             bytes,
         )
-            .into_response()
+            .into_response();
+        if let Error::RateLimited { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        response
     }
 }
 

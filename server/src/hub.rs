@@ -25,7 +25,9 @@ use onair_shared::wire::{self, SiteEvent, Status, StatusSnapshot};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::conversations;
 use crate::error::{Error, Result};
+use crate::limits::RateLimiter;
 use crate::metrics::{Metrics, SessionCounts};
 use crate::sse;
 use crate::store::{AccountData, AccountRecord, AgentRecord, GroupRecord, SessionRecord, Store};
@@ -59,6 +61,8 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Visitor-message rate limits (CONTRACT §3).
+    pub limits: RateLimiter,
     accounts: Mutex<HashMap<String, Arc<AccountLive>>>,
     /// SHA-256 of a bearer token → the account holding that session.
     tokens: Mutex<HashMap<TokenHash, (Arc<AccountLive>, String)>>,
@@ -78,6 +82,8 @@ pub struct AccountLive {
     write: tokio::sync::Mutex<()>,
     inner: Mutex<Inner>,
     timer: Notify,
+    /// Live feeds of conversation events (see `conversations`).
+    pub conversations: conversations::Feeds,
 }
 
 /// An account's directory, presence and what has been published.
@@ -127,6 +133,7 @@ impl Hub {
             store,
             clock,
             metrics: Arc::default(),
+            limits: RateLimiter::default(),
             accounts: Mutex::default(),
             tokens: Mutex::default(),
             creating: tokio::sync::Mutex::default(),
@@ -230,6 +237,7 @@ impl Hub {
             write: tokio::sync::Mutex::default(),
             timer: Notify::new(),
             inner: Mutex::new(inner),
+            conversations: conversations::Feeds::default(),
         });
         // Lock order is tokens before an account's state (see
         // `session_by_token`), so gather the hashes first.
@@ -262,7 +270,12 @@ impl Hub {
                     .map(|(hub, live)| {
                         let deadline = {
                             let inner = live.lock();
-                            inner.model.next_deadline(inner.derived_at)
+                            // A busy reply may already be due (the timer
+                            // then wakes at once); status deadlines lie
+                            // after the last derivation.
+                            let status = inner.model.next_deadline(inner.derived_at);
+                            let reply = inner.model.next_busy_reply();
+                            status.into_iter().chain(reply).min()
                         };
                         (hub.clock.clone(), deadline, live)
                     })
@@ -284,7 +297,9 @@ impl Hub {
                 let Some(hub) = weak_hub.upgrade() else {
                     return;
                 };
-                hub.writer(&notified).await.apply(|_, _| ()).await;
+                let writer = hub.writer(&notified).await;
+                writer.apply(|_, _| ()).await;
+                conversations::send_due_replies(&writer).await;
             }
         });
     }
@@ -486,6 +501,53 @@ impl AccountLive {
         lock(&self.inner)
     }
 
+    /// A bare account, live but without a hub, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(slug: &str) -> AccountLive {
+        let account = AccountRecord {
+            id: format!("{slug}-id"),
+            slug: slug.to_owned(),
+            name: slug.to_owned(),
+            timezone: "UTC".to_owned(),
+            grace_seconds: 120,
+            busy_message: String::new(),
+            offline_message: String::new(),
+            hide_when_offline: false,
+            busy_after_seconds: 45,
+            allowed_origins: Vec::new(),
+            office_hours: None,
+            offline_reply: None,
+            busy_reply: None,
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        let inner = Inner {
+            account,
+            agents: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            sessions: HashMap::new(),
+            model: AccountState::default(),
+            derived_at: Timestamp::UNIX_EPOCH,
+            version: 0,
+            scopes: BTreeMap::new(),
+            site: Published::new(
+                SiteEvent {
+                    site: Status::Offline,
+                    groups: BTreeMap::new(),
+                },
+                Bytes::new(),
+            ),
+            agent_feeds: HashMap::new(),
+        };
+        AccountLive {
+            id: inner.account.id.clone(),
+            slug: slug.to_owned(),
+            write: tokio::sync::Mutex::default(),
+            inner: Mutex::new(inner),
+            timer: Notify::new(),
+            conversations: conversations::Feeds::default(),
+        }
+    }
+
     /// The current snapshot of a scope; 404 for an unknown group.
     pub fn snapshot(&self, scope: &Scope) -> Result<StatusSnapshot> {
         let inner = self.lock();
@@ -525,6 +587,22 @@ pub struct Writer<'a> {
 impl Writer<'_> {
     pub fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
         f(&self.live.lock())
+    }
+
+    pub fn hub(&self) -> &Hub {
+        self.hub
+    }
+
+    pub fn live(&self) -> &AccountLive {
+        self.live
+    }
+
+    /// Changes live state that no derived status depends on (the waiting
+    /// conversations) and lets the timer find its deadline again.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let out = f(&mut self.live.lock());
+        self.live.timer.notify_one();
+        out
     }
 
     pub fn now(&self) -> Timestamp {

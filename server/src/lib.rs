@@ -5,9 +5,11 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod conversations;
 pub mod demo;
 pub mod error;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod sse;
 pub mod store;
@@ -70,7 +72,10 @@ pub async fn serve(
     hub.mark_running().await;
     let app = router(state);
     let listener = listener.tap_io(configure_connection);
-    axum::serve(listener, app)
+    // The peer's address reaches handlers as ConnectInfo: visitor messages are
+    // rate-limited per client address (CONTRACT §3).
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             hub.shut_down().await;

@@ -8,42 +8,60 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     pub status_streams: AtomicU64,
     pub agent_streams: AtomicU64,
+    pub conversation_streams: AtomicU64,
     pub events_sent: AtomicU64,
+    pub messages: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum StreamKind {
+    Status,
+    Agent,
+    Conversation,
 }
 
 /// Counts one open stream of a kind for as long as it lives.
 #[derive(Debug)]
 pub struct StreamGauge {
     metrics: Arc<Metrics>,
-    agent: bool,
+    kind: StreamKind,
 }
 
 impl StreamGauge {
     pub fn status(metrics: &Arc<Metrics>) -> StreamGauge {
-        metrics.status_streams.fetch_add(1, Ordering::Relaxed);
-        StreamGauge {
-            metrics: Arc::clone(metrics),
-            agent: false,
-        }
+        StreamGauge::open(metrics, StreamKind::Status)
     }
 
     pub fn agent(metrics: &Arc<Metrics>) -> StreamGauge {
-        metrics.agent_streams.fetch_add(1, Ordering::Relaxed);
-        StreamGauge {
+        StreamGauge::open(metrics, StreamKind::Agent)
+    }
+
+    /// A visitor's conversation stream.
+    pub fn conversation(metrics: &Arc<Metrics>) -> StreamGauge {
+        StreamGauge::open(metrics, StreamKind::Conversation)
+    }
+
+    fn open(metrics: &Arc<Metrics>, kind: StreamKind) -> StreamGauge {
+        let gauge = StreamGauge {
             metrics: Arc::clone(metrics),
-            agent: true,
+            kind,
+        };
+        gauge.counter().fetch_add(1, Ordering::Relaxed);
+        gauge
+    }
+
+    fn counter(&self) -> &AtomicU64 {
+        match self.kind {
+            StreamKind::Status => &self.metrics.status_streams,
+            StreamKind::Agent => &self.metrics.agent_streams,
+            StreamKind::Conversation => &self.metrics.conversation_streams,
         }
     }
 }
 
 impl Drop for StreamGauge {
     fn drop(&mut self) {
-        let counter = if self.agent {
-            &self.metrics.agent_streams
-        } else {
-            &self.metrics.status_streams
-        };
-        counter.fetch_sub(1, Ordering::Relaxed);
+        self.counter().fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -75,6 +93,11 @@ impl Metrics {
             "onair_open_streams{{kind=\"agent\"}} {}",
             self.agent_streams.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "onair_open_streams{{kind=\"conversation\"}} {}",
+            self.conversation_streams.load(Ordering::Relaxed)
+        );
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -85,6 +108,12 @@ impl Metrics {
             "counter",
             "Server-sent event frames written, keep-alives included.",
             self.events_sent.load(Ordering::Relaxed),
+        );
+        metric(
+            "onair_messages_total",
+            "counter",
+            "Conversation messages stored (visitors', agents' and automatic).",
+            self.messages.load(Ordering::Relaxed),
         );
         metric(
             "onair_accounts",

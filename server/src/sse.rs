@@ -1,9 +1,12 @@
 //! Server-sent event frames and the streams that carry them.
 //!
 //! Every frame is serialised once per change into shared [`Bytes`]; a
-//! connection holds only `watch` receivers and yields clones of those bytes.
+//! connection holds only `watch` or `broadcast` receivers and yields clones of
+//! those bytes.
 
 use std::convert::Infallible;
+use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,7 +14,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -23,8 +26,17 @@ pub const RETRY: Bytes = Bytes::from_static(b"retry: 2000\n\n");
 
 /// `event: NAME`, optional `id: ID`, `data: JSON`.
 pub fn frame<T: Serialize>(event: &str, id: Option<u64>, data: &T) -> Bytes {
-    // Serialising our own wire types cannot fail: they are plain data.
-    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
+    frame_json(event, id, &json(data))
+}
+
+/// A value as JSON. Serialising our own wire types cannot fail: they are plain data.
+pub fn json<T: Serialize>(data: &T) -> String {
+    serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// A frame around JSON serialised already, so one serialisation can be
+/// framed for several streams (with an id for visitors, without for agents).
+pub fn frame_json(event: &str, id: Option<u64>, json: &str) -> Bytes {
     let mut out = String::with_capacity(json.len() + event.len() + 32);
     out.push_str("event: ");
     out.push_str(event);
@@ -35,7 +47,7 @@ pub fn frame<T: Serialize>(event: &str, id: Option<u64>, data: &T) -> Bytes {
         out.push('\n');
     }
     out.push_str("data: ");
-    out.push_str(&json);
+    out.push_str(json);
     out.push_str("\n\n");
     Bytes::from(out)
 }
@@ -49,11 +61,13 @@ pub struct Signals {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// A stream of frames: first `initial`, then the newest value of any feed
-/// whenever it changes, a keep-alive on every tick. It ends when a feed's
-/// sender is dropped (the scope or session went away), when `end` fires, or at
-/// shutdown. A slow reader never sees a backlog: `watch` keeps only the
-/// newest frame per feed.
+/// A stream of frames: first `initial`, then the newest value of any `watch`
+/// feed whenever it changes, every frame of the `events` feed, a keep-alive on
+/// every tick. It ends when a feed's sender is dropped (the scope or session
+/// went away), when the `events` feed ends, when `end` fires, or at shutdown.
+/// A slow reader never sees a backlog on a `watch` feed, which keeps only the
+/// newest frame; the `events` feed ends when its reader falls too far behind
+/// (see `conversations`), and the client reconnects.
 pub fn stream<G: Send + 'static>(
     initial: Vec<Bytes>,
     feeds: Feeds,
@@ -90,12 +104,39 @@ pub fn stream<G: Send + 'static>(
     })
 }
 
-/// One or two feeds of frames (a status stream has one; an agent stream has
-/// its own agent feed and the account's site feed).
-#[derive(Debug)]
+/// Frames that must each be delivered (conversation events), already
+/// filtered for one stream. Its end ends the stream.
+pub type FrameStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
+/// What a stream forwards: up to two `watch` feeds (a status stream has one;
+/// an agent stream has its own agent feed and the account's site feed) and a
+/// feed of events (an agent's or a visitor's conversation events).
+#[derive(Default)]
 pub struct Feeds {
-    pub first: watch::Receiver<Bytes>,
+    pub first: Option<watch::Receiver<Bytes>>,
     pub second: Option<watch::Receiver<Bytes>>,
+    pub events: Option<FrameStream>,
+}
+
+impl fmt::Debug for Feeds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Feeds")
+            .field("first", &self.first)
+            .field("second", &self.second)
+            .field("events", &self.events.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+async fn watched(rx: Option<&mut watch::Receiver<Bytes>>) -> Option<Bytes> {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            // The feed's sender is gone (its scope was deleted).
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_frame(
@@ -106,13 +147,14 @@ async fn next_frame(
     if *signals.shutdown.borrow() {
         return None;
     }
-    let Feeds { first, second } = feeds;
-    let second = async {
-        match second.as_mut() {
-            Some(rx) => match rx.changed().await {
-                Ok(()) => Some(rx.borrow_and_update().clone()),
-                Err(_) => None,
-            },
+    let Feeds {
+        first,
+        second,
+        events,
+    } = feeds;
+    let events = async {
+        match events.as_mut() {
+            Some(events) => events.next().await,
             None => std::future::pending().await,
         }
     };
@@ -124,12 +166,9 @@ async fn next_frame(
         }
     };
     tokio::select! {
-        // An error means the feed's sender is gone (its scope was deleted).
-        result = first.changed() => match result {
-            Ok(()) => Some(first.borrow_and_update().clone()),
-            Err(_) => None,
-        },
-        frame = second => frame,
+        frame = watched(first.as_mut()) => frame,
+        frame = watched(second.as_mut()) => frame,
+        frame = events => frame,
         Ok(()) = signals.keep_alive.changed() => Some(KEEP_ALIVE),
         _ = signals.shutdown.changed() => None,
         () = ended => None,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::AgentAuth;
+use crate::conversations;
 use crate::error::{ApiJson, Error, Result};
 use crate::hub::{AccountLive, Hub};
 use crate::metrics::StreamGauge;
@@ -79,7 +80,14 @@ async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The agent stream: `agent` and `site` events; while open, the session is present.
+/// The agent stream: `agent` and `site` events, and the `conversation` and
+/// `message` events of the conversations this agent is eligible for (its
+/// groups', every site-wide one; all of them for an agent in no group). While
+/// open, the session is present.
+///
+/// Conversation events are not replayed: a dashboard fetches
+/// `GET /conversations` each time the stream opens, which covers a drop and a
+/// stream ended because it fell behind alike.
 async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Response> {
     let hub = &state.hub;
     let AgentAuth {
@@ -101,9 +109,23 @@ async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Respon
             ))
         })
         .await;
+    // Under the write lock, like every publication: nothing published after
+    // the snapshot above is missed.
+    let conversations_rx = live.conversations.subscribe_agents();
     drop(writer);
     let Some((mut agent_rx, mut site_rx, end_rx)) = subscribed else {
         return Err(agent_gone());
+    };
+    let eligible = {
+        let live = Arc::clone(&live);
+        let agent_id = agent_id.clone();
+        // The agent's groups now, not at connect: an admin may move it.
+        move |group: &str| {
+            live.lock()
+                .agents
+                .get(&agent_id)
+                .is_some_and(|a| a.groups.is_empty() || a.groups.iter().any(|g| g == group))
+        }
     };
     let guard = PresenceGuard {
         hub: Arc::clone(hub),
@@ -125,8 +147,9 @@ async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Respon
         site_rx.borrow_and_update().clone(),
     ];
     let feeds = sse::Feeds {
-        first: agent_rx,
+        first: Some(agent_rx),
         second: Some(site_rx),
+        events: Some(conversations::agent_events(conversations_rx, eligible)),
     };
     let stream = sse::stream(
         initial,

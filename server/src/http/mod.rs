@@ -2,6 +2,8 @@
 
 mod accounts;
 mod agents;
+mod conversations;
+mod cors;
 mod groups;
 mod me;
 mod office_hours;
@@ -28,7 +30,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(groups::router())
         .merge(office_hours::router())
-        .merge(status::router());
+        .merge(status::router())
+        .merge(conversations::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(service::router())

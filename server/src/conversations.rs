@@ -1,0 +1,678 @@
+//! Conversations (CONTRACT §3): the write paths for visitor messages, agent
+//! replies, closing and automatic replies, and the live feeds that carry them.
+//!
+//! Every write takes the account's write lock ([`Writer`]), stores the change
+//! in one transaction (durable when it returns), and only then publishes it:
+//! so what any client saw is on disk, and an account's messages are published
+//! in the order of their `seq`.
+//!
+//! Two kinds of feed, each frame serialised once:
+//!
+//! - one `broadcast` per account for agent streams (`/me/events`). A frame
+//!   carries the scope's group; each agent stream keeps the frames its agent
+//!   is eligible for (CONTRACT §1.2). An agent stream that falls more than
+//!   [`AGENT_FEED_CAPACITY`] frames behind **ends**: the dashboard's
+//!   `EventSource` reconnects and refetches the inbox, as after any drop.
+//! - one `broadcast` per conversation with an open visitor stream, created on
+//!   the first subscription and dropped with the last. Message frames carry
+//!   their `seq` as the SSE id; a visitor stream that falls behind ends too,
+//!   and the reconnect resumes from `Last-Event-ID` with nothing lost.
+//!
+//! Busy-reply deadlines live in the account model (`AccountState::waiting`),
+//! so the account's timer wakes for them like for any other deadline and calls
+//! [`send_due_replies`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use onair_shared::conversation::{AutoReply, Waiting};
+use onair_shared::model::derive;
+use onair_shared::wire::{self, Author, ConversationState, Delivery, Lang, Status};
+use subtle::ConstantTimeEq;
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::hub::{AccountLive, Hub, Inner, TokenHash, Writer};
+use crate::sse;
+use crate::store::{ConversationRecord, MessageRecord};
+
+/// Frames an agent stream may fall behind before it is ended.
+pub const AGENT_FEED_CAPACITY: usize = 1024;
+/// Frames a visitor stream may fall behind before it is ended.
+pub const VISITOR_FEED_CAPACITY: usize = 64;
+
+/// An account's live conversation feeds.
+#[derive(Debug)]
+pub struct Feeds {
+    agents: broadcast::Sender<AgentFrame>,
+    visitors: Mutex<HashMap<String, broadcast::Sender<VisitorFrame>>>,
+}
+
+/// A frame for agent streams, with the group whose eligible agents get it
+/// (`None`: every agent).
+#[derive(Clone, Debug)]
+pub struct AgentFrame {
+    pub group: Option<Arc<str>>,
+    pub bytes: Bytes,
+}
+
+/// A frame for a conversation's visitor streams; `seq` for messages.
+#[derive(Clone, Debug)]
+pub struct VisitorFrame {
+    pub seq: Option<u64>,
+    pub bytes: Bytes,
+}
+
+impl Default for Feeds {
+    fn default() -> Self {
+        Feeds {
+            agents: broadcast::Sender::new(AGENT_FEED_CAPACITY),
+            visitors: Mutex::default(),
+        }
+    }
+}
+
+impl Feeds {
+    /// Every conversation frame of the account, for one agent stream.
+    pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentFrame> {
+        self.agents.subscribe()
+    }
+
+    fn visitors(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<VisitorFrame>>> {
+        self.visitors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish_to_visitors(&self, conversation_id: &str, frames: Vec<VisitorFrame>) {
+        let mut visitors = self.visitors();
+        let Some(tx) = visitors.get(conversation_id) else {
+            return;
+        };
+        for frame in frames {
+            if tx.send(frame).is_err() {
+                // Nobody listens any more; the last subscription's release
+                // normally removes the feed first.
+                visitors.remove(conversation_id);
+                return;
+            }
+        }
+    }
+}
+
+/// A visitor stream's subscription to one conversation's feed. Dropping it
+/// drops the receiver first, then removes the feed if nobody else listens.
+#[derive(Debug)]
+pub struct VisitorSubscription {
+    rx: broadcast::Receiver<VisitorFrame>,
+    _registration: Registration,
+}
+
+#[derive(Debug)]
+struct Registration {
+    live: Arc<AccountLive>,
+    conversation_id: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut visitors = self.live.conversations.visitors();
+        if visitors
+            .get(&self.conversation_id)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            visitors.remove(&self.conversation_id);
+        }
+    }
+}
+
+/// Subscribes to a conversation's live frames. Subscribe before reading its
+/// history: whatever is published afterwards arrives here, whatever was
+/// stored before is in the history, and `seq` tells the overlap apart.
+pub fn subscribe_visitor(live: &Arc<AccountLive>, conversation_id: &str) -> VisitorSubscription {
+    let rx = live
+        .conversations
+        .visitors()
+        .entry(conversation_id.to_owned())
+        .or_insert_with(|| broadcast::Sender::new(VISITOR_FEED_CAPACITY))
+        .subscribe();
+    VisitorSubscription {
+        rx,
+        _registration: Registration {
+            live: Arc::clone(live),
+            conversation_id: conversation_id.to_owned(),
+        },
+    }
+}
+
+/// An agent stream's conversation frames: those `eligible` accepts (given
+/// the frame's group). Ends when the agent stream lagged (frames were lost:
+/// the client must refetch) or the feed closed.
+pub fn agent_events(
+    rx: broadcast::Receiver<AgentFrame>,
+    eligible: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> sse::FrameStream {
+    Box::pin(futures_util::stream::unfold(
+        (rx, eligible),
+        |(mut rx, eligible)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(frame) => {
+                        if frame.group.as_deref().is_none_or(&eligible) {
+                            return Some((frame.bytes, (rx, eligible)));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "an agent stream fell behind; ending it");
+                        return None;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    ))
+}
+
+/// A visitor stream's live frames after the history it replayed (up to
+/// `seq = after`): messages it already sent are skipped. Ends when the stream
+/// lagged; the client resumes from its `Last-Event-ID`.
+pub fn visitor_events(subscription: VisitorSubscription, after: u64) -> sse::FrameStream {
+    Box::pin(futures_util::stream::unfold(
+        subscription,
+        move |mut subscription| async move {
+            loop {
+                match subscription.rx.recv().await {
+                    Ok(VisitorFrame { seq: Some(seq), .. }) if seq <= after => {}
+                    Ok(frame) => return Some((frame.bytes, subscription)),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "a visitor stream fell behind; ending it");
+                        return None;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    ))
+}
+
+/// A new conversation, validated.
+#[derive(Clone)]
+pub struct NewConversation {
+    pub group: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub lang: Option<Lang>,
+    pub token_hash: TokenHash,
+    pub text: String,
+}
+
+impl std::fmt::Debug for NewConversation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewConversation")
+            .field("group", &self.group)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a visitor message would be delivered now in `group`'s scope; 404 for
+/// an unknown group. A cheap look before the rate limit and the write.
+pub fn delivery_now(hub: &Hub, live: &AccountLive, group: Option<&str>) -> Result<Delivery> {
+    let now = hub.clock.now();
+    let inner = live.lock();
+    check_group(&inner, group)?;
+    Ok(delivery(scope_status(&inner, group, now)))
+}
+
+/// Starts a conversation with the visitor's first message.
+pub async fn start(
+    hub: &Hub,
+    live: &AccountLive,
+    new: NewConversation,
+) -> Result<wire::ConversationStarted> {
+    let writer = hub.writer(live).await;
+    let now = writer.now();
+    let status = writer.read(|inner| {
+        check_group(inner, new.group.as_deref())?;
+        Ok::<_, Error>(scope_status(inner, new.group.as_deref(), now))
+    })?;
+    let delivery = delivery(status);
+    if delivery == Delivery::Offline && new.email.is_none() {
+        return Err(missing_email());
+    }
+    let mut conversation = ConversationRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: live.id.clone(),
+        group: new.group,
+        state: state_of(delivery),
+        name: new.name,
+        email: new.email,
+        visitor_token_hash: new.token_hash,
+        lang: new.lang,
+        created_at: now,
+        last_message_at: now,
+        replies: Default::default(),
+    };
+    let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
+    if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
+        messages.extend(automatic_message(&writer, &conversation, kind, now));
+    }
+    let stored = hub
+        .store
+        .create_conversation(&conversation, &messages)
+        .await?;
+    publish(&writer, &conversation, true, &stored);
+    let first = stored
+        .first()
+        .ok_or_else(|| Error::Internal("a new conversation without its message".into()))?;
+    Ok(wire::ConversationStarted {
+        conversation: view(&conversation),
+        message: message_view(first),
+        delivery,
+    })
+}
+
+/// A visitor's next message. A wrong token finds no conversation (404).
+pub async fn visitor_message(
+    hub: &Hub,
+    live: &AccountLive,
+    id: &str,
+    token_hash: &TokenHash,
+    text: String,
+) -> Result<wire::VisitorMessagePosted> {
+    let writer = hub.writer(live).await;
+    let mut conversation = hub
+        .store
+        .conversation(&live.id, id)
+        .await?
+        .filter(|c| token_matches(&c.visitor_token_hash, token_hash))
+        .ok_or_else(|| unknown_conversation(id))?;
+    if conversation.state == ConversationState::Closed {
+        return Err(closed(id));
+    }
+    let now = writer.now();
+    let status = writer.read(|inner| scope_status(inner, conversation.group.as_deref(), now));
+    let delivery = delivery(status);
+    let state_changed = conversation.state != state_of(delivery);
+    conversation.state = state_of(delivery);
+    conversation.last_message_at = now;
+    let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
+    if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
+        messages.extend(automatic_message(&writer, &conversation, kind, now));
+    }
+    let stored = hub.store.append_messages(&conversation, &messages).await?;
+    publish(&writer, &conversation, state_changed, &stored);
+    let first = stored
+        .first()
+        .ok_or_else(|| Error::Internal("a stored message went missing".into()))?;
+    Ok(wire::VisitorMessagePosted {
+        message: message_view(first),
+        delivery,
+    })
+}
+
+/// An agent's reply. It ends the visitor's wait, and an offline message an
+/// agent answers becomes an open conversation.
+pub async fn agent_reply(
+    hub: &Hub,
+    live: &AccountLive,
+    agent_id: &str,
+    id: &str,
+    text: String,
+) -> Result<wire::MessagePosted> {
+    let writer = hub.writer(live).await;
+    let mut conversation = hub
+        .store
+        .conversation(&live.id, id)
+        .await?
+        .ok_or_else(|| unknown_conversation(id))?;
+    if conversation.state == ConversationState::Closed {
+        return Err(closed(id));
+    }
+    let now = writer.now();
+    let state_changed = conversation.state != ConversationState::Open;
+    conversation.state = ConversationState::Open;
+    conversation.last_message_at = now;
+    conversation.replies.agent_answered();
+    let reply = message(
+        &conversation,
+        Author::Agent,
+        Some(agent_id.to_owned()),
+        text,
+        now,
+    );
+    let stored = hub.store.append_messages(&conversation, &[reply]).await?;
+    publish(&writer, &conversation, state_changed, &stored);
+    let message = stored
+        .first()
+        .ok_or_else(|| Error::Internal("a stored message went missing".into()))?;
+    Ok(wire::MessagePosted {
+        message: message_view(message),
+    })
+}
+
+/// Closes a conversation; closing a closed one changes nothing.
+pub async fn close(hub: &Hub, live: &AccountLive, id: &str) -> Result<wire::Conversation> {
+    let writer = hub.writer(live).await;
+    let mut conversation = hub
+        .store
+        .conversation(&live.id, id)
+        .await?
+        .ok_or_else(|| unknown_conversation(id))?;
+    if conversation.state != ConversationState::Closed {
+        conversation.state = ConversationState::Closed;
+        hub.store.update_conversation(&conversation).await?;
+        publish(&writer, &conversation, true, &[]);
+    }
+    Ok(view(&conversation))
+}
+
+/// Sends the busy replies that have fallen due (the account timer calls this
+/// on waking). A reply that cannot be stored is logged and dropped rather
+/// than retried in a loop.
+pub async fn send_due_replies(writer: &Writer<'_>) {
+    let now = writer.now();
+    let due = writer.read(|inner| inner.model.busy_replies_due(now));
+    for (id, status) in due {
+        if let Err(e) = send_due_reply(writer, &id, status, now).await {
+            tracing::error!(error = %e, conversation = %id, "could not send an automatic reply");
+            writer.update(|inner| inner.model.waiting.remove(&id));
+        }
+    }
+}
+
+async fn send_due_reply(
+    writer: &Writer<'_>,
+    id: &str,
+    status: Status,
+    now: Timestamp,
+) -> Result<()> {
+    let store = &writer.hub().store;
+    let Some(mut conversation) = store.conversation(&writer.live().id, id).await? else {
+        writer.update(|inner| inner.model.waiting.remove(id));
+        return Ok(());
+    };
+    let before = conversation.replies;
+    let kind = conversation.replies.deadline_reached(status);
+    if conversation.replies == before {
+        // Not waiting after all (memory was behind the store): forget it.
+        writer.update(|inner| inner.model.waiting.remove(id));
+        return Ok(());
+    }
+    let messages: Vec<_> = kind
+        .and_then(|kind| automatic_message(writer, &conversation, kind, now))
+        .into_iter()
+        .collect();
+    if !messages.is_empty() {
+        conversation.last_message_at = now;
+    }
+    let stored = store.append_messages(&conversation, &messages).await?;
+    publish(writer, &conversation, false, &stored);
+    Ok(())
+}
+
+/// After a stored change: the busy-reply deadline in the model, then the
+/// frames, serialised once, to agents and to the conversation's visitors.
+fn publish(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    state_changed: bool,
+    messages: &[MessageRecord],
+) {
+    let live = writer.live();
+    let group = writer.update(|inner| {
+        let pending = conversation
+            .replies
+            .waiting_since
+            .filter(|_| !conversation.replies.replied_in_wait)
+            .filter(|_| conversation.state != ConversationState::Closed);
+        match pending {
+            Some(since) => {
+                let waiting = Waiting {
+                    group: conversation.group.clone(),
+                    since,
+                };
+                inner.model.waiting.insert(conversation.id.clone(), waiting);
+            }
+            None => {
+                inner.model.waiting.remove(&conversation.id);
+            }
+        }
+        inner
+            .model
+            .conversation_scope(conversation.group.as_deref())
+            .group()
+            .map(Arc::<str>::from)
+    });
+    let metrics = &writer.hub().metrics;
+    metrics
+        .messages
+        .fetch_add(messages.len() as u64, Ordering::Relaxed);
+    if !state_changed && messages.is_empty() {
+        return;
+    }
+
+    let conversation_frame = sse::frame("conversation", None, &view(conversation));
+    let mut to_visitors = Vec::with_capacity(messages.len() + 1);
+    if state_changed {
+        to_visitors.push(VisitorFrame {
+            seq: None,
+            bytes: conversation_frame.clone(),
+        });
+    }
+    // No receiver (no agent stream open) is not an error.
+    let _ = live.conversations.agents.send(AgentFrame {
+        group: group.clone(),
+        bytes: conversation_frame,
+    });
+    for message in messages {
+        let json = sse::json(&message_view(message));
+        let _ = live.conversations.agents.send(AgentFrame {
+            group: group.clone(),
+            bytes: sse::frame_json("message", None, &json),
+        });
+        to_visitors.push(VisitorFrame {
+            seq: Some(message.seq),
+            bytes: sse::frame_json("message", Some(message.seq), &json),
+        });
+    }
+    live.conversations
+        .publish_to_visitors(&conversation.id, to_visitors);
+}
+
+/// The account's automatic reply of `kind` for this conversation, unless the
+/// account turned it off.
+fn automatic_message(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    kind: AutoReply,
+    now: Timestamp,
+) -> Option<MessageRecord> {
+    let text = writer.read(|inner| {
+        let custom = match kind {
+            AutoReply::Offline => inner.account.offline_reply.as_deref(),
+            AutoReply::Busy => inner.account.busy_reply.as_deref(),
+        };
+        kind.text(custom, conversation.lang.unwrap_or(Lang::En))
+            .map(str::to_owned)
+    })?;
+    Some(message(conversation, Author::Bot, None, text, now))
+}
+
+fn message(
+    conversation: &ConversationRecord,
+    author: Author,
+    agent_id: Option<String>,
+    text: String,
+    now: Timestamp,
+) -> MessageRecord {
+    MessageRecord {
+        seq: 0,
+        id: uuid::Uuid::new_v4().to_string(),
+        conversation_id: conversation.id.clone(),
+        author,
+        agent_id,
+        text,
+        created_at: now,
+    }
+}
+
+/// The status a conversation's chat box shows at `now`.
+fn scope_status(inner: &Inner, group: Option<&str>, now: Timestamp) -> Status {
+    let scope = inner.model.conversation_scope(group);
+    derive(&inner.model, &scope, now).status
+}
+
+fn check_group(inner: &Inner, group: Option<&str>) -> Result<()> {
+    match group {
+        Some(key) if !inner.groups.contains_key(key) => Err(Error::not_found(
+            "unknown_group",
+            format!("there is no group {key:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn delivery(status: Status) -> Delivery {
+    match status {
+        Status::Offline => Delivery::Offline,
+        Status::Online | Status::Busy => Delivery::Live,
+    }
+}
+
+fn state_of(delivery: Delivery) -> ConversationState {
+    match delivery {
+        Delivery::Live => ConversationState::Open,
+        Delivery::Offline => ConversationState::Offline,
+    }
+}
+
+/// Compares token hashes in constant time.
+pub fn token_matches(stored: &TokenHash, given: &TokenHash) -> bool {
+    stored.ct_eq(given).into()
+}
+
+pub fn view(record: &ConversationRecord) -> wire::Conversation {
+    wire::Conversation {
+        id: record.id.clone(),
+        state: record.state,
+        group: record.group.clone(),
+        name: record.name.clone(),
+        email: record.email.clone(),
+        created_at: record.created_at,
+        last_message_at: record.last_message_at,
+    }
+}
+
+pub fn message_view(record: &MessageRecord) -> wire::Message {
+    wire::Message {
+        id: record.id.clone(),
+        conversation_id: record.conversation_id.clone(),
+        author: record.author,
+        agent_id: record.agent_id.clone(),
+        text: record.text.clone(),
+        created_at: record.created_at,
+    }
+}
+
+pub fn unknown_conversation(id: &str) -> Error {
+    Error::not_found(
+        "unknown_conversation",
+        format!("there is no conversation {id:?} here"),
+    )
+}
+
+fn closed(id: &str) -> Error {
+    Error::conflict(
+        "conversation_closed",
+        format!("the conversation {id:?} is closed; start a new one"),
+    )
+}
+
+pub fn missing_email() -> Error {
+    Error::bad_request(
+        "missing_email",
+        "nobody is available right now: leave an email address so we can answer",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    fn agent_frame(group: Option<&str>, text: &'static str) -> AgentFrame {
+        AgentFrame {
+            group: group.map(Arc::from),
+            bytes: Bytes::from_static(text.as_bytes()),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_agent_stream_keeps_the_frames_of_its_groups_and_the_sites() {
+        let (tx, rx) = broadcast::channel(16);
+        let mut events = agent_events(rx, |group| group == "sales");
+        for frame in [
+            agent_frame(Some("support"), "support"),
+            agent_frame(Some("sales"), "sales"),
+            agent_frame(None, "site"),
+        ] {
+            tx.send(frame).expect("a receiver");
+        }
+        drop(tx);
+        let got: Vec<Bytes> = events.by_ref().collect().await;
+        assert_eq!(got, [Bytes::from("sales"), Bytes::from("site")]);
+    }
+
+    #[tokio::test]
+    async fn an_agent_stream_that_falls_behind_ends() {
+        let (tx, rx) = broadcast::channel(2);
+        let mut events = agent_events(rx, |_| true);
+        for _ in 0..5 {
+            tx.send(agent_frame(None, "x")).expect("a receiver");
+        }
+        assert_eq!(events.next().await, None, "frames were lost: end");
+    }
+
+    #[tokio::test]
+    async fn a_visitor_stream_skips_what_it_replayed_and_ends_when_it_falls_behind() {
+        let live = Arc::new(AccountLive::for_tests("acme"));
+        let subscription = subscribe_visitor(&live, "c1");
+        let frame = |seq: Option<u64>, text: &'static str| VisitorFrame {
+            seq,
+            bytes: Bytes::from_static(text.as_bytes()),
+        };
+        live.conversations.publish_to_visitors(
+            "c1",
+            vec![
+                frame(Some(4), "replayed"),
+                frame(None, "state"),
+                frame(Some(5), "new"),
+            ],
+        );
+        let mut events = visitor_events(subscription, 4);
+        assert_eq!(events.next().await, Some(Bytes::from("state")));
+        assert_eq!(events.next().await, Some(Bytes::from("new")));
+        let many = (0..VISITOR_FEED_CAPACITY + 1)
+            .map(|n| frame(Some(10 + n as u64), "x"))
+            .collect();
+        live.conversations.publish_to_visitors("c1", many);
+        assert_eq!(events.next().await, None, "frames were lost: end");
+    }
+
+    #[tokio::test]
+    async fn a_conversation_feed_lives_as_long_as_its_subscriptions() {
+        let live = Arc::new(AccountLive::for_tests("acme"));
+        let first = subscribe_visitor(&live, "c1");
+        let second = subscribe_visitor(&live, "c1");
+        assert_eq!(live.conversations.visitors().len(), 1);
+        drop(first);
+        assert_eq!(live.conversations.visitors().len(), 1);
+        drop(second);
+        assert!(live.conversations.visitors().is_empty());
+    }
+}

@@ -1,0 +1,448 @@
+//! Conversations (CONTRACT §3). Visitors, with their visitor token as the
+//! capability: start one, add messages, follow it live (CORS like the public
+//! status routes). Agents, for their own account only: the inbox, one
+//! conversation, replies, closing.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use onair_shared::conversation::{MAX_TEXT_CHARS, message_text};
+use onair_shared::wire::{self, ConversationState, Delivery, Lang};
+use serde::Deserialize;
+
+use super::cors::{self, with_cors};
+use super::validate;
+use crate::AppState;
+use crate::auth::{self, AgentAuth};
+use crate::conversations::{self as live_conversations, NewConversation};
+use crate::error::{ApiJson, Error, Result};
+use crate::hub::{Hub, TokenHash};
+use crate::metrics::StreamGauge;
+use crate::sse;
+use crate::store::ConversationFilter;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/accounts/{account}/conversations",
+            post(start).options(preflight),
+        )
+        .route(
+            "/accounts/{account}/conversations/{id}/messages",
+            post(visitor_message).options(preflight_conversation),
+        )
+        .route(
+            "/accounts/{account}/conversations/{id}/events",
+            get(visitor_events).options(preflight_conversation),
+        )
+        .route("/conversations", get(list))
+        .route("/conversations/{id}", get(show))
+        .route("/conversations/{id}/messages", post(reply))
+        .route("/conversations/{id}/close", post(close))
+}
+
+/// The shortest visitor token: 22 base64url characters hold 132 bits.
+const MIN_TOKEN_CHARS: usize = 22;
+const MAX_TOKEN_CHARS: usize = 256;
+/// The longest visitor name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+/// `GET /conversations` answers this many unless asked for fewer or more.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+// ---------------------------------------------------------------------------
+// Visitors
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    visitor_token: String,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    text: String,
+    /// The chat box language, for the default automatic replies.
+    #[serde(default)]
+    lang: Option<Lang>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VisitorMessageBody {
+    visitor_token: String,
+    text: String,
+}
+
+/// The client's address: the peer of the TCP connection. Requests that did
+/// not come over one (the demo seeding calls the router directly) share the
+/// unspecified address.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        Ok(ClientAddr(address))
+    }
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    // Taken as a result so that a bad body, too, is answered with CORS headers.
+    body: Result<ApiJson<StartBody>, Error>,
+) -> Response {
+    let hub = &state.hub;
+    with_cors(&state, &slug, &headers, |live| async move {
+        let ApiJson(body) = body?;
+        let token_hash = visitor_token(&body.visitor_token)?;
+        let text = text(&body.text)?;
+        let name = visitor_name(body.name.as_deref())?;
+        let email = body
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(validate::email)
+            .transpose()?;
+        let group = body.group.filter(|g| !g.is_empty());
+        // Answered before the rate limit counts the message: the widget's
+        // second try, with an email, is the one that counts.
+        let delivery = live_conversations::delivery_now(hub, &live, group.as_deref())?;
+        if delivery == Delivery::Offline && email.is_none() {
+            return Err(live_conversations::missing_email());
+        }
+        rate_limit(hub, &token_hash, address)?;
+        let new = NewConversation {
+            group,
+            name,
+            email,
+            lang: body.lang,
+            token_hash,
+            text,
+        };
+        let started = live_conversations::start(hub, &live, new).await?;
+        Ok((StatusCode::CREATED, axum::Json(started)).into_response())
+    })
+    .await
+}
+
+async fn visitor_message(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    body: Result<ApiJson<VisitorMessageBody>, Error>,
+) -> Response {
+    let hub = &state.hub;
+    with_cors(&state, &slug, &headers, |live| async move {
+        let ApiJson(body) = body?;
+        let token_hash = visitor_token(&body.visitor_token)?;
+        let text = text(&body.text)?;
+        rate_limit(hub, &token_hash, address)?;
+        let posted =
+            live_conversations::visitor_message(hub, &live, &id, &token_hash, text).await?;
+        Ok((StatusCode::CREATED, axum::Json(posted)).into_response())
+    })
+    .await
+}
+
+/// The visitor's stream: `event: conversation` (now, and when its state
+/// changes) and `event: message` with the message's `seq` as id — the history
+/// after `Last-Event-ID` (or `?last_event_id=`, for a new `EventSource`) at
+/// once, then every new message.
+async fn visitor_events(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let hub = Arc::clone(&state.hub);
+    let headers = &headers;
+    with_cors(&state, &slug, headers, |live| async move {
+        let query = query_params(&uri)?;
+        let token = query.get("visitor_token").ok_or_else(|| {
+            Error::bad_request(
+                "invalid_visitor_token",
+                "add ?visitor_token= with the token the conversation was started with",
+            )
+        })?;
+        let token_hash = visitor_token(token)?;
+        let after = last_event_id(headers, &query);
+        // Subscribe first, then read: a message stored meanwhile is in both,
+        // and its seq drops the live copy (visitor_events).
+        let subscription = live_conversations::subscribe_visitor(&live, &id);
+        let (conversation, history) = hub
+            .store
+            .conversation_with_messages(&live.id, &id, after)
+            .await?
+            .filter(|(c, _)| live_conversations::token_matches(&c.visitor_token_hash, &token_hash))
+            .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+        let replayed = history.last().map_or(after, |m| m.seq);
+        let mut initial = Vec::with_capacity(history.len() + 2);
+        initial.push(sse::RETRY);
+        initial.push(sse::frame(
+            "conversation",
+            None,
+            &live_conversations::view(&conversation),
+        ));
+        initial.extend(
+            history
+                .iter()
+                .map(|m| sse::frame("message", Some(m.seq), &live_conversations::message_view(m))),
+        );
+        let feeds = sse::Feeds {
+            events: Some(live_conversations::visitor_events(subscription, replayed)),
+            ..sse::Feeds::default()
+        };
+        let stream = sse::stream(
+            initial,
+            feeds,
+            None,
+            hub.signals(),
+            Arc::clone(&hub.metrics),
+            StreamGauge::conversation(&hub.metrics),
+        );
+        Ok(sse::response(stream))
+    })
+    .await
+}
+
+async fn preflight(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    cors::preflight(&state, &slug, &headers, "POST, OPTIONS").await
+}
+
+async fn preflight_conversation(
+    State(state): State<AppState>,
+    Path((slug, _)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    cors::preflight(&state, &slug, &headers, "GET, POST, OPTIONS").await
+}
+
+/// At least 22 and at most 256 of `[A-Za-z0-9_-]` (≥ 128 bits when random).
+fn visitor_token(token: &str) -> Result<TokenHash> {
+    let chars = token.len();
+    let shape = token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !(MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&chars) || !shape {
+        return Err(Error::bad_request(
+            "invalid_visitor_token",
+            format!(
+                "visitor_token must be {MIN_TOKEN_CHARS} to {MAX_TOKEN_CHARS} of A-Z, a-z, 0-9, - and _ (128 random bits or more)"
+            ),
+        ));
+    }
+    Ok(auth::token_hash(token))
+}
+
+fn text(value: &str) -> Result<String> {
+    message_text(value).map(str::to_owned).ok_or_else(|| {
+        Error::bad_request(
+            "invalid_text",
+            format!(
+                "text must be 1 to {MAX_TEXT_CHARS} characters, not counting surrounding spaces"
+            ),
+        )
+    })
+}
+
+/// Optional; empty means none.
+fn visitor_name(value: Option<&str>) -> Result<Option<String>> {
+    let Some(name) = value.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::bad_request(
+            "invalid_name",
+            format!("name must be at most {MAX_NAME_CHARS} characters without control characters"),
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Result<()> {
+    hub.limits
+        .check(token_hash, address, hub.clock.now())
+        .map_err(|retry| Error::RateLimited {
+            retry_after: retry.0,
+        })
+}
+
+fn query_params(uri: &Uri) -> Result<HashMap<String, String>> {
+    Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|Query(params)| params)
+        .map_err(|e| Error::bad_request("invalid_query", e.body_text()))
+}
+
+/// The seq to resume after: the `Last-Event-ID` header an `EventSource` sends
+/// when it reconnects, else `?last_event_id=`; 0 (everything) when neither is
+/// a number.
+fn last_event_id(headers: &HeaderMap, query: &HashMap<String, String>) -> u64 {
+    let header = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    header
+        .or_else(|| {
+            query
+                .get("last_event_id")
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// Agents
+
+/// `GET /conversations?group=&state=&limit=`: the account's conversations,
+/// newest message first. Every agent of the account sees all of them (the
+/// live events are what goes to a group's agents only).
+async fn list(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    uri: Uri,
+) -> Result<axum::Json<wire::Conversations>> {
+    let query = query_params(&uri)?;
+    let group = query
+        .get("group")
+        .filter(|g| !g.is_empty())
+        .map(|g| validate::key("group", g))
+        .transpose()?;
+    let state_filter = query
+        .get("state")
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            ConversationState::parse(s).ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_state",
+                    format!("state {s:?} is not one of open, offline, closed"),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    let filter = ConversationFilter {
+        group,
+        state: state_filter,
+        limit,
+    };
+    let records = state
+        .hub
+        .store
+        .list_conversations(&auth.live.id, &filter)
+        .await?;
+    Ok(axum::Json(wire::Conversations {
+        conversations: records.iter().map(live_conversations::view).collect(),
+    }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<wire::ConversationWithMessages>> {
+    let (conversation, messages) = state
+        .hub
+        .store
+        .conversation_with_messages(&auth.live.id, &id, 0)
+        .await?
+        .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+    Ok(axum::Json(wire::ConversationWithMessages {
+        conversation: live_conversations::view(&conversation),
+        messages: messages
+            .iter()
+            .map(live_conversations::message_view)
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyBody {
+    text: String,
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> Result<(StatusCode, axum::Json<wire::MessagePosted>)> {
+    let text = text(&body.text)?;
+    let posted =
+        live_conversations::agent_reply(&state.hub, &auth.live, &auth.agent_id, &id, text).await?;
+    Ok((StatusCode::CREATED, axum::Json(posted)))
+}
+
+async fn close(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<wire::ConversationOnly>> {
+    let conversation = live_conversations::close(&state.hub, &auth.live, &id).await?;
+    Ok(axum::Json(wire::ConversationOnly { conversation }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visitor_tokens_need_22_url_safe_characters() {
+        assert!(visitor_token("abcdefghijklmnopqrstuv").is_ok());
+        assert!(visitor_token(&auth::new_token()).is_ok());
+        assert!(visitor_token("A-_9".repeat(6).as_str()).is_ok());
+        assert!(visitor_token("abcdefghijklmnopqrstu").is_err(), "21");
+        assert!(visitor_token("abcdefghijklmnopqrstu=").is_err());
+        assert!(visitor_token("abcdefghijklmnopqrstu é").is_err());
+        assert!(visitor_token(&"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn last_event_id_prefers_the_header_and_ignores_what_is_not_a_number() {
+        let query = |v: &str| HashMap::from([("last_event_id".to_owned(), v.to_owned())]);
+        let mut headers = HeaderMap::new();
+        assert_eq!(last_event_id(&headers, &HashMap::new()), 0);
+        assert_eq!(last_event_id(&headers, &query("7")), 7);
+        assert_eq!(last_event_id(&headers, &query("x")), 0);
+        headers.insert("last-event-id", "12".parse().expect("header"));
+        assert_eq!(last_event_id(&headers, &query("7")), 12);
+        headers.insert("last-event-id", "nope".parse().expect("header"));
+        assert_eq!(last_event_id(&headers, &query("7")), 7);
+    }
+}

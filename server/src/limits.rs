@@ -1,0 +1,327 @@
+//! Rate limits on visitor messages (CONTRACT §3): at most 10 a minute per
+//! visitor token and 60 a minute per client address.
+//!
+//! Each key (a token's hash, an address) keeps the instants of its last `N`
+//! accepted messages in a ring. A message is accepted when fewer than `N` were
+//! accepted in the last minute, i.e. when the oldest of the last `N` is at
+//! least a minute old: an exact sliding window, checked in O(1), and its
+//! `Retry-After` is when that oldest one leaves the window.
+//!
+//! Keys live in sharded maps, each shard behind a std mutex held for one
+//! lookup and never across an `.await`, so a flood from one visitor contends
+//! with others only for those instants. Memory is bounded: a shard holds at
+//! most `max_keys / SHARDS` keys; when it is full, keys idle for a whole
+//! window are evicted (at most one sweep per shard per second, so the cost
+//! stays amortised O(1)); when every key is active, a new key is refused until
+//! one goes idle. Reaching that takes tens of thousands of addresses sending
+//! within the same minute; keys already known are unaffected.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+use jiff::Timestamp;
+
+use crate::hub::TokenHash;
+
+/// Messages per window per visitor token.
+pub const PER_TOKEN: usize = 10;
+/// Messages per window per client address.
+pub const PER_ADDRESS: usize = 60;
+/// The window: one minute.
+pub const WINDOW_MS: i64 = 60_000;
+/// Keys each limiter remembers at most.
+pub const MAX_KEYS: usize = 65_536;
+
+const SHARDS: usize = 64;
+const SWEEP_EVERY_MS: i64 = 1_000;
+
+/// A refusal: try again after this many whole seconds (at least 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAfter(pub u64);
+
+/// The visitor-message limits of a server.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_address: Windows<AddressKey>,
+    per_token: Windows<TokenHash>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::new(PER_TOKEN, PER_ADDRESS, MAX_KEYS)
+    }
+}
+
+impl RateLimiter {
+    pub fn new(per_token: usize, per_address: usize, max_keys: usize) -> RateLimiter {
+        RateLimiter {
+            per_address: Windows::new(per_address, max_keys),
+            per_token: Windows::new(per_token, max_keys),
+        }
+    }
+
+    /// Counts one visitor message from `token` at `address` at `now`, or
+    /// refuses it (counting nothing) when either limit is reached.
+    pub fn check(
+        &self,
+        token: &TokenHash,
+        address: IpAddr,
+        now: Timestamp,
+    ) -> Result<(), RetryAfter> {
+        let now = now.as_millisecond();
+        let address = AddressKey::of(address);
+        // Always the address shard first, then the token's: one order, no deadlock.
+        let mut addresses = self.per_address.shard(&address);
+        let mut tokens = self.per_token.shard(token);
+        let wait = addresses
+            .wait(&address, now, &self.per_address)
+            .max(tokens.wait(token, now, &self.per_token));
+        if wait > 0 {
+            let seconds = u64::try_from(wait).unwrap_or(1).div_ceil(1000);
+            return Err(RetryAfter(seconds.max(1)));
+        }
+        addresses.record(address, now, self.per_address.limit);
+        tokens.record(*token, now, self.per_token.limit);
+        Ok(())
+    }
+
+    /// Keys remembered now (for tests of the memory bound).
+    pub fn tracked(&self) -> (usize, usize) {
+        (self.per_token.len(), self.per_address.len())
+    }
+}
+
+/// An address as limited: IPv4 as is; IPv6 by its /64, the block one host or
+/// home usually holds (limiting single v6 addresses would be no limit at all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AddressKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl AddressKey {
+    fn of(address: IpAddr) -> AddressKey {
+        match address {
+            IpAddr::V4(v4) => AddressKey::V4(v4.into()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey::V4(v4.into()),
+                None => AddressKey::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Windows<K> {
+    limit: usize,
+    max_per_shard: usize,
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard<K>>]>,
+}
+
+#[derive(Debug)]
+struct Shard<K> {
+    keys: HashMap<K, Ring>,
+    next_sweep: i64,
+}
+
+/// The instants (ms) of a key's last `limit` accepted messages.
+#[derive(Debug)]
+struct Ring {
+    times: Box<[i64]>,
+    /// Where the next instant goes; once full, the oldest one.
+    next: usize,
+    len: usize,
+}
+
+impl<K: Hash + Eq + Copy> Windows<K> {
+    fn new(limit: usize, max_keys: usize) -> Windows<K> {
+        Windows {
+            limit: limit.max(1),
+            max_per_shard: max_keys.div_ceil(SHARDS).max(1),
+            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        keys: HashMap::new(),
+                        next_sweep: i64::MIN,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    fn shard(&self, key: &K) -> MutexGuard<'_, Shard<K>> {
+        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).keys.len())
+            .sum()
+    }
+}
+
+impl<K: Hash + Eq + Copy> Shard<K> {
+    /// Milliseconds until `key` may send again; 0 when it may now.
+    fn wait(&mut self, key: &K, now: i64, windows: &Windows<K>) -> i64 {
+        if let Some(ring) = self.keys.get(key) {
+            return ring.wait(now);
+        }
+        if self.keys.len() < windows.max_per_shard {
+            return 0;
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now.saturating_add(SWEEP_EVERY_MS);
+            self.keys.retain(|_, ring| !ring.is_idle(now));
+        }
+        if self.keys.len() < windows.max_per_shard {
+            0
+        } else {
+            // Full of active keys: come back when the sweep may have freed some.
+            (self.next_sweep - now).max(1)
+        }
+    }
+
+    fn record(&mut self, key: K, now: i64, limit: usize) {
+        self.keys
+            .entry(key)
+            .or_insert_with(|| Ring {
+                times: vec![0; limit].into_boxed_slice(),
+                next: 0,
+                len: 0,
+            })
+            .push(now);
+    }
+}
+
+impl Ring {
+    fn wait(&self, now: i64) -> i64 {
+        if self.len < self.times.len() {
+            return 0;
+        }
+        let oldest = self.times[self.next];
+        (oldest.saturating_add(WINDOW_MS) - now).max(0)
+    }
+
+    fn push(&mut self, now: i64) {
+        self.times[self.next] = now;
+        self.next = (self.next + 1) % self.times.len();
+        self.len = (self.len + 1).min(self.times.len());
+    }
+
+    /// No message within the window: forgetting the key changes nothing.
+    fn is_idle(&self, now: i64) -> bool {
+        let newest = self.times[(self.next + self.times.len() - 1) % self.times.len()];
+        self.len == 0 || now.saturating_sub(newest) >= WINDOW_MS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(1_800_000_000_000 + ms).expect("a valid instant")
+    }
+
+    fn token(n: u8) -> TokenHash {
+        [n; 32]
+    }
+
+    const HOME: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const OFFICE: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+
+    #[test]
+    fn a_token_gets_ten_messages_in_any_minute_and_then_waits_for_the_oldest() {
+        let limiter = RateLimiter::default();
+        for second in 0..10 {
+            assert_eq!(limiter.check(&token(1), HOME, at(second * 1000)), Ok(()));
+        }
+        // The oldest was at 0 s: the window frees a place at 60 s.
+        assert_eq!(
+            limiter.check(&token(1), HOME, at(20_000)),
+            Err(RetryAfter(40))
+        );
+        assert_eq!(
+            limiter.check(&token(1), HOME, at(59_001)),
+            Err(RetryAfter(1))
+        );
+        assert_eq!(limiter.check(&token(1), HOME, at(60_000)), Ok(()));
+        // Next free place: when the message of 1 s leaves the window.
+        assert_eq!(
+            limiter.check(&token(1), HOME, at(60_500)),
+            Err(RetryAfter(1))
+        );
+        assert_eq!(limiter.check(&token(1), HOME, at(61_000)), Ok(()));
+        // Another token is not affected.
+        assert_eq!(limiter.check(&token(2), HOME, at(61_000)), Ok(()));
+    }
+
+    #[test]
+    fn an_address_gets_sixty_messages_a_minute_whatever_the_tokens() {
+        let limiter = RateLimiter::default();
+        for n in 0..60 {
+            let t = token(u8::try_from(n / 10).expect("small"));
+            assert_eq!(limiter.check(&t, HOME, at(n * 100)), Ok(()), "message {n}");
+        }
+        assert_eq!(
+            limiter.check(&token(200), HOME, at(6_000)),
+            Err(RetryAfter(54))
+        );
+        assert_eq!(limiter.check(&token(200), OFFICE, at(6_000)), Ok(()));
+    }
+
+    #[test]
+    fn a_refused_message_counts_against_neither_limit() {
+        let limiter = RateLimiter::new(1, 2, MAX_KEYS);
+        assert_eq!(limiter.check(&token(1), HOME, at(0)), Ok(()));
+        // Refused by the token limit: the address keeps its second place.
+        assert!(limiter.check(&token(1), HOME, at(1)).is_err());
+        assert_eq!(limiter.check(&token(2), HOME, at(2)), Ok(()));
+        assert!(limiter.check(&token(3), HOME, at(3)).is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_are_limited_by_their_64_block_and_mapped_v4_as_v4() {
+        let a: Ipv6Addr = "2001:db8:1:2::1".parse().expect("v6");
+        let b: Ipv6Addr = "2001:db8:1:2:ffff::9".parse().expect("v6");
+        let c: Ipv6Addr = "2001:db8:1:3::1".parse().expect("v6");
+        assert_eq!(AddressKey::of(a.into()), AddressKey::of(b.into()));
+        assert_ne!(AddressKey::of(a.into()), AddressKey::of(c.into()));
+        let mapped: Ipv6Addr = "::ffff:192.0.2.1".parse().expect("v6");
+        assert_eq!(AddressKey::of(mapped.into()), AddressKey::of(HOME));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_idle_keys_make_room() {
+        // One key per shard at most.
+        let limiter = RateLimiter::new(10, 60, SHARDS);
+        let mut refused = 0;
+        for n in 0..=255u8 {
+            let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+            if limiter.check(&token(n), address, at(0)).is_err() {
+                refused += 1;
+            }
+        }
+        let (tokens, addresses) = limiter.tracked();
+        assert!(
+            tokens <= SHARDS && addresses <= SHARDS,
+            "{tokens} {addresses}"
+        );
+        assert!(refused > 0, "256 new keys cannot fit in 64 places");
+        // A minute later every key is idle: new ones fit again.
+        let late = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1));
+        assert_eq!(limiter.check(&token(77), late, at(WINDOW_MS)), Ok(()));
+        let (tokens, addresses) = limiter.tracked();
+        assert!(tokens <= SHARDS && addresses <= SHARDS);
+    }
+}
