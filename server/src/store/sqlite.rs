@@ -808,3 +808,289 @@ impl Store for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).expect("a valid instant")
+    }
+
+    fn account(slug: &str) -> AccountRecord {
+        AccountRecord {
+            id: format!("{slug}-id"),
+            slug: slug.to_owned(),
+            name: slug.to_owned(),
+            timezone: "UTC".to_owned(),
+            grace_seconds: 120,
+            busy_message: String::new(),
+            offline_message: String::new(),
+            hide_when_offline: false,
+            busy_after_seconds: 45,
+            allowed_origins: Vec::new(),
+            office_hours: None,
+            offline_reply: None,
+            busy_reply: Some(String::new()),
+            created_at: at(0),
+        }
+    }
+
+    fn owner(account: &AccountRecord) -> AgentRecord {
+        AgentRecord {
+            id: format!("{}-owner", account.slug),
+            account_id: account.id.clone(),
+            name: "Owner".to_owned(),
+            email: format!("owner@{}.example", account.slug),
+            role: Role::Admin,
+            status: Status::Offline,
+            groups: Vec::new(),
+            password_hash: "x".to_owned(),
+            created_at: at(0),
+        }
+    }
+
+    fn conversation(id: &str, account: &AccountRecord, group: Option<&str>) -> ConversationRecord {
+        ConversationRecord {
+            id: id.to_owned(),
+            account_id: account.id.clone(),
+            group: group.map(str::to_owned),
+            state: ConversationState::Open,
+            name: None,
+            email: None,
+            visitor_token_hash: [7; 32],
+            lang: Some(Lang::Fr),
+            created_at: at(0),
+            last_message_at: at(0),
+            replies: ReplyState::default(),
+        }
+    }
+
+    fn message(conversation: &ConversationRecord, text: &str, at: Timestamp) -> MessageRecord {
+        MessageRecord {
+            seq: 0,
+            id: format!("{}-{text}", conversation.id),
+            conversation_id: conversation.id.clone(),
+            author: Author::Visitor,
+            agent_id: None,
+            text: text.to_owned(),
+            created_at: at,
+        }
+    }
+
+    async fn store_with(accounts: &[&AccountRecord]) -> SqliteStore {
+        let store = SqliteStore::open(":memory:").await.expect("open");
+        for account in accounts {
+            store
+                .create_account(account, &owner(account))
+                .await
+                .expect("account");
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn messages_get_increasing_seqs_and_read_back_after_a_seq() {
+        let acme = account("acme");
+        let store = store_with(&[&acme]).await;
+        let mut c = conversation("c1", &acme, None);
+        let first = store
+            .create_conversation(&c, &[message(&c, "a", at(0)), message(&c, "b", at(0))])
+            .await
+            .expect("create");
+        c.last_message_at = at(5);
+        let more = store
+            .append_messages(&c, &[message(&c, "c", at(5))])
+            .await
+            .expect("append");
+        let seqs: Vec<u64> = first.iter().chain(&more).map(|m| m.seq).collect();
+        assert!(
+            seqs[0] > 0 && seqs.windows(2).all(|w| w[0] < w[1]),
+            "{seqs:?}"
+        );
+
+        let all = store.messages_after("c1", 0).await.expect("read");
+        assert_eq!(all, [first.clone(), more.clone()].concat());
+        let after = store.messages_after("c1", seqs[1]).await.expect("read");
+        assert_eq!(after, more);
+        let (read, messages) = store
+            .conversation_with_messages(&acme.id, "c1", seqs[0])
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(read, c);
+        assert_eq!(messages.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_conversation_belongs_to_its_account_only() {
+        let acme = account("acme");
+        let globex = account("globex");
+        let store = store_with(&[&acme, &globex]).await;
+        let c = conversation("c1", &acme, None);
+        store
+            .create_conversation(&c, &[message(&c, "a", at(0))])
+            .await
+            .expect("create");
+        assert!(
+            store
+                .conversation(&acme.id, "c1")
+                .await
+                .expect("read")
+                .is_some()
+        );
+        assert_eq!(
+            store.conversation(&globex.id, "c1").await.expect("read"),
+            None
+        );
+        let filter = ConversationFilter {
+            limit: 10,
+            ..ConversationFilter::default()
+        };
+        assert!(
+            store
+                .list_conversations(&globex.id, &filter)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        // Writing through the wrong account changes nothing.
+        let stolen = ConversationRecord {
+            account_id: globex.id.clone(),
+            state: ConversationState::Closed,
+            ..c.clone()
+        };
+        assert!(store.append_messages(&stolen, &[]).await.is_err());
+        assert_eq!(
+            store.conversation(&acme.id, "c1").await.expect("read"),
+            Some(c)
+        );
+    }
+
+    #[tokio::test]
+    async fn lists_are_newest_first_and_filtered() {
+        let acme = account("acme");
+        let store = store_with(&[&acme]).await;
+        for (n, group, state) in [
+            (1, None, ConversationState::Open),
+            (2, Some("sales"), ConversationState::Offline),
+            (3, Some("sales"), ConversationState::Open),
+        ] {
+            let c = ConversationRecord {
+                state,
+                last_message_at: at(n),
+                ..conversation(&format!("c{n}"), &acme, group)
+            };
+            store
+                .create_conversation(&c, &[message(&c, "hi", at(n))])
+                .await
+                .expect("create");
+        }
+        let list = async |group: Option<&str>, state, limit| -> Vec<String> {
+            let filter = ConversationFilter {
+                group: group.map(str::to_owned),
+                state,
+                limit,
+            };
+            store
+                .list_conversations(&acme.id, &filter)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(list(None, None, 10).await, ["c3", "c2", "c1"]);
+        assert_eq!(list(None, None, 2).await, ["c3", "c2"]);
+        assert_eq!(list(Some("sales"), None, 10).await, ["c3", "c2"]);
+        assert_eq!(
+            list(Some("sales"), Some(ConversationState::Offline), 10).await,
+            ["c2"]
+        );
+        assert_eq!(
+            list(None, Some(ConversationState::Closed), 10).await,
+            [""; 0]
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_conversations_and_reply_settings_come_back_at_load() {
+        let acme = account("acme");
+        let store = store_with(&[&acme]).await;
+        let waiting = ConversationRecord {
+            replies: ReplyState {
+                waiting_since: Some(at(10)),
+                ..ReplyState::default()
+            },
+            ..conversation("waiting", &acme, Some("sales"))
+        };
+        let replied = ConversationRecord {
+            replies: ReplyState {
+                waiting_since: Some(at(10)),
+                replied_in_wait: true,
+                offline_replied: false,
+            },
+            ..conversation("replied", &acme, None)
+        };
+        let closed = ConversationRecord {
+            state: ConversationState::Closed,
+            ..waiting.clone()
+        };
+        let closed = ConversationRecord {
+            id: "closed".to_owned(),
+            ..closed
+        };
+        for c in [&waiting, &replied, &closed] {
+            store
+                .create_conversation(c, &[message(c, "hi", at(10))])
+                .await
+                .expect("create");
+        }
+        let data = store
+            .load_account("acme")
+            .await
+            .expect("load")
+            .expect("found");
+        assert_eq!(
+            data.waiting,
+            [WaitingRecord {
+                conversation_id: "waiting".to_owned(),
+                group: Some("sales".to_owned()),
+                since: at(10),
+            }]
+        );
+        assert_eq!(data.account, acme, "reply settings included");
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated_with_default_reply_texts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v1.db");
+        let path = path.to_str().expect("a UTF-8 path");
+        {
+            let conn = Connection::open(path).expect("open");
+            conn.execute_batch(&format!(
+                "BEGIN; {}; PRAGMA user_version = 1; COMMIT;",
+                MIGRATIONS[0]
+            ))
+            .expect("version 1");
+            conn.execute(
+                "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
+                     offline_message, hide_when_offline, busy_after_seconds, allowed_origins,
+                     created_at)
+                 VALUES ('a', 'old', 'Old', 'UTC', 120, 'b', 'o', 0, 45, '[]', 0)",
+                [],
+            )
+            .expect("an old account");
+        }
+        let store = SqliteStore::open(path).await.expect("migrate");
+        let data = store
+            .load_account("old")
+            .await
+            .expect("load")
+            .expect("found");
+        assert_eq!(data.account.offline_reply, None);
+        assert_eq!(data.account.busy_reply, None);
+        assert!(data.waiting.is_empty());
+    }
+}

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use jiff::Timestamp;
 use onair_server::clock::{Clock, ManualClock};
 use onair_server::hub::HubOptions;
+use onair_server::store::Store;
 use onair_server::{AppState, Hub, ServerConfig, store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -29,6 +30,20 @@ pub(crate) struct TestConfig {
     pub(crate) keep_alive: Option<Duration>,
     /// Leave `ONAIR_OPERATOR_TOKEN` unset.
     pub(crate) no_operator: bool,
+    /// Wraps the store the server uses (to observe or delay it).
+    pub(crate) store_wrapper: Option<StoreWrapper>,
+}
+
+/// A function from the real store to the one the server gets.
+pub(crate) type WrapStore = dyn Fn(Arc<dyn Store>) -> Arc<dyn Store> + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) struct StoreWrapper(pub(crate) Arc<WrapStore>);
+
+impl std::fmt::Debug for StoreWrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreWrapper")
+    }
 }
 
 /// A running server and a client for it.
@@ -63,6 +78,10 @@ async fn start(
     let store = store::open(&format!("sqlite://{}", db_path.display()))
         .await
         .expect("open store");
+    let store = match &config.store_wrapper {
+        Some(wrap) => (wrap.0)(store),
+        None => store,
+    };
     let manual = config.manual_clock.map(ManualClock::new);
     let clock = manual.clone().map_or(Clock::System, Clock::Manual);
     let keep_alive = config.keep_alive.unwrap_or(Duration::from_secs(20));

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod conversations;
 mod durability;
 mod files;
 mod smoke;
