@@ -304,6 +304,21 @@ async fn tokens_never_reach_the_logs() {
     server.get_ok("/api/v1/me", Some(&token)).await;
     server.set_status(&token, "online").await;
     server.get_ok("/api/v1/accounts/acme", Some(&token)).await;
+    // Visitor tokens are secrets too: in a body, and in an event stream's query.
+    let started = post_visitor(
+        &server,
+        "/api/v1/accounts/acme/conversations",
+        json!({"visitor_token": VISITOR_TOKEN, "text": "hello"}),
+    )
+    .await;
+    let id = started["conversation"]["id"].as_str().expect("an id");
+    let mut visitor = server
+        .events(&format!(
+            "/api/v1/accounts/acme/conversations/{id}/events?visitor_token={VISITOR_TOKEN}"
+        ))
+        .await;
+    visitor.expect("message").await;
+    drop(visitor);
     // Refused requests carry tokens too.
     let (status, _) = server
         .get(&format!("/api/v1/me/events?access_token={token}x"), None)
@@ -339,6 +354,7 @@ async fn tokens_never_reach_the_logs() {
         ("operator token", OPERATOR_TOKEN),
         ("wrong operator token", "wrong-operator-token-b7d1"),
         ("password", PASSWORD),
+        ("visitor token", VISITOR_TOKEN),
     ] {
         assert!(!log.contains(secret), "the {what} is in the log:\n{log}");
     }
@@ -380,5 +396,166 @@ async fn after_a_crash_a_session_that_had_expired_does_not_come_back() {
     let mut server = Server::start_with(&database, options());
     let snapshot = server.get_ok("/api/v1/accounts/acme/status", None).await;
     assert_eq!(snapshot["status"], "offline", "{snapshot}");
+    server.stop();
+}
+
+/// Polls `/metrics` until it shows `sample` (each poll is a round trip).
+async fn wait_for_metric(server: &Server, sample: &str) {
+    let polled = tokio::time::timeout(SOON, async {
+        loop {
+            let text = server
+                .client
+                .get(server.url("/metrics"))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            if text.lines().any(|line| line == sample) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(polled.is_ok(), "/metrics never showed {sample}");
+}
+
+/// A visitor token as the widget makes one: 32 random bytes, base64url.
+const VISITOR_TOKEN: &str = "k3J9wQm2Vx7pL0aZcE5tYb8nR1uHs4Dg6fIoMqWjXeA";
+
+async fn post_visitor(server: &Server, path: &str, body: Value) -> Value {
+    let (status, body) = server
+        .request(reqwest::Method::POST, path, None, body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn visitor_messages_answered_201_survive_kill_9() {
+    let database = Database::new();
+    let options = || Options {
+        operator_token: Some(OPERATOR_TOKEN),
+        ..Options::default()
+    };
+    let mut server = Server::start_with(&database, options());
+    let token = server.create_account("acme").await;
+    server.set_status(&token, "online").await;
+    let started = post_visitor(
+        &server,
+        "/api/v1/accounts/acme/conversations",
+        json!({"visitor_token": VISITOR_TOKEN, "text": "Do you ship to Norway?"}),
+    )
+    .await;
+    assert_eq!(started["delivery"], "live");
+    let live_id = started["conversation"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    post_visitor(
+        &server,
+        &format!("/api/v1/accounts/acme/conversations/{live_id}/messages"),
+        json!({"visitor_token": VISITOR_TOKEN, "text": "And to Iceland?"}),
+    )
+    .await;
+    server.set_status(&token, "offline").await;
+    let offline = post_visitor(
+        &server,
+        "/api/v1/accounts/acme/conversations",
+        json!({"visitor_token": VISITOR_TOKEN, "text": "Please call me back",
+               "email": "vera@example.com"}),
+    )
+    .await;
+    assert_eq!(offline["delivery"], "offline");
+    // Killed the instant the last 201 arrived: no chance to flush anything.
+    server.kill_9();
+
+    let mut server = Server::start_with(&database, options());
+    let inbox = server.get_ok("/api/v1/conversations", Some(&token)).await;
+    let states: Vec<(&str, &str)> = inbox["conversations"]
+        .as_array()
+        .expect("conversations")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id"),
+                c["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    let offline_id = offline["conversation"]["id"].as_str().expect("an id");
+    assert_eq!(
+        states,
+        [(offline_id, "offline"), (live_id.as_str(), "open")],
+        "{inbox}"
+    );
+    let live = server
+        .get_ok(&format!("/api/v1/conversations/{live_id}"), Some(&token))
+        .await;
+    let texts: Vec<&str> = live["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(texts, ["Do you ship to Norway?", "And to Iceland?"]);
+    let offline = server
+        .get_ok(&format!("/api/v1/conversations/{offline_id}"), Some(&token))
+        .await;
+    assert_eq!(offline["conversation"]["email"], "vera@example.com");
+    assert_eq!(offline["messages"][0]["text"], "Please call me back");
+    assert_eq!(
+        offline["messages"][1]["author"], "bot",
+        "the offline reply too"
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn a_message_written_in_an_agents_grace_window_is_in_the_inbox_after_logging_back_in() {
+    let database = Database::new();
+    let mut server = Server::start_with(
+        &database,
+        Options {
+            operator_token: Some(OPERATOR_TOKEN),
+            ..Options::default()
+        },
+    );
+    let laptop = server.create_account("acme").await;
+    let mut dashboard = server
+        .events(&format!("/api/v1/me/events?access_token={laptop}"))
+        .await;
+    dashboard.expect("agent").await;
+    server.set_status(&laptop, "online").await;
+    // The laptop lid closes: the stream drops without going offline.
+    drop(dashboard);
+    wait_for_metric(&server, "onair_open_streams{kind=\"agent\"} 0").await;
+
+    // Within grace the chat box stays online and a customer writes.
+    let snapshot = server.get_ok("/api/v1/accounts/acme/status", None).await;
+    assert_eq!(snapshot["status"], "online", "{snapshot}");
+    let started = post_visitor(
+        &server,
+        "/api/v1/accounts/acme/conversations",
+        json!({"visitor_token": VISITOR_TOKEN, "text": "Is anyone there?", "name": "Vera"}),
+    )
+    .await;
+    assert_eq!(started["delivery"], "live");
+    let id = started["conversation"]["id"].as_str().expect("an id");
+
+    // The agent logs in again, from another device.
+    let phone = server
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
+    let inbox = server.get_ok("/api/v1/conversations", Some(&phone)).await;
+    let conversations = inbox["conversations"].as_array().expect("conversations");
+    assert_eq!(conversations.len(), 1, "{inbox}");
+    assert_eq!(conversations[0]["id"], id);
+    assert_eq!(conversations[0]["name"], "Vera");
+    let conversation = server
+        .get_ok(&format!("/api/v1/conversations/{id}"), Some(&phone))
+        .await;
+    assert_eq!(conversation["messages"][0]["text"], "Is anyone there?");
     server.stop();
 }
