@@ -73,7 +73,10 @@ pub async fn serve(
     let app = router(state);
     let listener = listener.tap_io(configure_connection);
     // The peer's address reaches handlers as ConnectInfo: visitor messages are
-    // rate-limited per client address (CONTRACT §3).
+    // rate-limited per client address (CONTRACT §3). Like `into_make_service`,
+    // this hands each connection a clone of the router, which is a reference
+    // count; passing the `Router` itself would make axum call `with_state` per
+    // connection, copying every route table (~14 KB per open stream).
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async move {
