@@ -16,7 +16,7 @@ async fn fetch(app: &TestApp, path: &str, encoding: &str) -> reqwest::Response {
         .expect("request")
 }
 
-fn header<'a>(response: &'a reqwest::Response, name: reqwest::header::HeaderName) -> &'a str {
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> &str {
     response
         .headers()
         .get(name)
