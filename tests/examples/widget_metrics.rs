@@ -134,8 +134,8 @@ async fn main() {
     );
     if resource_timing_bytes == 0 {
         println!(
-            "(From DevTools network events. The page's own Resource Timing API reports 0 bytes: \
-             the responses are cross-origin and carry no `Timing-Allow-Origin`.)"
+            "(From DevTools network events. The page's own Resource Timing API reported 0 bytes: \
+             check that the responses carry `Timing-Allow-Origin`.)"
         );
     } else {
         println!(
@@ -171,9 +171,9 @@ struct Size {
     decoded: u64,
 }
 
-/// The widget's three responses, from Chromium's DevTools network events: Resource Timing
-/// (`performance.getEntriesByType('resource')`) reports 0 bytes for cross-origin responses
-/// without a `Timing-Allow-Origin` header, which is what a customer's page sees.
+/// The widget's three responses, from Chromium's DevTools network events (headers included,
+/// which Resource Timing's `transferSize` also counts, but only for cross-origin responses
+/// that carry `Timing-Allow-Origin`).
 async fn widget_sizes(browser: &Browser, onair_origin: &str) -> BTreeMap<&'static str, Size> {
     let mut urls: BTreeMap<String, String> = BTreeMap::new();
     let mut sizes: BTreeMap<String, Size> = BTreeMap::new();
@@ -234,8 +234,9 @@ async fn widget_sizes(browser: &Browser, onair_origin: &str) -> BTreeMap<&'stati
 async fn resource_timing(browser: &Browser, onair_origin: &str) -> u64 {
     let total = browser
         .eval_with(
-            "return performance.getEntriesByType('resource')\
-               .filter(function (e) { return e.name.indexOf(arguments[0]) === 0 && /\\/widget(\\.js|\\/)/.test(e.name); })\
+            "var origin = arguments[0];\
+             return performance.getEntriesByType('resource')\
+               .filter(function (e) { return e.name.indexOf(origin) === 0 && /\\/widget(\\.js|\\/)/.test(e.name); })\
                .reduce(function (sum, e) { return sum + e.transferSize; }, 0);",
             vec![Value::String(onair_origin.to_owned())],
         )
