@@ -60,7 +60,9 @@ impl Metrics {
         let status_streams = self.status_streams.load(Ordering::Relaxed);
         let agent_streams = self.agent_streams.load(Ordering::Relaxed);
         let events_sent = self.events_sent.load(Ordering::Relaxed);
-        let metrics: [(&str, &str, &str, &[(&str, u64)]); 5] = [
+        // (name, type, help, [(labels, value)])
+        type Family<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, u64)]);
+        let metrics: [Family<'_>; 5] = [
             (
                 "onair_open_streams",
                 "gauge",
