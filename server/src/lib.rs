@@ -70,6 +70,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = Arc::clone(&state.hub);
     hub.mark_running().await;
+    tokio::task::spawn_blocking(http::prepare_assets);
     let app = router(state);
     let listener = listener.tap_io(configure_connection);
     // The peer's address reaches handlers as ConnectInfo: visitor messages are

@@ -24,13 +24,18 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Opens the database a URL names and loads every account from it.
+async fn open_hub(url: &str) -> anyhow::Result<Arc<Hub>> {
+    let store = store::open(url)
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    Hub::load(store, HubOptions::default())
+        .await
+        .context("loading accounts")
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = store::open(&args.database.url)
-        .await
-        .with_context(|| format!("opening {}", args.database.url))?;
-    let hub = Hub::load(store, HubOptions::default())
-        .await
-        .context("loading accounts")?;
+    let hub = open_hub(&args.database.url).await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {
@@ -79,12 +84,7 @@ fn print_demo_help(addr: std::net::SocketAddr) {
 }
 
 async fn create_account(args: CreateAccountArgs) -> anyhow::Result<()> {
-    let store = store::open(&args.database.url)
-        .await
-        .with_context(|| format!("opening {}", args.database.url))?;
-    let hub = Hub::load(store, HubOptions::default())
-        .await
-        .context("loading accounts")?;
+    let hub = open_hub(&args.database.url).await?;
     let created = onair_server::create_account_from_cli(&hub, &args).await?;
     println!("{created}");
     Ok(())

@@ -75,64 +75,63 @@ pub struct SessionCounts {
 
 impl Metrics {
     pub fn render(&self, sessions: SessionCounts) -> String {
+        let status_streams = self.status_streams.load(Ordering::Relaxed);
+        let agent_streams = self.agent_streams.load(Ordering::Relaxed);
+        let conversation_streams = self.conversation_streams.load(Ordering::Relaxed);
+        let events_sent = self.events_sent.load(Ordering::Relaxed);
+        let messages = self.messages.load(Ordering::Relaxed);
+        // (name, type, help, [(labels, value)])
+        type Family<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, u64)]);
+        let metrics: [Family<'_>; 6] = [
+            (
+                "onair_open_streams",
+                "gauge",
+                "Open event streams: chat boxes (status), dashboards (agent) and visitors' conversations (conversation).",
+                &[
+                    ("{kind=\"status\"}", status_streams),
+                    ("{kind=\"agent\"}", agent_streams),
+                    ("{kind=\"conversation\"}", conversation_streams),
+                ],
+            ),
+            (
+                "onair_events_sent_total",
+                "counter",
+                "Server-sent event frames written, keep-alives included.",
+                &[("", events_sent)],
+            ),
+            (
+                "onair_messages_total",
+                "counter",
+                "Conversation messages stored (visitors', agents' and automatic).",
+                &[("", messages)],
+            ),
+            (
+                "onair_accounts",
+                "gauge",
+                "Accounts loaded.",
+                &[("", sessions.accounts)],
+            ),
+            (
+                "onair_sessions",
+                "gauge",
+                "Agent sessions (logged-in devices).",
+                &[("", sessions.sessions)],
+            ),
+            (
+                "onair_sessions_present",
+                "gauge",
+                "Agent sessions present now.",
+                &[("", sessions.present)],
+            ),
+        ];
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, labels: &str, value: u64| {
+        for (name, kind, help, samples) in metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name}{labels} {value}");
-        };
-        metric(
-            "onair_open_streams",
-            "gauge",
-            "Open status streams (chat boxes).",
-            "{kind=\"status\"}",
-            self.status_streams.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "onair_open_streams{{kind=\"agent\"}} {}",
-            self.agent_streams.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "onair_open_streams{{kind=\"conversation\"}} {}",
-            self.conversation_streams.load(Ordering::Relaxed)
-        );
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
-        };
-        metric(
-            "onair_events_sent_total",
-            "counter",
-            "Server-sent event frames written, keep-alives included.",
-            self.events_sent.load(Ordering::Relaxed),
-        );
-        metric(
-            "onair_messages_total",
-            "counter",
-            "Conversation messages stored (visitors', agents' and automatic).",
-            self.messages.load(Ordering::Relaxed),
-        );
-        metric(
-            "onair_accounts",
-            "gauge",
-            "Accounts loaded.",
-            sessions.accounts,
-        );
-        metric(
-            "onair_sessions",
-            "gauge",
-            "Agent sessions (logged-in devices).",
-            sessions.sessions,
-        );
-        metric(
-            "onair_sessions_present",
-            "gauge",
-            "Agent sessions present now.",
-            sessions.present,
-        );
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        }
         out
     }
 }

@@ -116,7 +116,7 @@ async fn main() {
     eprintln!("==> building and starting the release server");
     let database = Database::new();
     let binary = onair_release_bin();
-    let server = Server::start_with(
+    let mut server = Server::start_with(
         &database,
         Options {
             binary: Some(binary),
@@ -217,6 +217,9 @@ async fn main() {
         ms(percentile(&deliveries, 0.5)),
         ms(percentile(&deliveries, 0.99))
     );
+    // A clean stop, so tools wrapped around the server (profilers) can write
+    // their reports.
+    server.stop();
 }
 
 /// The version the last flip produced, from the public snapshot.

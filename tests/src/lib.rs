@@ -1,9 +1,12 @@
 //! The harness for onair's end-to-end tests and benchmarks: the real `onair`
 //! binary started as a child process on port 0 with its own SQLite file,
-//! driven over real HTTP and SSE, stopped with real signals.
+//! driven over real HTTP and SSE, stopped with real signals; and real browsers
+//! (headless Chromium through chromedriver) in [`browser`].
 //!
 //! The binary comes from `ONAIR_BIN` (set by `cargo xtask test`), or is built
 //! once with `cargo build -p onair-server --bin onair`.
+
+pub mod browser;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

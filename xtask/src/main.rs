@@ -6,6 +6,7 @@
 mod checks;
 mod cmd;
 mod demo;
+mod examples;
 mod json;
 mod lockfile;
 mod metadata;
@@ -24,7 +25,8 @@ Usage: cargo xtask <command> [args...]
 Commands:
   test [--quick] [args...]  Run every check in order, stopping at the first failure:
                             toolchain setup, fmt, clippy, wasm32 check of onair-shared,
-                            widget build, build of `onair`, tests (nextest if installed),
+                            widget build, build of `onair`, tests (nextest if installed;
+                            they include the end-to-end tests in headless Chromium),
                             doctests, widget tests in headless Chromium.
                             --quick skips fmt, clippy and the wasm32 check; other args go
                             to the test runner, e.g. `cargo xtask test -- api::status`.
@@ -32,6 +34,12 @@ Commands:
                             it from, and print the sizes of its wasm and JS.
   demo [args...]            Build the widget and the release server, then run
                             `onair serve --demo [args...]`.
+  measure [--loads N]       Build the widget and the release server, then measure in
+                            headless Chromium what the widget costs a customer page:
+                            bytes transferred and time to the first status (the README's
+                            numbers; example `widget_metrics` of onair-tests).
+  screenshots               Build the widget and the server, then take the README's
+                            pictures into docs/screenshots/ (example `screenshots`).
   ci                        What .ci/run runs: the same as `test`.
   help                      Show this message.
 ";
@@ -53,6 +61,10 @@ fn main() -> ExitCode {
         Some(Some("test" | "ci")) => checks::run(&rest).map(|()| ExitCode::SUCCESS),
         Some(Some("demo")) => demo::run(&rest),
         Some(Some("widget")) if rest.is_empty() => widget::run().map(|()| ExitCode::SUCCESS),
+        Some(Some("measure")) => examples::measure(&rest).map(|()| ExitCode::SUCCESS),
+        Some(Some("screenshots")) if rest.is_empty() => {
+            examples::screenshots().map(|()| ExitCode::SUCCESS)
+        }
         // Hidden: only the toolchain setup of `test`, handy on a fresh machine.
         Some(Some("setup")) if rest.is_empty() => {
             tools::ensure_tools(tools::Toolset::All).map(|()| ExitCode::SUCCESS)
@@ -67,7 +79,7 @@ fn main() -> ExitCode {
 
 fn usage_error(command: &OsString, rest: &[OsString]) -> ExitCode {
     let command = command.to_string_lossy();
-    if command == "setup" || command == "widget" {
+    if ["setup", "widget", "screenshots"].contains(&command.as_ref()) {
         eprintln!("error: `{command}` takes no arguments, got {rest:?}\n");
     } else {
         eprintln!("error: unknown command `{command}`\n");

@@ -62,12 +62,9 @@ const TOOLS: &[Tool] = &[
             version_of: Some("wasm-bindgen"),
         },
     },
-    Tool {
-        name: "binaryen",
-        needed_for: Toolset::WidgetBuild,
-        probe: Probe::Runs(Argv::new("wasm-opt", &["--version"])),
-        install: Install::Apt("binaryen"),
-    },
+    // No binaryen: Debian's wasm-opt (binaryen 108) corrupts wasm-bindgen
+    // 0.2.130 output, so the widget build runs without wasm-opt (see
+    // widget/Cargo.toml).
     Tool {
         name: "chromium",
         needed_for: Toolset::All,
@@ -299,7 +296,6 @@ mod tests {
                 "rust target wasm32-unknown-unknown",
                 "wasm-pack",
                 "wasm-bindgen-cli",
-                "binaryen"
             ]
         );
         let all = names(Toolset::All);

@@ -12,7 +12,7 @@ mod sessions;
 mod status;
 
 pub(crate) use accounts::{NewAccount, NewOwner, create_account};
-pub(crate) use service::widget_built;
+pub(crate) use service::{prepare_assets, widget_built};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

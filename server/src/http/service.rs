@@ -2,13 +2,15 @@
 //! dashboard, the widget loader and the widget's wasm, all embedded in the
 //! binary and compressed on the way out.
 
+use std::io::Write;
 use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use tower_http::compression::CompressionLayer;
 
 use crate::AppState;
@@ -22,12 +24,13 @@ pub(crate) fn router() -> Router<AppState> {
     let files = Router::new()
         .route("/", get(|| async { page(DEMO_PAGE) }))
         .route("/dashboard", get(|| async { page(DASHBOARD_PAGE) }))
-        .route("/widget.js", get(loader))
-        .route("/widget/{file}", get(widget_file))
         .layer(CompressionLayer::new().gzip(true).br(true));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        // Compressed once, ahead of time, not per request.
+        .route("/widget.js", get(loader))
+        .route("/widget/{file}", get(widget_file))
         .merge(files)
 }
 
@@ -52,12 +55,159 @@ const DEMO_PAGE: &str = include_str!("../../../www/index.html");
 const DASHBOARD_PAGE: &str = include_str!("../../../www/dashboard.html");
 const LOADER_TEMPLATE: &str = include_str!("../../../www/widget.js");
 
-/// The loader with the content-hashed names of this build's glue and wasm.
-static LOADER: LazyLock<String> = LazyLock::new(|| {
-    LOADER_TEMPLATE
+/// An embedded file with its compressed forms, made once (brotli at its
+/// best quality: these bytes go to every visitor of every customer site).
+struct Asset {
+    identity: Bytes,
+    br: Bytes,
+    gzip: Bytes,
+    content_type: &'static str,
+    cache_control: &'static str,
+}
+
+impl Asset {
+    fn new(body: Bytes, content_type: &'static str, cache_control: &'static str) -> Asset {
+        let mut br = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams {
+            quality: 11,
+            lgwin: 22,
+            ..Default::default()
+        };
+        // Writing into a Vec cannot fail.
+        let _ = brotli::BrotliCompress(&mut &body[..], &mut br, &params);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let _ = gzip.write_all(&body);
+        let gzip = gzip.finish().unwrap_or_default();
+        Asset {
+            identity: body,
+            br: br.into(),
+            gzip: gzip.into(),
+            content_type,
+            cache_control,
+        }
+    }
+
+    /// The best encoding the client accepts; `Vary` tells caches it depends on that.
+    fn respond(&self, request: &HeaderMap) -> Response {
+        let accepts = |coding: &str| accepts_encoding(request, coding);
+        let (encoding, body) = if accepts("br") && !self.br.is_empty() {
+            (Some("br"), self.br.clone())
+        } else if accepts("gzip") && !self.gzip.is_empty() {
+            (Some("gzip"), self.gzip.clone())
+        } else {
+            (None, self.identity.clone())
+        };
+        let mut response = (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(self.content_type),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static(self.cache_control),
+                ),
+                (header::VARY, HeaderValue::from_static("Accept-Encoding")),
+                // Customer pages load these cross-origin and may measure them.
+                (
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                ),
+                (
+                    HeaderName::from_static("timing-allow-origin"),
+                    HeaderValue::from_static("*"),
+                ),
+            ],
+            body,
+        )
+            .into_response();
+        if let Some(encoding) = encoding {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
+        response
+    }
+}
+
+/// Whether `Accept-Encoding` lists `coding` without `q=0`.
+fn accepts_encoding(request: &HeaderMap, coding: &str) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|value| {
+            value.split(',').any(|item| {
+                let mut parts = item.split(';').map(str::trim);
+                let name = parts.next().unwrap_or_default();
+                let refused = parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0))
+                });
+                name.eq_ignore_ascii_case(coding) && !refused
+            })
+        })
+}
+
+/// The loader, with the content-hashed names of this build's glue and wasm.
+/// Short-lived: a new release's loader must reach pages within minutes.
+static LOADER: LazyLock<Asset> = LazyLock::new(|| {
+    let text = LOADER_TEMPLATE
         .replace("__ONAIR_GLUE__", assets::GLUE_NAME)
-        .replace("__ONAIR_WASM__", assets::WASM_NAME)
+        .replace("__ONAIR_WASM__", assets::WASM_NAME);
+    Asset::new(
+        Bytes::from(text),
+        "text/javascript; charset=utf-8",
+        "public, max-age=300",
+    )
 });
+
+/// The glue and the wasm: names carry a content hash, so they never change
+/// and may be cached for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+static GLUE: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        Bytes::from_static(assets::GLUE),
+        "text/javascript; charset=utf-8",
+        IMMUTABLE,
+    )
+});
+static WASM: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        Bytes::from_static(assets::WASM),
+        "application/wasm",
+        IMMUTABLE,
+    )
+});
+
+/// Compresses the widget files ahead of the first visitor (about a second of
+/// one core for brotli's best quality).
+pub(crate) fn prepare_assets() {
+    LazyLock::force(&LOADER);
+    if assets::BUILT {
+        LazyLock::force(&GLUE);
+        LazyLock::force(&WASM);
+    }
+}
+
+async fn loader(headers: HeaderMap) -> Response {
+    LOADER.respond(&headers)
+}
+
+async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    if !assets::BUILT {
+        return Error::ServiceUnavailable {
+            code: "widget_not_built",
+            message: "this server was built without the widget; run `cargo xtask widget` and rebuild",
+        }
+        .into_response();
+    }
+    match file.as_str() {
+        name if name == assets::GLUE_NAME => GLUE.respond(&headers),
+        name if name == assets::WASM_NAME => WASM.respond(&headers),
+        _ => Error::not_found("not_found", "there is no such widget file").into_response(),
+    }
+}
 
 fn page(html: &'static str) -> Response {
     (
@@ -69,60 +219,6 @@ fn page(html: &'static str) -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         html,
-    )
-        .into_response()
-}
-
-/// Short-lived: a new release's loader must reach pages within minutes.
-async fn loader() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ),
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
-        ],
-        LOADER.as_str(),
-    )
-        .into_response()
-}
-
-/// The glue and wasm: names carry a content hash, so they never change and
-/// may be cached for a year. Fetched cross-origin by customer pages.
-async fn widget_file(Path(file): Path<String>) -> Response {
-    if !assets::BUILT {
-        return Error::ServiceUnavailable {
-            code: "widget_not_built",
-            message: "this server was built without the widget; run `cargo xtask widget` and rebuild",
-        }
-        .into_response();
-    }
-    let (body, content_type): (&'static [u8], &'static str) = match file.as_str() {
-        name if name == assets::GLUE_NAME => (assets::GLUE, "text/javascript; charset=utf-8"),
-        name if name == assets::WASM_NAME => (assets::WASM, "application/wasm"),
-        _ => return Error::not_found("not_found", "there is no such widget file").into_response(),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
-        ],
-        body,
     )
         .into_response()
 }

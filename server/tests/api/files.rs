@@ -7,6 +7,10 @@ use reqwest::header::{
 
 use crate::helpers::*;
 
+const VARY: reqwest::header::HeaderName = reqwest::header::VARY;
+const TIMING_ALLOW_ORIGIN: reqwest::header::HeaderName =
+    reqwest::header::HeaderName::from_static("timing-allow-origin");
+
 async fn fetch(app: &TestApp, path: &str, encoding: &str) -> reqwest::Response {
     app.client
         .get(app.url(path))
@@ -54,8 +58,16 @@ async fn the_loader_is_short_lived_open_to_every_origin_and_compressed() {
     assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
     assert_eq!(header(&response, CONTENT_ENCODING), "gzip");
 
-    let response = fetch(&app, "/widget.js", "br").await;
+    assert_eq!(header(&response, VARY), "Accept-Encoding");
+    assert_eq!(header(&response, TIMING_ALLOW_ORIGIN), "*");
+
+    let response = fetch(&app, "/widget.js", "gzip, deflate, br, zstd").await;
     assert_eq!(header(&response, CONTENT_ENCODING), "br");
+    let response = fetch(&app, "/widget.js", "br;q=0, gzip").await;
+    assert_eq!(header(&response, CONTENT_ENCODING), "gzip");
+    let plain = fetch(&app, "/widget.js", "identity").await;
+    assert_eq!(header(&plain, CONTENT_ENCODING), "");
+    assert!(plain.text().await.expect("text").contains("data-account"));
 }
 
 /// The loader names this build's glue and wasm; both are immutable,

@@ -1,0 +1,95 @@
+//! Browser callbacks owned by RAII guards, after gloo's `EventListener` and `Timeout`:
+//! a callback lives exactly as long as its guard, and dropping the guard unregisters it,
+//! so nothing is leaked with `Closure::forget` however often the widget reconnects.
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, UnwrapThrowExt};
+use web_sys::{Event, EventTarget, Window};
+
+/// An event listener that removes itself when dropped.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    target: EventTarget,
+    kind: &'static str,
+    callback: Closure<dyn FnMut(Event)>,
+}
+
+impl Listener {
+    pub(crate) fn new(
+        target: &EventTarget,
+        kind: &'static str,
+        callback: impl FnMut(Event) + 'static,
+    ) -> Listener {
+        let callback = Closure::<dyn FnMut(Event)>::new(callback);
+        target
+            .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
+            .expect_throw("onair: addEventListener");
+        Listener {
+            target: target.clone(),
+            kind,
+            callback,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Removing a listener that is not registered is not an error; nothing to handle.
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.kind, self.callback.as_ref().unchecked_ref());
+    }
+}
+
+/// One callback for `setTimeout`, created once and armed any number of times; dropping it
+/// cancels a pending call. The callback is never dropped while it runs, because it is only
+/// dropped with its owner, which a timer callback never drops.
+#[derive(Debug)]
+pub(crate) struct Timer {
+    window: Window,
+    callback: Closure<dyn FnMut()>,
+    pending: Option<i32>,
+}
+
+impl Timer {
+    pub(crate) fn new(window: &Window, callback: impl FnMut() + 'static) -> Timer {
+        Timer {
+            window: window.clone(),
+            callback: Closure::<dyn FnMut()>::new(callback),
+            pending: None,
+        }
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Calls the callback after `delay_ms`, replacing a call still pending.
+    pub(crate) fn arm(&mut self, delay_ms: i32) {
+        self.cancel();
+        self.pending = self
+            .window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                self.callback.as_ref().unchecked_ref(),
+                delay_ms,
+            )
+            .ok();
+    }
+
+    /// Marks the pending call as done; the callback calls this first.
+    pub(crate) fn fired(&mut self) {
+        self.pending = None;
+    }
+
+    fn cancel(&mut self) {
+        if let Some(handle) = self.pending.take() {
+            self.window.clear_timeout_with_handle(handle);
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}

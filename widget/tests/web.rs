@@ -1,0 +1,462 @@
+//! The chat box in a real browser: `wasm-pack test --headless --chrome widget`.
+//!
+//! Each test mounts a fresh chat box pointed at an origin where nothing listens (its
+//! `EventSource` just fails, which the widget survives), drives it with
+//! `apply_snapshot_json` and reads the DOM, as a page or a screen reader would.
+
+#![cfg(target_arch = "wasm32")]
+
+use onair_widget::{apply_snapshot_json, mount, unmount};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{Element, HtmlElement, KeyboardEvent, KeyboardEventInit, ShadowRoot};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Nothing listens on the discard port.
+const ORIGIN: &str = "http://127.0.0.1:9";
+
+fn document() -> web_sys::Document {
+    web_sys::window()
+        .and_then(|window| window.document())
+        .expect("a document")
+}
+
+fn mount_in(lang: Option<&str>) {
+    unmount();
+    mount(
+        "acme".to_owned(),
+        Some("sales".to_owned()),
+        lang.map(str::to_owned),
+        ORIGIN.to_owned(),
+    );
+}
+
+fn host() -> Element {
+    document()
+        .get_element_by_id("onair-chatbox")
+        .expect("the host element")
+}
+
+fn host_status() -> String {
+    host().get_attribute("data-status").unwrap_or_default()
+}
+
+fn root() -> ShadowRoot {
+    host().shadow_root().expect("an open shadow root")
+}
+
+fn find(selector: &str) -> HtmlElement {
+    root()
+        .query_selector(selector)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no {selector} in the shadow root"))
+        .unchecked_into()
+}
+
+fn text(selector: &str) -> String {
+    find(selector).text_content().unwrap_or_default()
+}
+
+/// Whether the element and every ancestor up to the shadow root are shown.
+fn is_shown(selector: &str) -> bool {
+    let mut element: Option<Element> = Some(find(selector).into());
+    while let Some(current) = element {
+        if current.unchecked_ref::<HtmlElement>().hidden() {
+            return false;
+        }
+        element = current.parent_element();
+    }
+    true
+}
+
+fn snapshot(status: &str, version: u64) -> String {
+    let reason = match status {
+        "online" => "agents_online",
+        "busy" => "agents_busy",
+        _ => "no_agent_available",
+    };
+    format!(
+        r#"{{"account":"acme","group":"sales","status":"{status}","reason":"{reason}","message":null,"next_change":null,"version":{version},"hide_when_offline":false}}"#
+    )
+}
+
+fn apply(json: &str) {
+    assert!(apply_snapshot_json(json), "not taken: {json}");
+}
+
+fn press_escape_in(selector: &str) {
+    let init = KeyboardEventInit::new();
+    init.set_key("Escape");
+    init.set_bubbles(true);
+    init.set_composed(true);
+    let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).expect("event");
+    find(selector).dispatch_event(&event).expect("dispatched");
+}
+
+#[wasm_bindgen_test]
+fn connecting_until_the_first_snapshot_and_nothing_shown() {
+    mount_in(Some("en"));
+    assert_eq!(host_status(), "connecting");
+    assert!(!is_shown(".w"));
+    apply(&snapshot("online", 1));
+    assert_eq!(host_status(), "online");
+    assert!(is_shown(".bubble"));
+}
+
+#[wasm_bindgen_test]
+fn the_host_carries_each_status() {
+    mount_in(Some("en"));
+    for (version, status) in ["online", "busy", "offline", "online"]
+        .into_iter()
+        .enumerate()
+    {
+        apply(&snapshot(status, version as u64 + 1));
+        assert_eq!(host_status(), status);
+        assert!(is_shown(".bubble"), "{status}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_stale_or_malformed_snapshot_changes_nothing() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 5));
+    // Stale: decoded, but older than what is shown.
+    apply(&snapshot("offline", 4));
+    assert_eq!(host_status(), "online");
+    for bad in [
+        "",
+        "{",
+        "null",
+        "[]",
+        "42",
+        r#"{"status":"away","version":9}"#,
+        r#"{"status":"offline"}"#,
+        r#"{"status":"offline","version":"9"}"#,
+        r#"{"status":"offline","version":-1}"#,
+    ] {
+        assert!(!apply_snapshot_json(bad), "took {bad}");
+    }
+    assert_eq!(host_status(), "online");
+}
+
+#[wasm_bindgen_test]
+fn each_language_speaks_its_own_words() {
+    // (lang, online title, busy title, offline title, offline bubble, email label, note)
+    let cases = [
+        (
+            "en",
+            "We’re online",
+            "We’re busy",
+            "We’re offline",
+            "Leave a message",
+            "Email",
+            "Messaging is not available yet.",
+        ),
+        (
+            "fr-FR",
+            "Nous sommes en ligne",
+            "Nous sommes occupés",
+            "Nous sommes hors ligne",
+            "Laissez un message",
+            "Adresse e-mail",
+            "L’envoi de messages n’est pas encore disponible.",
+        ),
+        (
+            "de",
+            "Wir sind online",
+            "Wir sind gerade beschäftigt",
+            "Wir sind offline",
+            "Nachricht hinterlassen",
+            "E-Mail-Adresse",
+            "Nachrichten können noch nicht gesendet werden.",
+        ),
+        (
+            "it",
+            "Siamo online",
+            "Siamo occupati",
+            "Siamo offline",
+            "Lascia un messaggio",
+            "Indirizzo email",
+            "L’invio dei messaggi non è ancora disponibile.",
+        ),
+        (
+            "es",
+            "Estamos en línea",
+            "Estamos ocupados",
+            "Estamos fuera de línea",
+            "Deja un mensaje",
+            "Correo electrónico",
+            "El envío de mensajes aún no está disponible.",
+        ),
+    ];
+    for (lang, online, busy, offline, leave, email, note) in cases {
+        mount_in(Some(lang));
+        assert_eq!(
+            find(".w").get_attribute("lang").as_deref(),
+            Some(&lang[..2])
+        );
+        apply(&snapshot("online", 1));
+        find(".bubble").click();
+        assert_eq!(text("h2"), online, "{lang}");
+        apply(&snapshot("busy", 2));
+        assert_eq!(text("h2"), busy, "{lang}");
+        assert!(is_shown(".msg"), "{lang}: the busy message");
+        apply(&snapshot("offline", 3));
+        assert_eq!(text("h2"), offline, "{lang}");
+        assert_eq!(text(".bubble"), leave, "{lang}");
+        assert!(is_shown(".panel"), "{lang}");
+        assert_eq!(text("label[for=leave-email]"), email, "{lang}");
+        assert_eq!(text(".note"), note, "{lang}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn an_unknown_data_lang_falls_back_to_the_browser_or_english() {
+    mount_in(Some("pt-BR"));
+    apply(&snapshot("online", 1));
+    // Headless Chromium's own language is English here; any of the five would be fine.
+    let title = text("h2");
+    assert!(
+        [
+            "We’re online",
+            "Nous sommes en ligne",
+            "Wir sind online",
+            "Siamo online",
+            "Estamos en línea"
+        ]
+        .contains(&title.as_str()),
+        "{title}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn busy_and_offline_show_the_accounts_message() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    assert!(is_shown(".panel"));
+    assert!(!is_shown(".msg"));
+    apply(&snapshot("busy", 2).replace(r#""message":null"#, r#""message":"Back in five minutes""#));
+    assert!(is_shown(".msg"));
+    assert_eq!(text(".msg"), "Back in five minutes");
+    apply(
+        &snapshot("offline", 3).replace(r#""message":null"#, r#""message":"Leave us your email""#),
+    );
+    assert_eq!(text(".msg"), "Leave us your email");
+}
+
+#[wasm_bindgen_test]
+fn hostile_text_stays_text() {
+    mount_in(Some("en"));
+    let hostile = "<img src=x onerror=alert(1)>";
+    apply(&snapshot("busy", 1).replace(
+        r#""message":null"#,
+        r#""message":"<img src=x onerror=alert(1)>""#,
+    ));
+    assert_eq!(text(".msg"), hostile);
+    assert!(root().query_selector("img").ok().flatten().is_none());
+    assert!(document().query_selector("img").ok().flatten().is_none());
+}
+
+#[wasm_bindgen_test]
+fn hide_when_offline_hides_everything() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    apply(&snapshot("offline", 2).replace(
+        r#""hide_when_offline":false"#,
+        r#""hide_when_offline":true"#,
+    ));
+    assert_eq!(host_status(), "offline");
+    assert!(!is_shown(".w"));
+    assert!(!is_shown(".panel"));
+    // Back online, it shows again.
+    apply(&snapshot("online", 3).replace(
+        r#""hide_when_offline":false"#,
+        r#""hide_when_offline":true"#,
+    ));
+    assert!(is_shown(".bubble"));
+}
+
+#[wasm_bindgen_test]
+fn outside_office_hours_says_when_it_opens_in_local_time() {
+    mount_in(Some("en"));
+    let in_two_days = js_sys::Date::new(&(js_sys::Date::now() + 2.0 * 86_400_000.0).into());
+    let at = String::from(in_two_days.to_iso_string());
+    let json = snapshot("offline", 1)
+        .replace("no_agent_available", "outside_office_hours")
+        .replace(r#""next_change":null"#, &format!(r#""next_change":"{at}""#));
+    apply(&json);
+    // Said on the bubble, without opening the panel…
+    assert!(is_shown(".bubble .sub"));
+    let back = text(".bubble .sub");
+    let weekday = String::from(in_two_days.to_locale_date_string("en", &weekday_long()));
+    assert!(back.starts_with("Back on "), "{back}");
+    assert!(back.contains(&weekday), "{back} should name {weekday}");
+    // …and in the panel.
+    find(".bubble").click();
+    assert!(is_shown(".back"));
+    assert_eq!(text(".back"), back);
+
+    // Without office hours there is nothing to wait for.
+    apply(&snapshot("offline", 2));
+    assert!(!is_shown(".back"));
+    assert!(!is_shown(".bubble .sub"));
+}
+
+fn weekday_long() -> js_sys::Object {
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"weekday".into(), &"long".into()).expect("set");
+    options
+}
+
+#[wasm_bindgen_test]
+fn offline_offers_a_labelled_form_that_does_not_pretend_to_send() {
+    mount_in(Some("en"));
+    apply(&snapshot("offline", 1));
+    find(".bubble").click();
+    assert!(is_shown(".panel"));
+    for id in ["leave-name", "leave-email", "leave-text"] {
+        assert!(is_shown(&format!("#{id}")), "{id}");
+        assert!(is_shown(&format!("label[for={id}]")), "{id}");
+        assert!(!text(&format!("label[for={id}]")).is_empty(), "{id}");
+    }
+    assert!(!is_shown("#chat-text"));
+    let send = find(".send");
+    assert!(send.has_attribute("disabled"));
+    assert_eq!(
+        send.get_attribute("aria-describedby").as_deref(),
+        Some("note")
+    );
+    assert!(is_shown("#note"));
+
+    apply(&snapshot("online", 2));
+    assert!(is_shown("#chat-text"));
+    assert!(is_shown("label[for=chat-text]"));
+    assert!(!is_shown("#leave-email"));
+    assert!(find(".send").has_attribute("disabled"));
+}
+
+#[wasm_bindgen_test]
+fn the_bubble_is_a_button_that_opens_the_panel_and_escape_closes_it() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    let bubble = find(".bubble");
+    assert_eq!(bubble.tag_name(), "BUTTON");
+    assert_eq!(
+        bubble.get_attribute("aria-controls").as_deref(),
+        Some("panel")
+    );
+    assert!(root().get_element_by_id("panel").is_some());
+    assert_eq!(
+        bubble.get_attribute("aria-expanded").as_deref(),
+        Some("false")
+    );
+    assert!(!is_shown(".panel"));
+
+    bubble.click();
+    assert_eq!(
+        bubble.get_attribute("aria-expanded").as_deref(),
+        Some("true")
+    );
+    assert!(is_shown(".panel"));
+    assert_eq!(text("#title"), "We’re online");
+
+    press_escape_in("#chat-text");
+    assert_eq!(
+        bubble.get_attribute("aria-expanded").as_deref(),
+        Some("false")
+    );
+    assert!(!is_shown(".panel"));
+    let focused = root().active_element();
+    assert!(
+        focused.is_some_and(|element| element.class_name() == "bubble"),
+        "focus returns to the bubble"
+    );
+
+    bubble.click();
+    find(".close").click();
+    assert_eq!(
+        bubble.get_attribute("aria-expanded").as_deref(),
+        Some("false")
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_status_change_is_announced_politely() {
+    mount_in(Some("en"));
+    let live = || text("[aria-live=polite]");
+    apply(&snapshot("online", 1));
+    assert_eq!(live(), "", "the first answer is not a change");
+    apply(&snapshot("busy", 2));
+    assert!(live().starts_with("We’re busy."), "{}", live());
+    apply(&snapshot("online", 3));
+    assert_eq!(live(), "We’re online");
+}
+
+#[wasm_bindgen_test]
+fn mounting_twice_builds_one_chat_box() {
+    mount_in(Some("en"));
+    mount(
+        "other".to_owned(),
+        None,
+        Some("de".to_owned()),
+        ORIGIN.to_owned(),
+    );
+    assert_eq!(
+        document()
+            .query_selector_all("#onair-chatbox")
+            .map(|nodes| nodes.length())
+            .ok(),
+        Some(1)
+    );
+    assert_eq!(
+        root().query_selector_all("style").map(|n| n.length()).ok(),
+        Some(1)
+    );
+    apply(&snapshot("online", 1));
+    assert_eq!(text("h2"), "We’re online", "the first mount stays");
+}
+
+#[wasm_bindgen_test]
+fn unmounting_removes_the_chat_box() {
+    mount_in(Some("en"));
+    unmount();
+    assert!(document().get_element_by_id("onair-chatbox").is_none());
+    assert!(!apply_snapshot_json(&snapshot("online", 1)));
+}
+
+#[wasm_bindgen_test]
+fn a_host_element_on_the_page_is_reused() {
+    unmount();
+    let own = document().create_element("div").expect("div");
+    own.set_id("onair-chatbox");
+    document()
+        .body()
+        .expect("body")
+        .append_child(&own)
+        .expect("append");
+    mount(
+        "acme".to_owned(),
+        None,
+        Some("en".to_owned()),
+        ORIGIN.to_owned(),
+    );
+    assert_eq!(
+        document()
+            .query_selector_all("#onair-chatbox")
+            .map(|nodes| nodes.length())
+            .ok(),
+        Some(1)
+    );
+    assert_eq!(host_status(), "connecting");
+    unmount();
+    // The page's own element stays; the chat box in it is gone.
+    assert!(
+        own.shadow_root()
+            .is_some_and(|root| root.child_element_count() == 0)
+    );
+    own.remove();
+}
