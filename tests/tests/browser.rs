@@ -287,6 +287,343 @@ async fn data_lang_de_makes_the_chat_box_speak_german() {
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_replies_and_closes()
+{
+    let database = Database::new();
+    let mut server = Server::start_with(
+        &database,
+        Options {
+            demo: true,
+            ..Options::default()
+        },
+    );
+    // Written while nobody is online: an offline message to support.
+    let (status, body) = visitor_starts(
+        &server,
+        json!({"visitor_token": DANA, "group": "support", "name": "Dana",
+               "email": "dana@example.com", "text": "Do you ship to Norway?"}),
+    )
+    .await;
+    assert_eq!(body["delivery"], "offline", "{status} {body}");
+    let dana = body["conversation"]["id"].as_str().expect("id").to_owned();
+
+    let driver = Chromedriver::start().await;
+    let bob = Browser::new(&driver).await; // sales
+    let carol = Browser::new(&driver).await; // support
+    bob.log_in_to_dashboard(&server, &demo_login(BOB, "Bob's laptop"))
+        .await;
+    carol
+        .log_in_to_dashboard(&server, &demo_login(CAROL, "Carol's laptop"))
+        .await;
+    let bob_token = server.login_ok("demo", BOB, DEMO_PASSWORD).await;
+    server.set_status(&bob_token, "online").await;
+
+    // Carol finds the offline message, unread, counted in the inbox and the title; Bob, in
+    // sales, does not get support's conversations.
+    carol.click("#inbox [data-filter=offline]").await;
+    let dana_item = conversation_item(&dana);
+    carol
+        .wait_for_attribute(&dana_item, "data-unread", "true", SOON)
+        .await;
+    carol
+        .wait_for_attribute(&dana_item, "data-state", "offline", SOON)
+        .await;
+    carol
+        .wait_until(
+            "one unread, in the title too",
+            "document.getElementById('inbox-unread').textContent === '1' && \
+             document.title.startsWith('(1) ')",
+            SOON,
+        )
+        .await;
+    bob.click("#inbox [data-filter=offline]").await;
+    bob.click("#inbox [data-filter=open]").await;
+
+    // A visitor writes to sales: Bob's inbox shows it at once, unread; Carol's does not.
+    let (_, body) = visitor_starts(
+        &server,
+        json!({"visitor_token": ERIK, "group": "sales", "name": "Erik <b>",
+               "text": "Is the <i>blue</i> one in stock?"}),
+    )
+    .await;
+    assert_eq!(body["delivery"], "live", "{body}");
+    let erik = body["conversation"]["id"].as_str().expect("id").to_owned();
+    let erik_item = conversation_item(&erik);
+    bob.wait_for_attribute(&erik_item, "data-unread", "true", SOON)
+        .await;
+    bob.wait_for_attribute(&erik_item, "data-state", "open", SOON)
+        .await;
+    bob.wait_for_attribute("#inbox-unread", "data-count", "1", SOON)
+        .await;
+    let offline_for_bob = bob
+        .eval(&format!(
+            "return document.querySelector({}) === null",
+            json!(dana_item)
+        ))
+        .await;
+    assert_eq!(
+        offline_for_bob, true,
+        "Bob must not get support's conversation"
+    );
+    carol.click("#inbox [data-filter=open]").await;
+    let erik_for_carol = carol
+        .eval(&format!(
+            "return document.querySelector({}) === null",
+            json!(erik_item)
+        ))
+        .await;
+    assert_eq!(
+        erik_for_carol, true,
+        "Carol must not get sales' conversation"
+    );
+
+    // Bob opens it: read, the visitor's text shown as text.
+    bob.click(&erik_item).await;
+    bob.wait_for_attribute(&erik_item, "data-unread", "false", SOON)
+        .await;
+    bob.wait_for_attribute("#inbox-unread", "data-count", "0", SOON)
+        .await;
+    let first = bob
+        .wait_until(
+            "the visitor's message in the conversation",
+            "(function () { var m = document.querySelector('#conversation [data-author=visitor]'); \
+             return m && m.textContent; })()",
+            SOON,
+        )
+        .await;
+    assert!(
+        first
+            .as_str()
+            .is_some_and(|t| t.contains("Is the <i>blue</i> one in stock?")),
+        "{first}"
+    );
+    assert_eq!(
+        bob.eval("return document.querySelectorAll('#conversation i, #inbox b').length")
+            .await,
+        0,
+        "visitor text must never become HTML"
+    );
+
+    // He answers on two lines with Shift+Enter, and sends with Enter.
+    let reply = bob.find("#reply textarea[name=text]").await;
+    reply.send_keys("Yes, it is.").await.expect("type");
+    reply
+        .send_keys(&format!("{SHIFT}{ENTER}{SHIFT}In blue and red.{ENTER}"))
+        .await
+        .expect("type");
+    let sent = bob
+        .wait_until(
+            "the reply in the conversation",
+            "(function () { var m = document.querySelector('#conversation [data-author=agent]'); \
+             return m && m.querySelector('.b').textContent; })()",
+            SOON,
+        )
+        .await;
+    assert_eq!(sent, "Yes, it is.\nIn blue and red.");
+    let stored = server
+        .get_ok(&format!("/api/v1/conversations/{erik}"), Some(&bob_token))
+        .await;
+    let authors: Vec<_> = stored["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["author"].clone(), m["text"].clone()))
+        .collect();
+    assert_eq!(
+        authors,
+        [
+            (json!("visitor"), json!("Is the <i>blue</i> one in stock?")),
+            (json!("agent"), json!("Yes, it is.\nIn blue and red.")),
+        ]
+    );
+    assert_eq!(
+        bob.eval("return document.querySelector('#reply textarea').value")
+            .await,
+        ""
+    );
+
+    // The visitor writes again: it shows in the open conversation, and stays read.
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/accounts/demo/conversations/{erik}/messages"),
+            None,
+            json!({"visitor_token": ERIK, "text": "Great, I'll take it."}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    bob.wait_until(
+        "the visitor's second message",
+        "document.querySelectorAll('#conversation [data-message-id]').length === 3",
+        SOON,
+    )
+    .await;
+    bob.wait_for_attribute(&erik_item, "data-unread", "false", SOON)
+        .await;
+
+    // He closes it: confirmed, read-only, listed under Closed.
+    bob.click("#close-conversation").await;
+    bob.client.accept_alert().await.expect("confirm closing");
+    bob.wait_for_attribute("#conversation", "data-state", "closed", SOON)
+        .await;
+    let read_only = bob
+        .eval(
+            "return document.getElementById('reply').hidden && \
+             document.getElementById('close-conversation').hidden",
+        )
+        .await;
+    assert_eq!(read_only, true, "a closed conversation is read-only");
+    bob.click("#inbox [data-filter=closed]").await;
+    bob.wait_for_attribute(&erik_item, "data-state", "closed", SOON)
+        .await;
+
+    for browser in [bob, carol] {
+        browser.close().await;
+    }
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_brings_what_visitors_wrote_while_its_stream_was_down() {
+    let database = Database::new();
+    let demo = || Options {
+        demo: true,
+        ..Options::default()
+    };
+    let server = Server::start_with(&database, demo());
+    let address = server
+        .base
+        .strip_prefix("http://")
+        .expect("an http address")
+        .to_owned();
+    let (_, body) = visitor_starts(
+        &server,
+        json!({"visitor_token": DANA, "name": "Dana", "email": "dana@example.com",
+               "text": "First question"}),
+    )
+    .await;
+    let dana = body["conversation"]["id"].as_str().expect("id").to_owned();
+    let driver = Chromedriver::start().await;
+    let alice = Browser::new(&driver).await; // in no group: she gets every conversation
+    alice
+        .log_in_to_dashboard(&server, &demo_login(ALICE, "Alice's laptop"))
+        .await;
+    alice.click("#inbox [data-filter=offline]").await;
+    alice.click(&conversation_item(&dana)).await;
+    alice
+        .wait_until(
+            "Dana's message, read",
+            "document.querySelectorAll('#conversation [data-author=visitor]').length === 1 && \
+             document.getElementById('inbox-unread').dataset.count === '0'",
+            SOON,
+        )
+        .await;
+
+    // The server goes away; visitors write through another one the dashboard does not know.
+    let mut server = server;
+    server.stop();
+    alice
+        .wait_until(
+            "the dashboard notices",
+            "document.getElementById('conn').dataset.state !== 'live'",
+            SOON,
+        )
+        .await;
+    let erik = {
+        let mut elsewhere = Server::start_with(&database, demo());
+        let (status, body) = elsewhere
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/accounts/demo/conversations/{dana}/messages"),
+                None,
+                json!({"visitor_token": DANA, "text": "Second question"}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        let (_, body) = visitor_starts(
+            &elsewhere,
+            json!({"visitor_token": ERIK, "email": "erik@example.com", "text": "Hello?"}),
+        )
+        .await;
+        elsewhere.stop();
+        body["conversation"]["id"].as_str().expect("id").to_owned()
+    };
+
+    // Back on its address: the reopened stream makes the dashboard fetch the inbox and the
+    // open conversation again.
+    let mut server = Server::start_with(
+        &database,
+        Options {
+            listen: Some(&address),
+            ..demo()
+        },
+    );
+    alice
+        .wait_for_attribute(&conversation_item(&erik), "data-unread", "true", RECOVERY)
+        .await;
+    alice
+        .wait_until(
+            "Dana's second message in the open conversation",
+            "Array.from(document.querySelectorAll('#conversation [data-author=visitor]'))\
+             .map(function (m) { return m.querySelector('.b').textContent; })\
+             .join('|') === 'First question|Second question'",
+            SOON,
+        )
+        .await;
+    alice
+        .wait_for_attribute(&conversation_item(&dana), "data-unread", "false", SOON)
+        .await;
+    alice
+        .wait_for_attribute("#inbox-unread", "data-count", "1", SOON)
+        .await;
+
+    alice.close().await;
+    server.stop();
+}
+
+const DEMO_PASSWORD: &str = "onair-demo";
+const ALICE: &str = "alice@demo.onair";
+const BOB: &str = "bob@demo.onair";
+const CAROL: &str = "carol@demo.onair";
+/// Visitor tokens: 32 hex characters, 128 bits, as a widget would make them.
+const DANA: &str = "0d4a1c9e7b3f4e2a8c6d5b1a9f0e3c7d";
+const ERIK: &str = "e71c5a0b9d2e4f6a8b3c1d7e5f9a0b2c";
+/// WebDriver's keys (the W3C key codes).
+const SHIFT: &str = "\u{E008}";
+const ENTER: &str = "\u{E007}";
+
+fn demo_login<'a>(email: &'a str, device: &'a str) -> Login<'a> {
+    Login {
+        account: "demo",
+        email,
+        password: DEMO_PASSWORD,
+        device,
+    }
+}
+
+/// The inbox's list item of a conversation.
+fn conversation_item(id: &str) -> String {
+    format!("#inbox [data-conversation-id=\"{id}\"]")
+}
+
+/// `POST /accounts/demo/conversations` as a visitor.
+async fn visitor_starts(
+    server: &Server,
+    body: serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/accounts/demo/conversations",
+            None,
+            body,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    (status, body)
+}
+
 /// Logs in on the dashboard as acme's owner, naming the device.
 async fn log_in(browser: &Browser, server: &Server, device: &str) {
     let email = owner_email("acme");
