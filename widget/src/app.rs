@@ -1,21 +1,29 @@
-//! The one chat box of a page: its state in a thread-local, its event stream and the
-//! callbacks that feed [`update`]. Every callback is owned by a guard inside [`Widget`], so
-//! dropping the widget (unmounting) detaches all of them.
+//! The one chat box of a page: its state in a thread-local, its event streams, requests and
+//! the callbacks that feed [`update`]. Every callback is owned by a guard inside [`Widget`],
+//! so dropping the widget (unmounting) detaches all of them; a request still on its way when
+//! that happens finds no widget of its own mount to answer and is dropped.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
-use js_sys::Date;
-use wasm_bindgen::JsCast;
+use js_sys::{Date, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{EventSource, KeyboardEvent, MessageEvent, Window};
 
 use crate::dom::{self, Dom};
 use crate::i18n::Lang;
 use crate::listener::{Listener, Timer};
-use crate::model::{Backoff, Change, Model, Msg, update, view};
+use crate::model::{
+    Backoff, Change, ChatMessage, Failure, Form, Model, Msg, Post, decimal, update, view,
+};
+use crate::net;
+use crate::storage::Storage;
 
 thread_local! {
     /// One chat box per page. Callbacks reach it through [`with_widget`].
     static WIDGET: RefCell<Option<Widget>> = const { RefCell::new(None) };
+    /// Counts mounts, so that an answer meant for an unmounted chat box is not taken by the
+    /// next one.
+    static MOUNTS: Cell<u32> = const { Cell::new(0) };
 }
 
 /// What `mount` was given.
@@ -37,9 +45,12 @@ pub(crate) fn mount(config: Config) {
             *slot = Widget::start(config);
         }
     });
+    // Outside the borrow: opening the conversation stream and sending go through
+    // `with_widget`.
+    with_widget(Widget::sync);
 }
 
-/// Takes the chat box out of the page and closes its stream.
+/// Takes the chat box out of the page and closes its streams.
 pub(crate) fn unmount() {
     let widget = WIDGET
         .try_with(|cell| cell.try_borrow_mut().ok().and_then(|mut slot| slot.take()))
@@ -53,6 +64,42 @@ pub(crate) fn unmount() {
 /// nothing is mounted or the text is not a snapshot.
 pub(crate) fn apply_snapshot_json(json: &str) -> bool {
     with_widget(|widget| widget.on_status(json)).unwrap_or(false)
+}
+
+/// Feeds one message's JSON to the chat box as if it came on the conversation stream with
+/// `event_id` (its `seq`). With no conversation yet, the message's own becomes the current
+/// one, as if kept from an earlier page.
+pub(crate) fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
+    let Some(message) = dom::read_message(json, event_id) else {
+        return false;
+    };
+    with_widget(|widget| {
+        if widget.model.chat.id.is_none() {
+            widget.dispatch(Msg::Resume {
+                conversation_id: message.conversation_id.clone(),
+                read_seq: 0,
+            });
+        }
+        widget.dispatch(Msg::Message(message)) != Change::None
+    })
+    .unwrap_or(false)
+}
+
+/// Takes `json` as the `201` answer to the message being sent. `false` when nothing is being
+/// sent or the text is not such an answer.
+pub(crate) fn apply_posted_json(json: &str) -> bool {
+    let Some(message) = dom::parse_object(json).and_then(|answer| dom::posted_message(&answer))
+    else {
+        return false;
+    };
+    with_widget(|widget| {
+        let sending = widget.model.sending.is_some();
+        if sending {
+            widget.on_posted(Ok(message));
+        }
+        sending
+    })
+    .unwrap_or(false)
 }
 
 /// Runs `f` on the mounted widget. The page is single-threaded and nothing the widget does
@@ -70,21 +117,83 @@ fn with_widget<R>(f: impl FnOnce(&mut Widget) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Runs `f` on the mounted widget if it is still the one of `mount`.
+fn with_mount(mount: u32, f: impl FnOnce(&mut Widget)) {
+    with_widget(|widget| {
+        if widget.mount == mount {
+            f(widget);
+        }
+    });
+}
+
 #[derive(Debug)]
 struct Widget {
     model: Model,
+    /// This mount's number (see `MOUNTS`).
+    mount: u32,
+    window: Window,
     /// The locale for visitor-local times (see [`Lang::locale`]).
     locale: String,
-    /// The status stream's address.
-    url: String,
+    /// `origin/api/v1/accounts/{account}`.
+    api: String,
+    group: Option<String>,
+    storage: Storage,
     dom: Dom,
-    /// The current stream; replaced on reconnect, closed on drop.
+    /// The status stream (CONTRACT §2.4).
+    status: Stream,
+    /// The conversation's stream, while there is a conversation.
+    conversation: Stream,
+    /// The conversation `conversation` follows and `storage` holds.
+    following: Option<String>,
+    /// The `read_seq` `storage` holds.
+    saved_read_seq: u64,
+    /// The text of the chat message on its way, to clear the box once it arrived.
+    sending_text: String,
+    /// Bubble, close button, Escape, the chat's submit and Enter, the offline form's submit.
+    _controls: [Listener; 6],
+}
+
+/// An event stream that reconnects by itself: the browser retries while it is `CONNECTING`;
+/// once it gave up (`CLOSED`) a new one follows after a backoff.
+#[derive(Debug)]
+struct Stream {
+    /// The current `EventSource`; replaced on reconnect, closed on drop.
     source: Option<Source>,
     backoff: Backoff,
     /// Creates a new stream after the last one gave up.
     reconnect: Timer,
-    /// Bubble, close button and Escape.
-    _controls: [Listener; 3],
+}
+
+impl Stream {
+    fn new(
+        window: &Window,
+        connect: fn(&mut Widget),
+        pick: fn(&mut Widget) -> &mut Stream,
+    ) -> Stream {
+        Stream {
+            source: None,
+            backoff: Backoff::new(),
+            reconnect: Timer::new(window, move || {
+                with_widget(|widget| {
+                    pick(widget).reconnect.fired();
+                    connect(widget);
+                });
+            }),
+        }
+    }
+
+    fn gave_up(&self) -> bool {
+        self.source
+            .as_ref()
+            .is_some_and(|source| source.events.ready_state() == EventSource::CLOSED)
+    }
+
+    fn retry_later(&mut self) {
+        if !self.reconnect.is_pending() {
+            let delay = self.backoff.next_delay_ms();
+            self.reconnect.arm(delay);
+        }
+    }
 }
 
 impl Widget {
@@ -101,59 +210,101 @@ impl Widget {
         );
         let dom = Dom::build(&document, lang.strings())?;
         let controls = controls(&dom);
+        let group = config.group.filter(|group| !group.is_empty());
+        let storage = Storage::new(&window, &config.account, group.as_deref());
+        let mount = MOUNTS
+            .try_with(|mounts| {
+                mounts.set(mounts.get().wrapping_add(1));
+                mounts.get()
+            })
+            .unwrap_or_default();
+        let mut api = config.origin;
+        while api.ends_with('/') {
+            api.pop();
+        }
+        api.push_str("/api/v1/accounts/");
+        api.push_str(&encode(&config.account));
         let mut widget = Widget {
             model: Model::new(lang),
+            mount,
             locale: lang
                 .locale(browser_tags.iter().map(String::as_str))
                 .to_owned(),
-            url: status_url(&config),
+            api,
+            group,
+            storage,
             dom,
-            source: None,
-            backoff: Backoff::new(),
-            reconnect: Timer::new(&window, || {
-                with_widget(|widget| {
-                    widget.reconnect.fired();
-                    widget.connect();
-                });
+            status: Stream::new(&window, Widget::connect_status, |widget| &mut widget.status),
+            conversation: Stream::new(&window, Widget::connect_conversation, |widget| {
+                &mut widget.conversation
             }),
+            following: None,
+            saved_read_seq: 0,
+            sending_text: String::new(),
+            window,
             _controls: controls,
         };
+        widget.resume();
         widget.render(false);
-        widget.connect();
+        widget.connect_status();
         Some(widget)
     }
 
-    /// Opens a new stream, closing the old one. Never called from the old stream's own
-    /// callbacks (only from start-up and the reconnect timer), so no running callback is dropped.
-    fn connect(&mut self) {
-        self.source = None;
-        let Ok(events) = EventSource::new(&self.url) else {
+    /// Takes up the conversation kept from an earlier page; its stream replays the history.
+    /// Without the token it was started with, it could not be read.
+    fn resume(&mut self) {
+        let storage = &self.storage;
+        if storage.get(&storage.token_key).is_none() {
+            return;
+        }
+        let Some(id) = storage.get(&storage.conversation_key) else {
             return;
         };
-        let listeners = [
-            Listener::new(&events, "open", |_| {
-                with_widget(|widget| widget.dispatch(Msg::Connected));
-            }),
-            Listener::new(&events, "status", |event| {
-                let data = event
-                    .dyn_ref::<MessageEvent>()
-                    .and_then(|event| event.data().as_string());
-                if let Some(json) = data {
-                    with_widget(|widget| widget.on_status(&json));
-                }
-            }),
-            Listener::new(&events, "error", |_| {
-                with_widget(Widget::on_error);
-            }),
-        ];
-        self.source = Some(Source {
-            events,
-            _listeners: listeners,
-        });
+        let read_seq = storage
+            .get(&storage.read_key)
+            .and_then(|seq| seq.parse().ok())
+            .unwrap_or(0);
+        self.saved_read_seq = read_seq;
+        update(
+            &mut self.model,
+            Msg::Resume {
+                conversation_id: id,
+                read_seq,
+            },
+        );
+    }
+
+    /// Opens a new status stream, closing the old one. Never called from the old stream's own
+    /// callbacks (only from start-up and the reconnect timer), so no running callback is
+    /// dropped.
+    fn connect_status(&mut self) {
+        self.status.source = None;
+        let mut url = self.api.clone();
+        url.push_str("/status/events");
+        if let Some(group) = &self.group {
+            url.push_str("?group=");
+            url.push_str(&encode(group));
+        }
+        self.status.source = Source::open(
+            &url,
+            [
+                ("open", |_| {
+                    with_widget(|widget| widget.dispatch(Msg::Connected));
+                }),
+                ("status", |event| {
+                    if let Some((json, _)) = data(&event) {
+                        with_widget(|widget| widget.on_status(&json));
+                    }
+                }),
+                ("error", |_| {
+                    with_widget(Widget::on_status_error);
+                }),
+            ],
+        );
     }
 
     fn on_status(&mut self, json: &str) -> bool {
-        self.backoff.reset();
+        self.status.backoff.reset();
         let Some(snapshot) = dom::read_snapshot(json) else {
             return false;
         };
@@ -164,16 +315,187 @@ impl Widget {
     /// While the stream is `CONNECTING` the browser retries by itself (the server sends
     /// `retry: 2000`) and the last status stays shown. `CLOSED` means it gave up, for instance
     /// on an HTTP error while the server restarts: try again with a new stream, later.
-    fn on_error(&mut self) {
+    fn on_status_error(&mut self) {
         self.dispatch(Msg::Disconnected);
-        let gave_up = self
-            .source
-            .as_ref()
-            .is_some_and(|source| source.events.ready_state() == EventSource::CLOSED);
-        if gave_up && !self.reconnect.is_pending() {
-            let delay = self.backoff.next_delay_ms();
-            self.reconnect.arm(delay);
+        if self.status.gave_up() {
+            self.status.retry_later();
         }
+    }
+
+    /// Opens the stream of the conversation followed, closing the old one; like
+    /// [`Widget::connect_status`], never from the old stream's own callbacks. A new
+    /// `EventSource` resumes after the last message seen (`?last_event_id=`); the browser's
+    /// own reconnects send `Last-Event-ID` themselves. After a page load it replays the
+    /// history, which the model takes once.
+    fn connect_conversation(&mut self) {
+        self.conversation.source = None;
+        let Some(url) = self.conversation_url() else {
+            return;
+        };
+        self.conversation.source = Source::open(
+            &url,
+            [
+                ("message", |event| {
+                    if let Some((json, id)) = data(&event) {
+                        with_widget(|widget| {
+                            widget.conversation.backoff.reset();
+                            if let Some(message) = dom::read_message(&json, Some(id)) {
+                                widget.dispatch(Msg::Message(message));
+                            }
+                        });
+                    }
+                }),
+                ("conversation", |event| {
+                    let state = data(&event).and_then(|(json, _)| dom::read_conversation(&json));
+                    if let Some((id, closed)) = state {
+                        with_widget(|widget| {
+                            widget.conversation.backoff.reset();
+                            widget.dispatch(Msg::Conversation { id, closed });
+                        });
+                    }
+                }),
+                ("error", |_| {
+                    with_widget(Widget::on_conversation_error);
+                }),
+            ],
+        );
+    }
+
+    fn conversation_url(&mut self) -> Option<String> {
+        let id = self.following.as_deref()?;
+        let token = self.storage.visitor_token(&self.window);
+        let mut url = self.api.clone();
+        url.push_str("/conversations/");
+        url.push_str(&encode(id));
+        url.push_str("/events?visitor_token=");
+        url.push_str(&token);
+        let last_seq = self.model.chat.last_seq;
+        if last_seq > 0 {
+            url.push_str("&last_event_id=");
+            url.push_str(&decimal(last_seq));
+        }
+        Some(url)
+    }
+
+    /// The conversation stream gave up: ask the address how it answers, and forget a
+    /// conversation it does not know (404: say, a different server, or its database was
+    /// reset); anything else is tried again later.
+    fn on_conversation_error(&mut self) {
+        if !self.conversation.gave_up() || self.conversation.reconnect.is_pending() {
+            return;
+        }
+        let (Some(url), Some(id)) = (self.conversation_url(), self.following.clone()) else {
+            return;
+        };
+        let mount = self.mount;
+        net::status_of(&url, move |status| {
+            with_mount(mount, |widget| {
+                if widget.following.as_deref() != Some(&id) {
+                    return;
+                }
+                if status == 404 {
+                    widget.dispatch(Msg::ConversationGone);
+                } else {
+                    widget.conversation.retry_later();
+                }
+            });
+        });
+    }
+
+    /// Makes what the model asks for real: the conversation stream and what `localStorage`
+    /// keeps follow the model's conversation, and a request in the outbox is sent.
+    fn sync(&mut self) {
+        if self.model.chat.id != self.following {
+            self.following = self.model.chat.id.clone();
+            match &self.following {
+                Some(id) => self.storage.set(&self.storage.conversation_key, id),
+                None => self.storage.remove(&self.storage.conversation_key),
+            }
+            self.conversation.backoff.reset();
+            self.connect_conversation();
+        }
+        let read_seq = self.model.chat.read_seq;
+        if read_seq != self.saved_read_seq {
+            self.saved_read_seq = read_seq;
+            self.storage.set(&self.storage.read_key, &decimal(read_seq));
+        }
+        if let Some(post) = self.model.outbox.take() {
+            self.post(post);
+        }
+    }
+
+    /// Sends a visitor's message (CONTRACT §3); the answer comes back as [`Msg::Posted`].
+    fn post(&mut self, post: Post) {
+        let body = Object::new();
+        put(
+            &body,
+            "visitor_token",
+            Some(&self.storage.visitor_token(&self.window)),
+        );
+        let mut url = self.api.clone();
+        url.push_str("/conversations");
+        match post {
+            Post::Start { text, name, email } => {
+                put(&body, "group", self.group.as_deref());
+                put(&body, "name", name.as_deref());
+                put(&body, "email", email.as_deref());
+                put(&body, "text", Some(&text));
+                put(&body, "lang", Some(self.model.lang.code()));
+                self.sending_text = text;
+            }
+            Post::Append {
+                conversation_id,
+                text,
+            } => {
+                url.push('/');
+                url.push_str(&encode(&conversation_id));
+                url.push_str("/messages");
+                put(&body, "text", Some(&text));
+                self.sending_text = text;
+            }
+        }
+        let mount = self.mount;
+        net::post(&url, &body, move |answer| {
+            with_mount(mount, |widget| widget.on_posted(answer));
+        });
+    }
+
+    /// A sent message arrived: the form it came from is emptied for the next one (the chat's
+    /// box only if the visitor did not start another meanwhile).
+    fn on_posted(&mut self, answer: Result<ChatMessage, Failure>) {
+        if answer.is_ok() {
+            let dom = &self.dom;
+            match self.model.sending {
+                Some(Form::Chat) if dom.chat_text.value().trim() == self.sending_text => {
+                    dom.chat_text.set_value("");
+                }
+                Some(Form::LeaveMessage) => {
+                    dom.leave_name.set_value("");
+                    dom.leave_email.set_value("");
+                    dom.leave_text.set_value("");
+                }
+                _ => {}
+            }
+        }
+        self.dispatch(Msg::Posted(answer));
+    }
+
+    fn send_chat(&mut self) {
+        let text = self.dom.chat_text.value();
+        self.dispatch(Msg::Send(text));
+        // Not on the Send button, which is disabled while sending and would drop the focus.
+        let _ = self.dom.chat_text.focus();
+    }
+
+    fn send_leave(&mut self) {
+        let dom = &self.dom;
+        let msg = Msg::Leave {
+            name: dom.leave_name.value(),
+            email: dom.leave_email.value(),
+            text: dom.leave_text.value(),
+        };
+        self.dispatch(msg);
+        let _ = self.dom.leave_text.focus();
     }
 
     fn toggle_panel(&mut self) {
@@ -197,10 +519,11 @@ impl Widget {
         if change != Change::None {
             self.render(change == Change::RenderAndAnnounce);
         }
+        self.sync();
         change
     }
 
-    fn render(&self, announce: bool) {
+    fn render(&mut self, announce: bool) {
         let now_ms = Date::now();
         let local_time = dom::local_time(&self.locale, now_ms);
         let view = view(&self.model, self.model.lang.strings(), now_ms, &local_time);
@@ -214,11 +537,25 @@ impl Drop for Widget {
     }
 }
 
+/// An event's name and what handles it.
+type Handler = (&'static str, fn(web_sys::Event));
+
 /// An open `EventSource` and its listeners; dropping it closes the stream.
 #[derive(Debug)]
 struct Source {
     events: EventSource,
     _listeners: [Listener; 3],
+}
+
+impl Source {
+    fn open(url: &str, listeners: [Handler; 3]) -> Option<Source> {
+        let events = EventSource::new(url).ok()?;
+        let listeners = listeners.map(|(kind, callback)| Listener::new(&events, kind, callback));
+        Some(Source {
+            events,
+            _listeners: listeners,
+        })
+    }
 }
 
 impl Drop for Source {
@@ -227,8 +564,14 @@ impl Drop for Source {
     }
 }
 
+/// An event's `data` and `lastEventId`.
+fn data(event: &web_sys::Event) -> Option<(String, String)> {
+    let event = event.dyn_ref::<MessageEvent>()?;
+    Some((event.data().as_string()?, event.last_event_id()))
+}
+
 /// The listeners of the chat box's own controls.
-fn controls(dom: &Dom) -> [Listener; 3] {
+fn controls(dom: &Dom) -> [Listener; 6] {
     [
         Listener::new(&dom.bubble, "click", |_| {
             with_widget(Widget::toggle_panel);
@@ -245,23 +588,36 @@ fn controls(dom: &Dom) -> [Listener; 3] {
                 event.stop_propagation();
             }
         }),
+        Listener::new(&dom.chat, "submit", |event| {
+            event.prevent_default();
+            with_widget(Widget::send_chat);
+        }),
+        // Enter sends, Shift+Enter is a new line; not while an input method composes.
+        Listener::new(&dom.chat_text, "keydown", |event| {
+            let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
+                return;
+            };
+            if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
+                event.prevent_default();
+                with_widget(Widget::send_chat);
+            }
+        }),
+        Listener::new(&dom.leave, "submit", |event| {
+            event.prevent_default();
+            with_widget(Widget::send_leave);
+        }),
     ]
 }
 
-/// `origin/api/v1/accounts/{account}/status/events[?group=…]` (CONTRACT §2.4).
-fn status_url(config: &Config) -> String {
-    let mut url = config.origin.clone();
-    while url.ends_with('/') {
-        url.pop();
+/// Sets `object[name]` to `value` when there is one.
+fn put(object: &Object, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        let _ = Reflect::set(object, &JsValue::from_str(name), &JsValue::from_str(value));
     }
-    url.push_str("/api/v1/accounts/");
-    url.push_str(&String::from(js_sys::encode_uri_component(&config.account)));
-    url.push_str("/status/events");
-    if let Some(group) = config.group.as_deref().filter(|group| !group.is_empty()) {
-        url.push_str("?group=");
-        url.push_str(&String::from(js_sys::encode_uri_component(group)));
-    }
-    url
+}
+
+fn encode(component: &str) -> String {
+    js_sys::encode_uri_component(component).into()
 }
 
 /// The browser's preferred languages, best first.

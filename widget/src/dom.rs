@@ -1,13 +1,17 @@
 //! The thin DOM layer: builds the shadow tree once, then applies each [`View`] to it with
 //! `set_text_content`, attributes and `hidden`, so every text from the server or the page
-//! stays text. Also reads a snapshot out of JSON and formats visitor-local times.
+//! stays text. Also reads snapshots and messages out of JSON and formats visitor-local times.
 
 use js_sys::{Date, JSON, Object, Reflect};
+use onair_shared::wire::Author;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
+use web_sys::{
+    Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, ShadowRoot,
+    ShadowRootInit, ShadowRootMode,
+};
 
 use crate::i18n::Strings;
-use crate::model::{Form, LocalTime, RawSnapshot, Snapshot, View};
+use crate::model::{ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View};
 
 /// The host element's id (CONTRACT §4); it carries `data-status`.
 pub(crate) const HOST_ID: &str = "onair-chatbox";
@@ -29,20 +33,41 @@ pub(crate) struct Dom {
     bubble_back_at: HtmlElement,
     pub(crate) panel: HtmlElement,
     pub(crate) close: HtmlElement,
+    /// The count of unread replies, on the bubble.
+    badge: HtmlElement,
     title: HtmlElement,
     message: HtmlElement,
     back_at: HtmlElement,
-    chat: HtmlElement,
-    leave: HtmlElement,
-    /// A visually hidden `aria-live="polite"` region for status changes.
+    /// The conversation: `role="log"`, so a screen reader reads what is appended while the
+    /// panel is open.
+    log: HtmlElement,
+    /// The ids of the messages in `log`, in order: new ones are appended, not redrawn.
+    shown: Vec<String>,
+    /// Whether the panel was open at the last render: on opening, the log scrolls down.
+    was_open: bool,
+    /// The chat's form: its text box and send button.
+    pub(crate) chat: HtmlElement,
+    pub(crate) chat_text: HtmlTextAreaElement,
+    chat_send: HtmlElement,
+    /// The leave-a-message form.
+    pub(crate) leave: HtmlElement,
+    pub(crate) leave_name: HtmlInputElement,
+    pub(crate) leave_email: HtmlInputElement,
+    pub(crate) leave_text: HtmlTextAreaElement,
+    leave_send: HtmlElement,
+    /// What the panel says about the last send.
+    note: HtmlElement,
+    /// A visually hidden `aria-live="polite"` region for status changes and news.
     live: HtmlElement,
+    document: Document,
+    strings: &'static Strings,
 }
 
 impl Dom {
     /// Builds the chat box in the page, reusing `#onair-chatbox` and its open shadow root if
     /// they exist. `None` when the page leaves no way to (no body, or a host element that
     /// cannot take a shadow root).
-    pub(crate) fn build(document: &Document, strings: &Strings) -> Option<Dom> {
+    pub(crate) fn build(document: &Document, strings: &'static Strings) -> Option<Dom> {
         let (host, created_host) = match document.get_element_by_id(HOST_ID) {
             Some(host) => (host, false),
             None => {
@@ -82,6 +107,8 @@ impl Dom {
         let bubble_label = b.child(&bubble_text, "span", "");
         let bubble_back_at = b.child(&bubble_text, "span", "sub");
         bubble_back_at.set_hidden(true);
+        let badge = b.child(&bubble, "span", "badge");
+        badge.set_hidden(true);
 
         let panel = b.child(&frame, "div", "panel");
         panel.set_id("panel");
@@ -101,27 +128,30 @@ impl Dom {
         let message = b.child(&panel, "p", "msg");
         let back_at = b.child(&panel, "p", "back");
 
-        let chat = b.child(&panel, "div", "fields");
-        b.field(&chat, "textarea", "chat-text", strings.your_message);
-        let leave = b.child(&panel, "div", "fields");
-        let name = b.field(&leave, "input", "leave-name", strings.name);
-        set(&name, "autocomplete", "name");
-        let email = b.field(&leave, "input", "leave-email", strings.email);
-        set(&email, "type", "email");
-        set(&email, "autocomplete", "email");
-        set(&email, "required", "");
-        let text = b.field(&leave, "textarea", "leave-text", strings.message);
-        set(&text, "required", "");
+        let log = b.child(&panel, "div", "log");
+        set(&log, "role", "log");
+        set(&log, "aria-label", strings.conversation);
+        log.set_hidden(true);
 
-        // Conversations (CONTRACT §3) are not built yet: say so instead of pretending to send.
-        let send = b.child(&panel, "button", "send");
-        set(&send, "type", "button");
-        set(&send, "disabled", "");
-        set(&send, "aria-describedby", "note");
-        send.set_text_content(Some(strings.send));
-        let note = b.child(&panel, "p", "note");
-        note.set_id("note");
-        note.set_text_content(Some(strings.not_available));
+        // Real forms: the browser checks `required` and `type=email` before `submit` fires,
+        // and Enter in a field submits.
+        let chat = b.child(&panel, "form", "fields chat");
+        let chat_text = b.field(&chat, "textarea", "chat-text", strings.your_message);
+        let chat_send = b.send(&chat, strings.send);
+        let leave = b.child(&panel, "form", "fields leave");
+        let leave_name = b.field(&leave, "input", "leave-name", strings.name);
+        set(&leave_name, "autocomplete", "name");
+        let leave_email = b.field(&leave, "input", "leave-email", strings.email);
+        set(&leave_email, "type", "email");
+        set(&leave_email, "autocomplete", "email");
+        set(&leave_email, "required", "");
+        let leave_text = b.field(&leave, "textarea", "leave-text", strings.message);
+        set(&leave_text, "required", "");
+        let leave_send = b.send(&leave, strings.send);
+        // Between the conversation and the forms, where the eye goes after Send.
+        let note = b.element("p", "note");
+        note.set_hidden(true);
+        let _ = panel.insert_before(&note, Some(&chat));
 
         let live = b.element("div", "sr");
         set(&live, "aria-live", "polite");
@@ -139,18 +169,31 @@ impl Dom {
             bubble,
             bubble_label,
             bubble_back_at,
+            badge,
             panel,
             close,
             title,
             message,
             back_at,
+            log,
+            shown: Vec::new(),
+            was_open: false,
             chat,
+            chat_text: chat_text.unchecked_into(),
+            chat_send,
             leave,
+            leave_name: leave_name.unchecked_into(),
+            leave_email: leave_email.unchecked_into(),
+            leave_text: leave_text.unchecked_into(),
+            leave_send,
+            note,
             live,
+            document: document.clone(),
+            strings,
         })
     }
 
-    pub(crate) fn render(&self, view: &View, announce: bool) {
+    pub(crate) fn render(&mut self, view: &View<'_>, announce: bool) {
         set(&self.host, "data-status", view.host_status);
         self.frame.set_hidden(!view.visible);
         if view.reconnecting {
@@ -165,17 +208,90 @@ impl Dom {
         );
         self.bubble_label.set_text_content(Some(view.bubble_label));
         show_text(&self.bubble_back_at, view.back_at.as_deref());
+        show_text(&self.badge, view.badge.as_deref());
+        match &view.bubble_name {
+            Some(name) => set(&self.bubble, "aria-label", name),
+            None => {
+                let _ = self.bubble.remove_attribute("aria-label");
+            }
+        }
         self.panel.set_hidden(!view.open);
         self.title.set_text_content(Some(view.title));
         show_text(&self.message, view.message.as_deref());
         show_text(&self.back_at, view.back_at.as_deref());
+        let appended = self.render_messages(view.messages);
+        if view.open && (appended || !self.was_open) {
+            // The newest message in sight.
+            self.log.set_scroll_top(self.log.scroll_height());
+        }
+        self.was_open = view.open;
         self.chat.set_hidden(view.form != Form::Chat);
         self.leave.set_hidden(view.form != Form::LeaveMessage);
+        for send in [&self.chat_send, &self.leave_send] {
+            send.set_text_content(Some(view.send_label));
+            if view.sending {
+                set(send, "disabled", "");
+            } else {
+                let _ = send.remove_attribute("disabled");
+            }
+        }
+        show_text(&self.note, view.notice.as_deref());
+        self.note.set_class_name(if view.notice_is_problem {
+            "note problem"
+        } else {
+            "note"
+        });
         if announce {
             if let Some(text) = &view.announcement {
                 self.live.set_text_content(Some(text));
             }
         }
+    }
+
+    /// Brings the log up to `messages`: appends what is new, or redraws it all when a message
+    /// went in between or the conversation changed. `true` if anything changed.
+    fn render_messages(&mut self, messages: &[ChatMessage]) -> bool {
+        let known = self.shown.len();
+        let extends = messages.len() >= known
+            && messages
+                .iter()
+                .zip(&self.shown)
+                .all(|(message, id)| message.id == *id);
+        if extends && messages.len() == known {
+            return false;
+        }
+        // `get`, not indexing: no panic path (its message formatting costs bytes).
+        let new = if extends {
+            messages.get(known..).unwrap_or_default()
+        } else {
+            clear(&self.log);
+            self.shown.clear();
+            messages
+        };
+        for message in new {
+            let _ = self.log.append_child(&self.message_element(message));
+            self.shown.push(message.id.clone());
+        }
+        self.log.set_hidden(messages.is_empty());
+        true
+    }
+
+    /// One message: who wrote it (for the visitor's own, to screen readers only) and its text.
+    fn message_element(&self, message: &ChatMessage) -> HtmlElement {
+        let (class, who_class, who) = match message.author {
+            Author::Visitor => ("m v", "sr", self.strings.you),
+            Author::Agent => ("m a", "who", self.strings.agent),
+            Author::Bot => ("m b", "who", self.strings.bot),
+        };
+        let b = Builder {
+            document: &self.document,
+        };
+        let item = b.element("div", class);
+        b.child(&item, "span", who_class)
+            .set_text_content(Some(who));
+        b.child(&item, "span", "t")
+            .set_text_content(Some(&message.text));
+        item
     }
 
     /// Takes the chat box out of the page.
@@ -219,6 +335,13 @@ impl Builder<'_> {
         set(&dot, "aria-hidden", "true");
     }
 
+    fn send(&self, form: &HtmlElement, label: &str) -> HtmlElement {
+        let send = self.child(form, "button", "send");
+        set(&send, "type", "submit");
+        send.set_text_content(Some(label));
+        send
+    }
+
     /// A form control with its label. Ids are scoped to the shadow root, so they cannot
     /// clash with the page's.
     fn field(&self, parent: &HtmlElement, tag: &str, id: &str, label: &str) -> HtmlElement {
@@ -231,9 +354,9 @@ impl Builder<'_> {
     }
 }
 
-fn clear(root: &ShadowRoot) {
-    while let Some(child) = root.first_child() {
-        let _ = root.remove_child(&child);
+fn clear(node: &web_sys::Node) {
+    while let Some(child) = node.first_child() {
+        let _ = node.remove_child(&child);
     }
 }
 
@@ -250,20 +373,62 @@ fn show_text(element: &HtmlElement, text: Option<&str>) {
 /// Reads a status snapshot from an event's JSON. Anything malformed yields `None` and is
 /// ignored; nothing here can panic.
 pub(crate) fn read_snapshot(json: &str) -> Option<Snapshot> {
-    let value = JSON::parse(json).ok()?;
+    let value = parse_object(json)?;
+    Snapshot::decode(RawSnapshot {
+        status: string(&value, "status"),
+        reason: string(&value, "reason"),
+        message: string(&value, "message"),
+        next_change_ms: string(&value, "next_change").map(|at| Date::parse(&at)),
+        version: field(&value, "version").and_then(|value| value.as_f64()),
+        hide_when_offline: field(&value, "hide_when_offline").and_then(|value| value.as_bool()),
+    })
+}
+
+/// Reads a message (CONTRACT §3) from an `event: message`'s JSON and its event id.
+pub(crate) fn read_message(json: &str, event_id: Option<String>) -> Option<ChatMessage> {
+    message_of(&parse_object(json)?, event_id)
+}
+
+/// Reads a message from a parsed object (a `201` answer's `message`).
+pub(crate) fn message_of(value: &JsValue, event_id: Option<String>) -> Option<ChatMessage> {
     if !value.is_object() {
         return None;
     }
-    let field = |name: &str| Reflect::get(&value, &JsValue::from_str(name)).ok();
-    let string = |name: &str| field(name).and_then(|value| value.as_string());
-    Snapshot::decode(RawSnapshot {
-        status: string("status"),
-        reason: string("reason"),
-        message: string("message"),
-        next_change_ms: string("next_change").map(|at| Date::parse(&at)),
-        version: field("version").and_then(|value| value.as_f64()),
-        hide_when_offline: field("hide_when_offline").and_then(|value| value.as_bool()),
+    ChatMessage::decode(RawMessage {
+        id: string(value, "id"),
+        conversation_id: string(value, "conversation_id"),
+        author: string(value, "author"),
+        text: string(value, "text"),
+        created_ms: string(value, "created_at").map(|at| Date::parse(&at)),
+        seq: event_id,
     })
+}
+
+/// The message in a `201` answer to a visitor's post: `{"conversation"?, "message", "delivery"}`.
+pub(crate) fn posted_message(answer: &JsValue) -> Option<ChatMessage> {
+    message_of(&field(answer, "message")?, None)
+}
+
+/// Reads an `event: conversation`: its id, and whether it is closed.
+pub(crate) fn read_conversation(json: &str) -> Option<(String, bool)> {
+    let value = parse_object(json)?;
+    let closed = string(&value, "state")? == "closed";
+    Some((string(&value, "id")?, closed))
+}
+
+/// `JSON.parse`, for objects only.
+pub(crate) fn parse_object(json: &str) -> Option<JsValue> {
+    JSON::parse(json).ok().filter(JsValue::is_object)
+}
+
+/// `value[name]` (`undefined` when absent); `None` when `value` is not an object.
+pub(crate) fn field(value: &JsValue, name: &str) -> Option<JsValue> {
+    Reflect::get(value, &JsValue::from_str(name)).ok()
+}
+
+/// `value[name]` when it is a string.
+pub(crate) fn string(value: &JsValue, name: &str) -> Option<String> {
+    field(value, name)?.as_string()
 }
 
 const DAY_MS: f64 = 86_400_000.0;

@@ -102,8 +102,33 @@ pub(crate) struct Strings {
     /// The label of the leave-a-message form's text box.
     pub(crate) message: &'static str,
     pub(crate) send: &'static str,
-    /// Next to the disabled send button until conversations (CONTRACT §3) exist.
-    pub(crate) not_available: &'static str,
+    /// The send button while a message is on its way.
+    pub(crate) sending: &'static str,
+    /// The accessible name of the list of messages.
+    pub(crate) conversation: &'static str,
+    /// Who wrote a message: the visitor (for screen readers only), an agent, an automatic reply.
+    pub(crate) you: &'static str,
+    pub(crate) agent: &'static str,
+    pub(crate) bot: &'static str,
+    /// Announced while the panel is closed, before the reply's text.
+    pub(crate) new_from_agent: &'static str,
+    pub(crate) new_from_bot: &'static str,
+    /// Unread replies on the bubble: `[one, after_count]`, "1 new message", "{n} new messages".
+    pub(crate) unread: [&'static str; 2],
+    /// After the leave-a-message form was sent.
+    pub(crate) sent: &'static str,
+    /// The conversation was closed: the next message starts a new one.
+    pub(crate) ended: &'static str,
+    /// A message with nothing but spaces.
+    pub(crate) no_text: &'static str,
+    /// `[before_count, after_count]`: a message over the limit, with its length.
+    pub(crate) too_long: [&'static str; 2],
+    /// `[before_seconds, after_seconds]`: the server's rate limit, with its `Retry-After`.
+    pub(crate) rate_limited: [&'static str; 2],
+    pub(crate) missing_email: &'static str,
+    pub(crate) invalid_email: &'static str,
+    /// The request did not reach the server, or its answer was not understood.
+    pub(crate) failed: &'static str,
     /// The accessible name of the panel's close button.
     pub(crate) close: &'static str,
 }
@@ -125,7 +150,25 @@ static EN: Strings = Strings {
     email: "Email",
     message: "Message",
     send: "Send",
-    not_available: "Messaging is not available yet.",
+    sending: "Sending…",
+    conversation: "Conversation",
+    you: "You",
+    agent: "Agent",
+    bot: "Automatic reply",
+    new_from_agent: "New message from an agent: ",
+    new_from_bot: "New automatic message: ",
+    unread: ["1 new message", " new messages"],
+    sent: "Thanks — we’ll get back to you by email.",
+    ended: "This conversation has ended. Your next message starts a new one.",
+    no_text: "Please write a message first.",
+    too_long: [
+        "Your message is too long: ",
+        " characters, at most 4000 please.",
+    ],
+    rate_limited: ["Too many messages — please try again in ", " s."],
+    missing_email: "Please leave your email address so we can answer you.",
+    invalid_email: "Please check your email address.",
+    failed: "Your message could not be sent. Please check your connection and try again.",
     close: "Close chat",
 };
 
@@ -146,7 +189,26 @@ static FR: Strings = Strings {
     email: "Adresse e-mail",
     message: "Votre message",
     send: "Envoyer",
-    not_available: "L’envoi de messages n’est pas encore disponible.",
+    sending: "Envoi…",
+    // "Conversation" is French too.
+    conversation: "Conversation",
+    you: "Vous",
+    agent: "Conseiller",
+    bot: "Réponse automatique",
+    new_from_agent: "Nouveau message d’un conseiller : ",
+    new_from_bot: "Nouveau message automatique : ",
+    unread: ["1 nouveau message", " nouveaux messages"],
+    sent: "Merci — nous vous répondrons par e-mail.",
+    ended: "Cette conversation est terminée. Votre prochain message en commencera une nouvelle.",
+    no_text: "Veuillez d’abord écrire un message.",
+    too_long: [
+        "Votre message est trop long : ",
+        " caractères, 4000 au maximum.",
+    ],
+    rate_limited: ["Trop de messages — veuillez réessayer dans ", " s."],
+    missing_email: "Indiquez votre adresse e-mail pour que nous puissions vous répondre.",
+    invalid_email: "Veuillez vérifier votre adresse e-mail.",
+    failed: "Votre message n’a pas pu être envoyé. Vérifiez votre connexion et réessayez.",
     close: "Fermer le chat",
 };
 
@@ -168,7 +230,28 @@ static DE: Strings = Strings {
     email: "E-Mail-Adresse",
     message: "Nachricht",
     send: "Senden",
-    not_available: "Nachrichten können noch nicht gesendet werden.",
+    sending: "Wird gesendet…",
+    conversation: "Unterhaltung",
+    you: "Sie",
+    agent: "Mitarbeiter",
+    bot: "Automatische Antwort",
+    new_from_agent: "Neue Nachricht von einem Mitarbeiter: ",
+    new_from_bot: "Neue automatische Nachricht: ",
+    unread: ["1 neue Nachricht", " neue Nachrichten"],
+    sent: "Danke — wir antworten Ihnen per E-Mail.",
+    ended: "Diese Unterhaltung wurde beendet. Mit Ihrer nächsten Nachricht beginnt eine neue.",
+    no_text: "Bitte schreiben Sie zuerst eine Nachricht.",
+    too_long: [
+        "Ihre Nachricht ist zu lang: ",
+        " Zeichen, höchstens 4000 bitte.",
+    ],
+    rate_limited: [
+        "Zu viele Nachrichten — bitte versuchen Sie es in ",
+        " s erneut.",
+    ],
+    missing_email: "Bitte geben Sie Ihre E-Mail-Adresse an, damit wir Ihnen antworten können.",
+    invalid_email: "Bitte prüfen Sie Ihre E-Mail-Adresse.",
+    failed: "Ihre Nachricht konnte nicht gesendet werden. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
     close: "Chat schließen",
 };
 
@@ -189,7 +272,25 @@ static IT: Strings = Strings {
     email: "Indirizzo email",
     message: "Messaggio",
     send: "Invia",
-    not_available: "L’invio dei messaggi non è ancora disponibile.",
+    sending: "Invio in corso…",
+    conversation: "Conversazione",
+    you: "Tu",
+    agent: "Operatore",
+    bot: "Risposta automatica",
+    new_from_agent: "Nuovo messaggio da un operatore: ",
+    new_from_bot: "Nuovo messaggio automatico: ",
+    unread: ["1 nuovo messaggio", " nuovi messaggi"],
+    sent: "Grazie — ti risponderemo via email.",
+    ended: "Questa conversazione è terminata. Il tuo prossimo messaggio ne inizierà una nuova.",
+    no_text: "Scrivi prima un messaggio.",
+    too_long: [
+        "Il tuo messaggio è troppo lungo: ",
+        " caratteri, al massimo 4000.",
+    ],
+    rate_limited: ["Troppi messaggi — riprova tra ", " s."],
+    missing_email: "Lasciaci il tuo indirizzo email così possiamo risponderti.",
+    invalid_email: "Controlla il tuo indirizzo email.",
+    failed: "Non è stato possibile inviare il messaggio. Controlla la connessione e riprova.",
     close: "Chiudi la chat",
 };
 
@@ -210,7 +311,25 @@ static ES: Strings = Strings {
     email: "Correo electrónico",
     message: "Mensaje",
     send: "Enviar",
-    not_available: "El envío de mensajes aún no está disponible.",
+    sending: "Enviando…",
+    conversation: "Conversación",
+    you: "Tú",
+    agent: "Agente",
+    bot: "Respuesta automática",
+    new_from_agent: "Nuevo mensaje de un agente: ",
+    new_from_bot: "Nuevo mensaje automático: ",
+    unread: ["1 mensaje nuevo", " mensajes nuevos"],
+    sent: "Gracias — te responderemos por correo electrónico.",
+    ended: "Esta conversación ha terminado. Tu próximo mensaje iniciará una nueva.",
+    no_text: "Escribe un mensaje primero.",
+    too_long: [
+        "Tu mensaje es demasiado largo: ",
+        " caracteres, 4000 como máximo.",
+    ],
+    rate_limited: ["Demasiados mensajes — inténtalo de nuevo en ", " s."],
+    missing_email: "Déjanos tu correo electrónico para que podamos responderte.",
+    invalid_email: "Revisa tu correo electrónico.",
+    failed: "No hemos podido enviar tu mensaje. Comprueba tu conexión e inténtalo de nuevo.",
     close: "Cerrar el chat",
 };
 
@@ -219,8 +338,8 @@ mod tests {
     use super::*;
 
     /// Every field, with its name, so a failing check says which string is wrong.
-    fn fields(s: &Strings) -> [(&'static str, &'static str); 18] {
-        [
+    fn fields(s: &Strings) -> Vec<(&'static str, &'static str)> {
+        vec![
             ("code", s.code),
             ("region", s.region),
             ("bubble_chat", s.bubble_chat),
@@ -237,7 +356,24 @@ mod tests {
             ("email", s.email),
             ("message", s.message),
             ("send", s.send),
-            ("not_available", s.not_available),
+            ("sending", s.sending),
+            ("conversation", s.conversation),
+            ("you", s.you),
+            ("agent", s.agent),
+            ("bot", s.bot),
+            ("new_from_agent", s.new_from_agent),
+            ("new_from_bot", s.new_from_bot),
+            ("unread_one", s.unread[0]),
+            ("unread_many", s.unread[1]),
+            ("sent", s.sent),
+            ("ended", s.ended),
+            ("no_text", s.no_text),
+            ("too_long", s.too_long[0]),
+            ("too_long_after", s.too_long[1]),
+            ("rate_limited", s.rate_limited[0]),
+            ("missing_email", s.missing_email),
+            ("invalid_email", s.invalid_email),
+            ("failed", s.failed),
             ("close", s.close),
         ]
     }
@@ -254,10 +390,12 @@ mod tests {
     #[test]
     fn translations_differ_from_english_where_the_languages_differ() {
         // The same word in both languages, correctly.
-        let same_as_english = [(Lang::De, "name")];
+        let same_as_english = [(Lang::De, "name"), (Lang::Fr, "conversation")];
         let english = fields(Lang::En.strings());
         for lang in [Lang::Fr, Lang::De, Lang::It, Lang::Es] {
-            for ((name, text), (_, english_text)) in fields(lang.strings()).into_iter().zip(english)
+            for ((name, text), (_, english_text)) in fields(lang.strings())
+                .into_iter()
+                .zip(english.iter().copied())
             {
                 if same_as_english.contains(&(lang, name)) {
                     continue;
@@ -278,6 +416,24 @@ mod tests {
                 between.starts_with(' ') && between.ends_with(' '),
                 "{lang:?}.back_on_day"
             );
+        }
+    }
+
+    #[test]
+    fn pieces_around_numbers_leave_room_for_them() {
+        for lang in Lang::ALL {
+            let s = lang.strings();
+            for (name, [before, after]) in
+                [("too_long", s.too_long), ("rate_limited", s.rate_limited)]
+            {
+                assert!(before.ends_with(' '), "{lang:?}.{name}");
+                assert!(after.starts_with(' '), "{lang:?}.{name}");
+            }
+            assert!(s.unread[0].starts_with('1'), "{lang:?}.unread");
+            assert!(s.unread[1].starts_with(' '), "{lang:?}.unread");
+            for prefix in [s.new_from_agent, s.new_from_bot] {
+                assert!(prefix.ends_with(": "), "{lang:?}: {prefix}");
+            }
         }
     }
 

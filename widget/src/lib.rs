@@ -1,20 +1,25 @@
 //! The onair chat box (CONTRACT §4): a wasm-bindgen + web-sys widget fed by the public
-//! status stream (CONTRACT §2.4).
+//! status stream (CONTRACT §2.4), in which visitors chat with agents (CONTRACT §3).
 //!
 //! - `model`: pure state, `update` and `view`, tested natively.
 //! - `i18n`: every string in English, French, German, Italian and Spanish.
-//! - `dom`: builds the shadow tree once and applies each view to it.
-//! - `app`: the page's one widget in a thread-local, its `EventSource` and reconnects.
+//! - `dom`: builds the shadow tree once and applies each view to it; reads JSON.
+//! - `app`: the page's one widget in a thread-local, its `EventSource`s, requests and
+//!   reconnects.
+//! - `net`: `fetch` for posting messages.
+//! - `storage`: the visitor token and conversation in `localStorage`, or in memory.
 //! - `listener`: RAII guards for event listeners and timers.
 //!
 //! `www/widget.js` loads the glue module `wasm-pack` generates and calls [`mount`].
-//! No serde here: snapshots are read with `JSON.parse` and `Reflect`, for size.
+//! No serde here: snapshots and messages are read with `JSON.parse` and `Reflect`, for size.
 
 mod app;
 mod dom;
 mod i18n;
 mod listener;
 mod model;
+mod net;
+mod storage;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -51,4 +56,27 @@ pub fn unmount() {
 #[wasm_bindgen]
 pub fn apply_snapshot_json(json: &str) -> bool {
     app::apply_snapshot_json(json)
+}
+
+/// Shows one message (the JSON of an `event: message`, CONTRACT §3) as if it had arrived on
+/// the conversation stream with the event id `event_id` (the message's `seq`): each message
+/// once, by id; replies that come while the panel is closed count as unread. With no
+/// conversation yet, the message's own becomes the current one. Returns `false` when nothing
+/// is mounted, `json` is not a message, or it changed nothing (a duplicate, another
+/// conversation's).
+///
+/// For the browser tests, like [`apply_snapshot_json`].
+#[wasm_bindgen]
+pub fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
+    app::apply_message_json(json, event_id)
+}
+
+/// Takes `json` as the `201` answer to the message being sent (`{"message": {…}, …}`), as if
+/// the server had answered. Returns `false` when nothing is being sent or `json` is not such
+/// an answer.
+///
+/// For the browser tests, which have no server to answer.
+#[wasm_bindgen]
+pub fn apply_posted_json(json: &str) -> bool {
+    app::apply_posted_json(json)
 }

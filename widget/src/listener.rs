@@ -15,11 +15,10 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(
-        target: &EventTarget,
-        kind: &'static str,
-        callback: impl FnMut(Event) + 'static,
-    ) -> Listener {
+    /// Calls `callback` for each `kind` event on `target` until dropped. A plain `fn`, not a
+    /// closure: every listener then shares one instance of wasm-bindgen's closure machinery
+    /// instead of one per closure type (bytes, again).
+    pub(crate) fn new(target: &EventTarget, kind: &'static str, callback: fn(Event)) -> Listener {
         let callback = Closure::<dyn FnMut(Event)>::new(callback);
         target
             .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())

@@ -1,7 +1,10 @@
 //! The chat box as a pure function of state: no web-sys here, so everything in this module
 //! is tested natively with plain `#[test]`s. The DOM layer (`dom.rs`) turns browser events
-//! into [`Msg`]s, feeds them to [`update`] and applies what [`view`] returns.
+//! into [`Msg`]s, feeds them to [`update`], applies what [`view`] returns and makes the
+//! requests [`update`] leaves in [`Model::outbox`].
 
+use onair_shared::conversation::MAX_TEXT_CHARS;
+use onair_shared::wire::Author;
 use onair_shared::{Reason, Status};
 
 use crate::i18n::{Lang, Strings};
@@ -54,6 +57,51 @@ impl Snapshot {
     }
 }
 
+/// The fields of one message (CONTRACT §3), as the DOM layer read them from JSON, unchecked.
+#[derive(Debug, Default)]
+pub(crate) struct RawMessage {
+    pub(crate) id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) author: Option<String>,
+    pub(crate) text: Option<String>,
+    /// `created_at` as milliseconds since the epoch.
+    pub(crate) created_ms: Option<f64>,
+    /// The SSE event id (the message's `seq`), for a message that came on the stream.
+    pub(crate) seq: Option<String>,
+}
+
+/// A message of the visitor's conversation.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ChatMessage {
+    pub(crate) id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) author: Author,
+    /// Plain text, shown as text.
+    pub(crate) text: String,
+    /// `created_at` in milliseconds since the epoch; infinite when unknown, so it goes last.
+    pub(crate) created_ms: f64,
+    /// Its `seq` in the conversation stream; `None` for one known only from a `201` answer.
+    pub(crate) seq: Option<u64>,
+}
+
+impl ChatMessage {
+    /// Checks what arrived; a message without an id, conversation, author or text is dropped.
+    pub(crate) fn decode(raw: RawMessage) -> Option<ChatMessage> {
+        let id = raw.id.filter(|id| !id.is_empty())?;
+        Some(ChatMessage {
+            id,
+            conversation_id: raw.conversation_id?,
+            author: Author::parse(raw.author.as_deref()?)?,
+            text: raw.text?,
+            created_ms: raw
+                .created_ms
+                .filter(|ms| ms.is_finite())
+                .unwrap_or(f64::INFINITY),
+            seq: raw.seq.and_then(|seq| seq.trim_ascii().parse().ok()),
+        })
+    }
+}
+
 /// Everything the chat box shows follows from this.
 #[derive(Debug)]
 pub(crate) struct Model {
@@ -64,6 +112,16 @@ pub(crate) struct Model {
     pub(crate) lang: Lang,
     /// Whether the event stream is open right now. A drop keeps the last snapshot shown.
     pub(crate) connected: bool,
+    pub(crate) chat: Chat,
+    /// The request to make now. The DOM layer takes it after each [`update`] and answers
+    /// with [`Msg::Posted`].
+    pub(crate) outbox: Option<Post>,
+    /// Which form's request is on its way; its Send button waits until it is answered.
+    pub(crate) sending: Option<Form>,
+    /// What the panel says about the last send or the conversation's end.
+    pub(crate) notice: Option<Notice>,
+    /// What the next announcement is about.
+    news: News,
 }
 
 impl Model {
@@ -73,8 +131,125 @@ impl Model {
             open: false,
             lang,
             connected: false,
+            chat: Chat::default(),
+            outbox: None,
+            sending: None,
+            notice: None,
+            news: News::Status,
         }
     }
+}
+
+/// The visitor's current conversation (CONTRACT §3).
+#[derive(Debug, Default)]
+pub(crate) struct Chat {
+    /// Its id; kept in `localStorage` by the DOM layer, so it survives page loads.
+    pub(crate) id: Option<String>,
+    /// An agent closed it: the next message starts a new one.
+    pub(crate) closed: bool,
+    /// Oldest first, each once.
+    pub(crate) messages: Vec<ChatMessage>,
+    /// The highest `seq` seen on the stream: where a new stream resumes.
+    pub(crate) last_seq: u64,
+    /// The highest `seq` the visitor has had in front of them (the panel open); replies
+    /// after it are unread. Kept across page loads, like the id.
+    pub(crate) read_seq: u64,
+}
+
+impl Chat {
+    /// A conversation with messages that is not closed: it keeps the chat box shown.
+    fn in_progress(&self) -> bool {
+        self.id.is_some() && !self.closed && !self.messages.is_empty()
+    }
+
+    /// Agent and automatic messages the visitor has not seen yet.
+    fn unread(&self) -> impl Iterator<Item = &ChatMessage> {
+        self.messages.iter().filter(|message| {
+            message.author != Author::Visitor && message.seq.is_some_and(|seq| seq > self.read_seq)
+        })
+    }
+}
+
+/// A request for the DOM layer to make (it adds the visitor token, group and language).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Post {
+    /// `POST …/conversations`: a new conversation, from the chat or the offline form.
+    Start {
+        text: String,
+        name: Option<String>,
+        email: Option<String>,
+    },
+    /// `POST …/conversations/{id}/messages`.
+    Append {
+        conversation_id: String,
+        text: String,
+    },
+}
+
+/// Why a request failed, as the DOM layer saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The HTTP status; 0 when no answer came (network down, CORS refused).
+    pub(crate) status: u16,
+    /// The error's `code` and `message` (CONTRACT §2), empty when the body had none.
+    pub(crate) code: String,
+    pub(crate) message: String,
+    /// `Retry-After`, in seconds.
+    pub(crate) retry_after: Option<u32>,
+}
+
+/// What the panel says under the conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// The offline form's message is on its way to the team.
+    Sent,
+    /// The conversation was closed (or is gone): the next message starts a new one.
+    Ended,
+    Problem(Problem),
+}
+
+/// Why a message was not sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Problem {
+    NoText,
+    /// Longer than the server takes, with its length in characters.
+    TooLong(usize),
+    /// The server's rate limit, with its `Retry-After` in seconds.
+    RateLimited(u32),
+    MissingEmail,
+    InvalidEmail,
+    /// No answer, or one without an error message.
+    Failed,
+    /// Another error: the server's own message.
+    Server(String),
+}
+
+impl Problem {
+    /// Reads a failed request. `None` when it means the conversation is over: closed (409),
+    /// or unknown (404) to this server.
+    fn of(failure: Failure) -> Option<Problem> {
+        let problem = match failure.code.as_str() {
+            "conversation_closed" | "unknown_conversation" => return None,
+            "rate_limited" if failure.retry_after.is_some() => {
+                Problem::RateLimited(failure.retry_after.unwrap_or_default())
+            }
+            "missing_email" => Problem::MissingEmail,
+            "invalid_email" => Problem::InvalidEmail,
+            "invalid_text" => Problem::NoText,
+            _ if failure.status == 0 || failure.message.is_empty() => Problem::Failed,
+            _ => Problem::Server(failure.message),
+        };
+        Some(problem)
+    }
+}
+
+/// What an announcement says: the status (the default), the newest unread reply, or the
+/// notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum News {
+    Status,
+    Reply,
+    Notice,
 }
 
 #[derive(Debug)]
@@ -84,6 +259,30 @@ pub(crate) enum Msg {
     Disconnected,
     TogglePanel,
     ClosePanel,
+    /// The conversation kept from an earlier page, and how far the visitor had read it.
+    Resume {
+        conversation_id: String,
+        read_seq: u64,
+    },
+    /// The visitor sent the chat's text.
+    Send(String),
+    /// The visitor sent the leave-a-message form.
+    Leave {
+        name: String,
+        email: String,
+        text: String,
+    },
+    /// The answer to the request in [`Model::outbox`]: the message as stored, or why not.
+    Posted(Result<ChatMessage, Failure>),
+    /// A message from the conversation stream.
+    Message(ChatMessage),
+    /// `event: conversation`: the conversation's state now.
+    Conversation {
+        id: String,
+        closed: bool,
+    },
+    /// The server does not know the conversation (its stream answered 404): forget it.
+    ConversationGone,
 }
 
 /// What an [`update`] asks of the DOM layer.
@@ -93,7 +292,7 @@ pub(crate) enum Change {
     None,
     /// Render the new view.
     Render,
-    /// Render, and announce the new status to screen readers: it changed.
+    /// Render, and announce [`View::announcement`] to screen readers: there is news.
     RenderAndAnnounce,
 }
 
@@ -115,7 +314,7 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
             let status_changed = last.status != snapshot.status;
             model.snapshot = Some(snapshot);
             if status_changed {
-                Change::RenderAndAnnounce
+                announce(model, News::Status)
             } else {
                 Change::Render
             }
@@ -127,9 +326,140 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 return Change::None;
             }
             model.open = !model.open;
+            if model.open {
+                mark_read(&mut model.chat);
+            }
             Change::Render
         }
         Msg::ClosePanel => set(&mut model.open, false),
+        Msg::Resume {
+            conversation_id,
+            read_seq,
+        } => {
+            model.chat = Chat {
+                id: Some(conversation_id),
+                read_seq,
+                ..Chat::default()
+            };
+            Change::Render
+        }
+        Msg::Send(text) => {
+            if model.sending.is_some() {
+                return Change::None;
+            }
+            let text = match checked_text(&text) {
+                Ok(text) => text,
+                // Enter in an empty box is not worth a complaint.
+                Err(Problem::NoText) => return Change::None,
+                Err(problem) => return complain(model, problem),
+            };
+            let post = match &model.chat.id {
+                Some(id) if !model.chat.closed => Post::Append {
+                    conversation_id: id.clone(),
+                    text,
+                },
+                _ => Post::Start {
+                    text,
+                    name: None,
+                    email: None,
+                },
+            };
+            post_now(model, post, Form::Chat)
+        }
+        Msg::Leave { name, email, text } => {
+            if model.sending.is_some() {
+                return Change::None;
+            }
+            let text = match checked_text(&text) {
+                Ok(text) => text,
+                Err(problem) => return complain(model, problem),
+            };
+            let email = email.trim();
+            if email.is_empty() {
+                return complain(model, Problem::MissingEmail);
+            }
+            let name = name.trim();
+            // A left message always starts a conversation of its own, with the email to
+            // answer; whatever was said in the chat before stays in its own conversation.
+            let post = Post::Start {
+                text,
+                name: (!name.is_empty()).then(|| name.to_owned()),
+                email: Some(email.to_owned()),
+            };
+            post_now(model, post, Form::LeaveMessage)
+        }
+        Msg::Posted(answer) => {
+            // An answer for nothing on its way: a test's stand-in answered it already.
+            let Some(form) = model.sending.take() else {
+                return Change::None;
+            };
+            match answer {
+                Ok(message) => {
+                    if model.chat.id.as_deref() != Some(&message.conversation_id) {
+                        // A new conversation: the closed one's messages make way for it.
+                        model.chat = Chat {
+                            id: Some(message.conversation_id.clone()),
+                            ..Chat::default()
+                        };
+                    }
+                    receive(model, message);
+                    if form == Form::LeaveMessage {
+                        model.notice = Some(Notice::Sent);
+                        return announce(model, News::Notice);
+                    }
+                    model.notice = None;
+                    Change::Render
+                }
+                Err(failure) => match Problem::of(failure) {
+                    Some(problem) => complain(model, problem),
+                    None => {
+                        model.chat.closed = true;
+                        model.notice = Some(Notice::Ended);
+                        announce(model, News::Notice)
+                    }
+                },
+            }
+        }
+        Msg::Message(message) => {
+            if model.chat.id.as_deref() != Some(&message.conversation_id) {
+                // From a stream of a conversation since replaced.
+                return Change::None;
+            }
+            let is_reply = message.author != Author::Visitor;
+            let seq = message.seq.unwrap_or(0);
+            if !receive(model, message) {
+                return Change::None;
+            }
+            if model.open && is_shown(model) {
+                mark_read(&mut model.chat);
+            } else if is_reply && seq > model.chat.read_seq {
+                return announce(model, News::Reply);
+            }
+            Change::Render
+        }
+        Msg::Conversation { id, closed } => {
+            if model.chat.id.as_deref() != Some(&id) || model.chat.closed == closed {
+                return Change::None;
+            }
+            model.chat.closed = closed;
+            if !closed {
+                return Change::Render;
+            }
+            model.notice = Some(Notice::Ended);
+            // Before any message this is the stream's opening, after a page load: old news.
+            if model.chat.messages.is_empty() {
+                Change::Render
+            } else {
+                announce(model, News::Notice)
+            }
+        }
+        Msg::ConversationGone => {
+            model.chat = Chat::default();
+            if model.notice == Some(Notice::Ended) {
+                model.notice = None;
+            }
+            Change::Render
+        }
     }
 }
 
@@ -141,15 +471,85 @@ fn set(field: &mut bool, value: bool) -> Change {
     Change::Render
 }
 
+fn announce(model: &mut Model, news: News) -> Change {
+    model.news = news;
+    Change::RenderAndAnnounce
+}
+
+fn complain(model: &mut Model, problem: Problem) -> Change {
+    model.notice = Some(Notice::Problem(problem));
+    announce(model, News::Notice)
+}
+
+fn post_now(model: &mut Model, post: Post, form: Form) -> Change {
+    model.outbox = Some(post);
+    model.sending = Some(form);
+    model.notice = None;
+    Change::Render
+}
+
+/// The text to send, trimmed as the server stores it (`onair_shared::conversation::message_text`),
+/// or why it cannot be sent.
+fn checked_text(text: &str) -> Result<String, Problem> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if chars == 0 {
+        return Err(Problem::NoText);
+    }
+    if chars > MAX_TEXT_CHARS {
+        return Err(Problem::TooLong(chars));
+    }
+    Ok(text.to_owned())
+}
+
+/// Adds a message to the conversation once, in the order it was written; `false` if it was
+/// there already (the same message comes in the `201` answer and on the stream, and a
+/// stream replays the history on connect).
+fn receive(model: &mut Model, message: ChatMessage) -> bool {
+    let chat = &mut model.chat;
+    if let Some(seq) = message.seq {
+        chat.last_seq = chat.last_seq.max(seq);
+    }
+    if let Some(known) = chat
+        .messages
+        .iter_mut()
+        .find(|known| known.id == message.id)
+    {
+        known.seq = known.seq.or(message.seq);
+        return false;
+    }
+    // Usually the last place; a reply overtaken by the answer to the visitor's own
+    // message goes before it. Not `insert`: its panic message would bring integer
+    // formatting into the wasm.
+    let mut later = Vec::new();
+    while chat
+        .messages
+        .last()
+        .is_some_and(|last| last.created_ms > message.created_ms)
+    {
+        later.extend(chat.messages.pop());
+    }
+    chat.messages.push(message);
+    chat.messages.extend(later.into_iter().rev());
+    true
+}
+
+fn mark_read(chat: &mut Chat) {
+    chat.read_seq = chat.read_seq.max(chat.last_seq);
+}
+
 /// Whether the chat box shows anything at all.
 fn is_shown(model: &Model) -> bool {
     match &model.snapshot {
         // Nothing to show until the server answers: a bubble that then vanishes (hidden while
         // offline) or changes its mind would be worse than a short wait.
         None => false,
-        // Conversations (CONTRACT §3) will extend this: a visitor with a conversation in
-        // progress keeps seeing it even while offline with `hide_when_offline` set.
-        Some(snapshot) => !(snapshot.status == Status::Offline && snapshot.hide_when_offline),
+        // A visitor with a conversation in progress keeps seeing it, also while offline with
+        // `hide_when_offline` set (CONTRACT §4).
+        Some(snapshot) => {
+            !(snapshot.status == Status::Offline && snapshot.hide_when_offline)
+                || model.chat.in_progress()
+        }
     }
 }
 
@@ -171,8 +571,8 @@ pub(crate) struct LocalTime {
 }
 
 /// What the DOM shows, derived from the model alone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct View {
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct View<'a> {
     /// The host element's `data-status`: `online`, `busy`, `offline` or `connecting`.
     pub(crate) host_status: &'static str,
     /// Whether anything is shown.
@@ -182,26 +582,45 @@ pub(crate) struct View {
     /// Whether the panel is open.
     pub(crate) open: bool,
     pub(crate) bubble_label: &'static str,
+    /// The count of unread replies on the bubble, as text; `None` when there are none.
+    pub(crate) badge: Option<String>,
+    /// The bubble's accessible name when it differs from its text (unread replies).
+    pub(crate) bubble_name: Option<String>,
     pub(crate) title: &'static str,
     /// The busy or offline message.
     pub(crate) message: Option<String>,
     /// When office hours open again, visitor-local.
     pub(crate) back_at: Option<String>,
+    /// The conversation so far, oldest first.
+    pub(crate) messages: &'a [ChatMessage],
     pub(crate) form: Form,
-    /// What a screen reader says when the status changes; `None` while nothing is shown.
+    /// The send buttons wait for an answer.
+    pub(crate) sending: bool,
+    pub(crate) send_label: &'static str,
+    /// What the panel says about the last send; `notice_is_problem` when it went wrong.
+    pub(crate) notice: Option<String>,
+    pub(crate) notice_is_problem: bool,
+    /// What a screen reader says on [`Change::RenderAndAnnounce`]; `None` while nothing is
+    /// shown.
     pub(crate) announcement: Option<String>,
 }
 
 /// The view of `model` in `strings` at `now_ms` (milliseconds since the epoch).
 /// `local_time` formats an instant in the visitor's timezone; the DOM layer passes one that
 /// asks the browser, the tests a fixed one.
-pub(crate) fn view(
-    model: &Model,
+pub(crate) fn view<'a>(
+    model: &'a Model,
     strings: &Strings,
     now_ms: f64,
     local_time: &dyn Fn(f64) -> LocalTime,
-) -> View {
+) -> View<'a> {
     let visible = is_shown(model);
+    let sending = model.sending.is_some();
+    let send_label = if sending {
+        strings.sending
+    } else {
+        strings.send
+    };
     let Some(snapshot) = &model.snapshot else {
         return View {
             host_status: "connecting",
@@ -209,10 +628,17 @@ pub(crate) fn view(
             reconnecting: false,
             open: false,
             bubble_label: strings.bubble_chat,
+            badge: None,
+            bubble_name: None,
             title: strings.title_online,
             message: None,
             back_at: None,
+            messages: &model.chat.messages,
             form: Form::Chat,
+            sending,
+            send_label,
+            notice: None,
+            notice_is_problem: false,
             announcement: None,
         };
     };
@@ -236,21 +662,98 @@ pub(crate) fn view(
     let message =
         default_message.map(|default| snapshot.message.as_deref().unwrap_or(default).to_owned());
     let back_at = back_at(snapshot, strings, now_ms, local_time);
-    let announcement =
-        visible.then(|| sentences(&[Some(title), message.as_deref(), back_at.as_deref()]));
+    let open = visible && model.open;
+
+    let unread = if open { 0 } else { model.chat.unread().count() };
+    let unread_text = match unread {
+        0 => None,
+        1 => Some(strings.unread[0].to_owned()),
+        n => Some(decimal(n as u64) + strings.unread[1]),
+    };
+    let bubble_name = unread_text
+        .as_deref()
+        .map(|unread| sentences(&[Some(bubble_label), back_at.as_deref(), Some(unread)]));
+    let notice = model
+        .notice
+        .as_ref()
+        .map(|notice| notice_text(notice, strings));
+    let announcement = visible.then(|| match model.news {
+        News::Status => sentences(&[Some(title), message.as_deref(), back_at.as_deref()]),
+        News::Reply => model
+            .chat
+            .unread()
+            .last()
+            .map(|reply| {
+                let from = if reply.author == Author::Bot {
+                    strings.new_from_bot
+                } else {
+                    strings.new_from_agent
+                };
+                from.to_owned() + &reply.text
+            })
+            .unwrap_or_default(),
+        News::Notice => notice.clone().unwrap_or_default(),
+    });
 
     View {
         host_status: snapshot.status.as_str(),
         visible,
         reconnecting: !model.connected,
-        open: visible && model.open,
+        open,
         bubble_label,
+        badge: (unread > 0).then(|| decimal(unread as u64)),
+        bubble_name,
         title,
         message,
         back_at,
+        messages: &model.chat.messages,
         form,
+        sending,
+        send_label,
+        notice,
+        notice_is_problem: matches!(model.notice, Some(Notice::Problem(_))),
         announcement,
     }
+}
+
+fn notice_text(notice: &Notice, strings: &Strings) -> String {
+    let problem = match notice {
+        Notice::Sent => return strings.sent.to_owned(),
+        Notice::Ended => return strings.ended.to_owned(),
+        Notice::Problem(problem) => problem,
+    };
+    let around = |[before, after]: [&str; 2], number: u64| {
+        let mut text = before.to_owned();
+        text.push_str(&decimal(number));
+        text.push_str(after);
+        text
+    };
+    match problem {
+        Problem::NoText => strings.no_text.to_owned(),
+        Problem::TooLong(chars) => around(strings.too_long, *chars as u64),
+        Problem::RateLimited(seconds) => around(strings.rate_limited, u64::from(*seconds)),
+        Problem::MissingEmail => strings.missing_email.to_owned(),
+        Problem::InvalidEmail => strings.invalid_email.to_owned(),
+        Problem::Failed => strings.failed.to_owned(),
+        Problem::Server(message) => message.clone(),
+    }
+}
+
+/// `n` in decimal digits; `format!` and `to_string` would bring `core::fmt` into the wasm.
+pub(crate) fn decimal(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits
+        .iter()
+        .rev()
+        .map(|&digit| char::from(digit))
+        .collect()
 }
 
 /// "Back on Monday at 09:00" when office hours are closed and will open; nothing for a
@@ -374,14 +877,16 @@ mod tests {
         model
     }
 
-    fn view_of(model: &Model) -> View {
+    fn view_of(model: &Model) -> View<'_> {
         view(model, model.lang.strings(), NOW, &local_time)
     }
 
-    fn view_in(lang: Lang, snapshot: Snapshot) -> View {
+    fn view_in(lang: Lang, snapshot: Snapshot) -> View<'static> {
         let mut model = model_with([snapshot]);
         model.lang = lang;
-        view(&model, lang.strings(), NOW, &local_time)
+        // Leaked: a view borrows its model, and these tests are short-lived.
+        let model = Box::leak(Box::new(model));
+        view(model, lang.strings(), NOW, &local_time)
     }
 
     fn raw(status: &str, version: f64) -> RawSnapshot {
@@ -679,6 +1184,610 @@ mod tests {
                 hide_when_offline: false,
             })
         );
+    }
+
+    // Conversations (CONTRACT §3).
+
+    const CONVERSATION: &str = "c1";
+
+    fn message(id: &str, author: Author, seq: Option<u64>) -> ChatMessage {
+        ChatMessage {
+            id: id.to_owned(),
+            conversation_id: CONVERSATION.to_owned(),
+            author,
+            text: format!("text of {id}"),
+            created_ms: NOW + seq.unwrap_or(0) as f64,
+            seq,
+        }
+    }
+
+    /// Online, with conversation `c1` under way (as after a page load), panel closed.
+    fn chatting() -> Model {
+        let mut model = model_with([snapshot(Status::Online, 1)]);
+        update(
+            &mut model,
+            Msg::Resume {
+                conversation_id: CONVERSATION.to_owned(),
+                read_seq: 0,
+            },
+        );
+        model
+    }
+
+    fn ids(model: &Model) -> Vec<&str> {
+        model.chat.messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    fn failure(status: u16, code: &str, message: &str) -> Failure {
+        Failure {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    fn notice(model: &Model) -> Option<String> {
+        view_of(model).notice
+    }
+
+    #[test]
+    fn the_first_message_starts_a_conversation_and_later_ones_join_it() {
+        let mut model = model_with([snapshot(Status::Online, 1)]);
+        assert_eq!(
+            update(&mut model, Msg::Send("  Hello\n".to_owned())),
+            Change::Render
+        );
+        assert_eq!(
+            model.outbox.take(),
+            Some(Post::Start {
+                text: "Hello".to_owned(),
+                name: None,
+                email: None
+            })
+        );
+        update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+        assert_eq!(model.chat.id.as_deref(), Some(CONVERSATION));
+        assert_eq!(ids(&model), ["m1"]);
+        assert_eq!(model.sending, None);
+
+        update(&mut model, Msg::Send("Are you there?".to_owned()));
+        assert_eq!(
+            model.outbox.take(),
+            Some(Post::Append {
+                conversation_id: CONVERSATION.to_owned(),
+                text: "Are you there?".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn send_waits_for_the_answer() {
+        let mut model = chatting();
+        assert_eq!(view_of(&model).send_label, "Send");
+        update(&mut model, Msg::Send("one".to_owned()));
+        assert!(model.outbox.take().is_some());
+        let sending = view_of(&model);
+        assert!(sending.sending);
+        assert_eq!(sending.send_label, "Sending…");
+        // Enter again while it is on its way: nothing more is sent.
+        assert_eq!(
+            update(&mut model, Msg::Send("two".to_owned())),
+            Change::None
+        );
+        assert_eq!(model.outbox, None);
+
+        update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+        let done = view_of(&model);
+        assert!(!done.sending);
+        assert_eq!(done.send_label, "Send");
+    }
+
+    #[test]
+    fn an_answer_when_nothing_is_on_its_way_is_ignored() {
+        let mut model = chatting();
+        let late = Msg::Posted(Err(failure(0, "", "")));
+        assert_eq!(update(&mut model, late), Change::None);
+        assert_eq!(model.notice, None);
+    }
+
+    #[test]
+    fn an_empty_message_is_not_sent_and_a_long_one_is_refused_with_its_length() {
+        let mut model = chatting();
+        assert_eq!(
+            update(&mut model, Msg::Send(" \n ".to_owned())),
+            Change::None
+        );
+        assert_eq!(model.outbox, None);
+
+        let exactly = "é".repeat(MAX_TEXT_CHARS);
+        update(&mut model, Msg::Send(exactly.clone()));
+        assert_eq!(
+            model.outbox.take(),
+            Some(Post::Append {
+                conversation_id: CONVERSATION.to_owned(),
+                text: exactly
+            })
+        );
+        update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+
+        let change = update(&mut model, Msg::Send("x".repeat(MAX_TEXT_CHARS + 1)));
+        assert_eq!(change, Change::RenderAndAnnounce);
+        assert_eq!(model.outbox, None);
+        assert_eq!(model.sending, None);
+        let refused = view_of(&model);
+        assert_eq!(
+            refused.notice.as_deref(),
+            Some("Your message is too long: 4001 characters, at most 4000 please.")
+        );
+        assert!(refused.notice_is_problem);
+        assert_eq!(refused.announcement, refused.notice);
+    }
+
+    #[test]
+    fn the_visitors_message_from_the_answer_and_the_stream_is_shown_once() {
+        let mut model = chatting();
+        update(&mut model, Msg::Send("Hello".to_owned()));
+        update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+        // The same message on the stream, now with its seq: not again.
+        let echo = update(
+            &mut model,
+            Msg::Message(message("m1", Author::Visitor, Some(1))),
+        );
+        assert_eq!(echo, Change::None);
+        assert_eq!(ids(&model), ["m1"]);
+        assert_eq!(model.chat.last_seq, 1);
+    }
+
+    #[test]
+    fn a_replayed_history_adds_only_what_is_new() {
+        let mut model = chatting();
+        for seq in 1..=3 {
+            update(
+                &mut model,
+                Msg::Message(message(&format!("m{seq}"), Author::Agent, Some(seq))),
+            );
+        }
+        // A new stream after a drop replays everything, then one more.
+        for seq in 1..=4 {
+            update(
+                &mut model,
+                Msg::Message(message(&format!("m{seq}"), Author::Agent, Some(seq))),
+            );
+        }
+        assert_eq!(ids(&model), ["m1", "m2", "m3", "m4"]);
+        assert_eq!(model.chat.last_seq, 4);
+    }
+
+    #[test]
+    fn messages_go_in_the_order_they_were_written() {
+        let mut model = chatting();
+        update(
+            &mut model,
+            Msg::Message(message("m2", Author::Visitor, Some(2))),
+        );
+        // Overtaken: written before m2, arriving after it.
+        update(
+            &mut model,
+            Msg::Message(message("m1", Author::Agent, Some(1))),
+        );
+        update(
+            &mut model,
+            Msg::Message(message("m3", Author::Bot, Some(3))),
+        );
+        assert_eq!(ids(&model), ["m1", "m2", "m3"]);
+    }
+
+    #[test]
+    fn messages_of_another_conversation_are_ignored() {
+        let mut model = chatting();
+        let other = ChatMessage {
+            conversation_id: "c0".to_owned(),
+            ..message("m1", Author::Agent, Some(1))
+        };
+        assert_eq!(update(&mut model, Msg::Message(other)), Change::None);
+        assert!(model.chat.messages.is_empty());
+    }
+
+    #[test]
+    fn replies_while_the_panel_is_closed_are_unread_and_announced() {
+        let mut model = chatting();
+        assert_eq!(
+            update(
+                &mut model,
+                Msg::Message(message("m1", Author::Visitor, Some(1)))
+            ),
+            Change::Render,
+            "the visitor's own message is not news"
+        );
+        assert_eq!(view_of(&model).badge, None);
+
+        assert_eq!(
+            update(
+                &mut model,
+                Msg::Message(message("m2", Author::Agent, Some(2)))
+            ),
+            Change::RenderAndAnnounce
+        );
+        let one = view_of(&model);
+        assert_eq!(one.badge.as_deref(), Some("1"));
+        assert_eq!(
+            one.bubble_name.as_deref(),
+            Some("Chat with us. 1 new message")
+        );
+        assert_eq!(
+            one.announcement.as_deref(),
+            Some("New message from an agent: text of m2")
+        );
+
+        update(
+            &mut model,
+            Msg::Message(message("m3", Author::Bot, Some(3))),
+        );
+        let two = view_of(&model);
+        assert_eq!(two.badge.as_deref(), Some("2"));
+        assert_eq!(
+            two.bubble_name.as_deref(),
+            Some("Chat with us. 2 new messages")
+        );
+        assert_eq!(
+            two.announcement.as_deref(),
+            Some("New automatic message: text of m3")
+        );
+
+        // Opening the panel reads them.
+        update(&mut model, Msg::TogglePanel);
+        assert_eq!(model.chat.read_seq, 3);
+        let open = view_of(&model);
+        assert_eq!(open.badge, None);
+        assert_eq!(open.bubble_name, None);
+        update(&mut model, Msg::ClosePanel);
+        assert_eq!(view_of(&model).badge, None);
+    }
+
+    #[test]
+    fn replies_while_the_panel_is_open_are_read_at_once() {
+        let mut model = chatting();
+        update(&mut model, Msg::TogglePanel);
+        assert_eq!(
+            update(
+                &mut model,
+                Msg::Message(message("m1", Author::Agent, Some(1)))
+            ),
+            Change::Render
+        );
+        assert_eq!(model.chat.read_seq, 1);
+        update(&mut model, Msg::ClosePanel);
+        assert_eq!(view_of(&model).badge, None);
+    }
+
+    #[test]
+    fn after_a_page_load_only_replies_after_the_read_mark_are_unread() {
+        let mut model = model_with([snapshot(Status::Online, 1)]);
+        update(
+            &mut model,
+            Msg::Resume {
+                conversation_id: CONVERSATION.to_owned(),
+                read_seq: 2,
+            },
+        );
+        // The history replays: seen before, except the reply that came while away.
+        update(
+            &mut model,
+            Msg::Message(message("m1", Author::Visitor, Some(1))),
+        );
+        let seen = update(
+            &mut model,
+            Msg::Message(message("m2", Author::Agent, Some(2))),
+        );
+        assert_eq!(seen, Change::Render);
+        let new = update(
+            &mut model,
+            Msg::Message(message("m3", Author::Agent, Some(3))),
+        );
+        assert_eq!(new, Change::RenderAndAnnounce);
+        assert_eq!(view_of(&model).badge.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn server_errors_are_said_in_the_visitors_language() {
+        let check = |lang: Lang, failure: Failure, expect: &str| {
+            let mut model = chatting();
+            model.lang = lang;
+            update(&mut model, Msg::Send("Hello".to_owned()));
+            assert_eq!(
+                update(&mut model, Msg::Posted(Err(failure))),
+                Change::RenderAndAnnounce
+            );
+            let view = view(&model, lang.strings(), NOW, &local_time);
+            assert_eq!(view.notice.as_deref(), Some(expect));
+            assert!(view.notice_is_problem);
+            assert!(!view.sending);
+            assert_eq!(model.chat.id.as_deref(), Some(CONVERSATION), "kept");
+        };
+        let limited = Failure {
+            retry_after: Some(42),
+            ..failure(429, "rate_limited", "too many messages; try again in 42 s")
+        };
+        check(
+            Lang::En,
+            limited.clone(),
+            "Too many messages — please try again in 42 s.",
+        );
+        check(
+            Lang::De,
+            limited,
+            "Zu viele Nachrichten — bitte versuchen Sie es in 42 s erneut.",
+        );
+        check(
+            Lang::Fr,
+            failure(400, "missing_email", "nobody is available right now"),
+            Lang::Fr.strings().missing_email,
+        );
+        check(
+            Lang::En,
+            failure(400, "invalid_email", "email is not valid"),
+            "Please check your email address.",
+        );
+        check(
+            Lang::En,
+            failure(400, "invalid_text", "text must be 1 to 4000 characters"),
+            "Please write a message first.",
+        );
+        check(Lang::It, failure(0, "", ""), Lang::It.strings().failed);
+        check(Lang::En, failure(502, "", ""), Lang::En.strings().failed);
+        // A code this widget does not know: the server's own words.
+        check(
+            Lang::En,
+            failure(413, "payload_too_large", "the body is over 16384 bytes"),
+            "the body is over 16384 bytes",
+        );
+    }
+
+    #[test]
+    fn a_closed_conversation_is_said_and_the_next_message_starts_a_new_one() {
+        let mut model = chatting();
+        update(
+            &mut model,
+            Msg::Message(message("m1", Author::Agent, Some(1))),
+        );
+        update(&mut model, Msg::Send("Hello again".to_owned()));
+        model.outbox = None;
+        let closed = failure(409, "conversation_closed", "the conversation is closed");
+        assert_eq!(
+            update(&mut model, Msg::Posted(Err(closed))),
+            Change::RenderAndAnnounce
+        );
+        let ended = view_of(&model);
+        assert_eq!(ended.notice.as_deref(), Some(Lang::En.strings().ended));
+        assert!(!ended.notice_is_problem);
+        assert_eq!(ended.messages.len(), 1, "the history stays in sight");
+
+        update(&mut model, Msg::Send("Hello again".to_owned()));
+        assert!(matches!(model.outbox.take(), Some(Post::Start { .. })));
+        let new = ChatMessage {
+            conversation_id: "c2".to_owned(),
+            ..message("n1", Author::Visitor, None)
+        };
+        update(&mut model, Msg::Posted(Ok(new)));
+        assert_eq!(model.chat.id.as_deref(), Some("c2"));
+        assert!(!model.chat.closed);
+        assert_eq!(ids(&model), ["n1"]);
+        assert_eq!(notice(&model), None);
+    }
+
+    #[test]
+    fn the_stream_closing_the_conversation_is_announced_unless_it_is_old_news() {
+        // After a page load the stream opens with the state, before the history.
+        let mut model = chatting();
+        let closed = || Msg::Conversation {
+            id: CONVERSATION.to_owned(),
+            closed: true,
+        };
+        assert_eq!(update(&mut model, closed()), Change::Render);
+        assert!(model.chat.closed);
+        assert_eq!(notice(&model).as_deref(), Some(Lang::En.strings().ended));
+
+        let mut model = chatting();
+        update(
+            &mut model,
+            Msg::Message(message("m1", Author::Visitor, Some(1))),
+        );
+        assert_eq!(update(&mut model, closed()), Change::RenderAndAnnounce);
+        assert_eq!(update(&mut model, closed()), Change::None);
+        // Another conversation's state changes nothing.
+        let other = Msg::Conversation {
+            id: "c0".to_owned(),
+            closed: false,
+        };
+        assert_eq!(update(&mut model, other), Change::None);
+    }
+
+    #[test]
+    fn a_conversation_unknown_to_the_server_is_forgotten() {
+        let mut model = chatting();
+        update(&mut model, Msg::ConversationGone);
+        assert_eq!(model.chat.id, None);
+        update(&mut model, Msg::Send("Hello".to_owned()));
+        assert!(matches!(model.outbox, Some(Post::Start { .. })));
+    }
+
+    #[test]
+    fn an_unknown_conversation_when_writing_ends_it_too() {
+        let mut model = chatting();
+        update(&mut model, Msg::Send("Hello".to_owned()));
+        let gone = failure(404, "unknown_conversation", "there is no conversation");
+        update(&mut model, Msg::Posted(Err(gone)));
+        assert!(model.chat.closed);
+        update(&mut model, Msg::Send("Hello".to_owned()));
+        assert!(matches!(model.outbox, Some(Post::Start { .. })));
+    }
+
+    fn leave(name: &str, email: &str, text: &str) -> Msg {
+        Msg::Leave {
+            name: name.to_owned(),
+            email: email.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_offline_form_leaves_a_message_with_the_email_and_confirms() {
+        let mut model = model_with([snapshot(Status::Offline, 1)]);
+        assert_eq!(view_of(&model).form, Form::LeaveMessage);
+        update(
+            &mut model,
+            leave(" Ann ", " ann@example.com ", " Call me back "),
+        );
+        assert_eq!(
+            model.outbox.take(),
+            Some(Post::Start {
+                text: "Call me back".to_owned(),
+                name: Some("Ann".to_owned()),
+                email: Some("ann@example.com".to_owned())
+            })
+        );
+        assert!(view_of(&model).sending);
+
+        let answer = update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+        assert_eq!(answer, Change::RenderAndAnnounce);
+        let sent = view_of(&model);
+        assert_eq!(
+            sent.notice.as_deref(),
+            Some("Thanks — we’ll get back to you by email.")
+        );
+        assert!(!sent.notice_is_problem);
+        assert_eq!(sent.announcement, sent.notice);
+        assert!(!sent.sending);
+        assert_eq!(model.chat.id.as_deref(), Some(CONVERSATION));
+
+        // The next send clears the confirmation.
+        update(
+            &mut model,
+            leave("", "ann@example.com", "And one more thing"),
+        );
+        assert_eq!(notice(&model), None);
+        let Some(Post::Start { name, .. }) = model.outbox.take() else {
+            panic!("a left message starts a conversation of its own");
+        };
+        assert_eq!(name, None);
+    }
+
+    #[test]
+    fn the_offline_form_refuses_a_missing_email_or_text() {
+        let mut model = model_with([snapshot(Status::Offline, 1)]);
+        update(&mut model, leave("Ann", "  ", "Hello"));
+        assert_eq!(model.outbox, None);
+        assert_eq!(
+            notice(&model).as_deref(),
+            Some(Lang::En.strings().missing_email)
+        );
+        update(&mut model, leave("Ann", "ann@example.com", "   "));
+        assert_eq!(model.outbox, None);
+        assert_eq!(notice(&model).as_deref(), Some(Lang::En.strings().no_text));
+    }
+
+    #[test]
+    fn hide_when_offline_keeps_a_conversation_in_progress_in_sight() {
+        let hidden = Snapshot {
+            hide_when_offline: true,
+            ..snapshot(Status::Offline, 2)
+        };
+        let mut model = chatting();
+        update(&mut model, Msg::Snapshot(hidden.clone()));
+        // A kept id whose history has not arrived (yet) is nothing to show.
+        assert!(!view_of(&model).visible);
+
+        update(
+            &mut model,
+            Msg::Message(message("m1", Author::Visitor, Some(1))),
+        );
+        let shown = view_of(&model);
+        assert!(shown.visible);
+        assert_eq!(shown.form, Form::LeaveMessage);
+        assert_eq!(update(&mut model, Msg::TogglePanel), Change::Render);
+
+        // A closed conversation is over.
+        update(
+            &mut model,
+            Msg::Conversation {
+                id: CONVERSATION.to_owned(),
+                closed: true,
+            },
+        );
+        assert!(!view_of(&model).visible);
+        assert!(!view_of(&model).open);
+    }
+
+    #[test]
+    fn decoding_messages_drops_what_it_cannot_show() {
+        let raw = || RawMessage {
+            id: Some("m1".to_owned()),
+            conversation_id: Some(CONVERSATION.to_owned()),
+            author: Some("agent".to_owned()),
+            text: Some("<b>hi</b>".to_owned()),
+            created_ms: Some(NOW),
+            seq: Some("7".to_owned()),
+        };
+        assert_eq!(
+            ChatMessage::decode(raw()),
+            Some(ChatMessage {
+                text: "<b>hi</b>".to_owned(),
+                created_ms: NOW,
+                ..message("m1", Author::Agent, Some(7))
+            })
+        );
+        let check = |raw: RawMessage| assert_eq!(ChatMessage::decode(raw), None);
+        check(RawMessage::default());
+        check(RawMessage {
+            id: Some(String::new()),
+            ..raw()
+        });
+        check(RawMessage {
+            author: Some("admin".to_owned()),
+            ..raw()
+        });
+        check(RawMessage {
+            text: None,
+            ..raw()
+        });
+        check(RawMessage {
+            conversation_id: None,
+            ..raw()
+        });
+
+        // No usable seq or time: still a message, unread-proof and last.
+        let loose = ChatMessage::decode(RawMessage {
+            seq: Some("x".to_owned()),
+            created_ms: Some(f64::NAN),
+            ..raw()
+        })
+        .expect("a message");
+        assert_eq!(loose.seq, None);
+        assert_eq!(loose.created_ms, f64::INFINITY);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        assert_eq!(decimal(0), "0");
+        assert_eq!(decimal(7), "7");
+        assert_eq!(decimal(4001), "4001");
+        assert_eq!(decimal(u64::MAX), u64::MAX.to_string());
     }
 
     #[test]

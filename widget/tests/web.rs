@@ -1,15 +1,19 @@
 //! The chat box in a real browser: `wasm-pack test --headless --chrome widget`.
 //!
 //! Each test mounts a fresh chat box pointed at an origin where nothing listens (its
-//! `EventSource` just fails, which the widget survives), drives it with
-//! `apply_snapshot_json` and reads the DOM, as a page or a screen reader would.
+//! `EventSource`s and requests just fail, which the widget survives), drives it with
+//! `apply_snapshot_json`, `apply_message_json` and `apply_posted_json` standing in for the
+//! server, and reads the DOM, as a page or a screen reader would.
 
 #![cfg(target_arch = "wasm32")]
 
-use onair_widget::{apply_snapshot_json, mount, unmount};
+use onair_widget::{apply_message_json, apply_posted_json, apply_snapshot_json, mount, unmount};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{Element, HtmlElement, KeyboardEvent, KeyboardEventInit, ShadowRoot};
+use web_sys::{
+    Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit,
+    ShadowRoot, Storage,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -22,8 +26,16 @@ fn document() -> web_sys::Document {
         .expect("a document")
 }
 
+fn local_storage() -> Storage {
+    web_sys::window()
+        .and_then(|window| window.local_storage().ok().flatten())
+        .expect("localStorage")
+}
+
+/// A fresh chat box for `acme`'s group `sales`, with nothing kept from an earlier test.
 fn mount_in(lang: Option<&str>) {
     unmount();
+    local_storage().clear().expect("cleared");
     mount(
         "acme".to_owned(),
         Some("sales".to_owned()),
@@ -87,12 +99,59 @@ fn apply(json: &str) {
 }
 
 fn press_escape_in(selector: &str) {
+    press_in(selector, "Escape", false);
+}
+
+fn press_in(selector: &str, key: &str, shift: bool) {
     let init = KeyboardEventInit::new();
-    init.set_key("Escape");
+    init.set_key(key);
+    init.set_shift_key(shift);
     init.set_bubbles(true);
+    init.set_cancelable(true);
     init.set_composed(true);
     let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).expect("event");
     find(selector).dispatch_event(&event).expect("dispatched");
+}
+
+/// The JSON of a message of conversation `c1`, as the server sends it.
+fn message(id: &str, author: &str, text: &str) -> String {
+    let agent_id = if author == "agent" { r#""a1""# } else { "null" };
+    let text = js_sys::JSON::stringify(&text.into())
+        .map(String::from)
+        .expect("a JSON string");
+    format!(
+        r#"{{"id":"{id}","conversation_id":"c1","author":"{author}","agent_id":{agent_id},"text":{text},"created_at":"2026-11-23T10:00:00.123456789Z"}}"#
+    )
+}
+
+fn receive(json: &str, seq: u64) -> bool {
+    apply_message_json(json, Some(seq.to_string()))
+}
+
+/// The `201` answer to a visitor's message.
+fn posted(message: &str) -> String {
+    format!(
+        r#"{{"conversation":{{"id":"c1","state":"open","group":"sales","name":null,"email":null,"created_at":"2026-11-23T10:00:00Z","last_message_at":"2026-11-23T10:00:00Z"}},"message":{message},"delivery":"live"}}"#
+    )
+}
+
+fn textarea(selector: &str) -> HtmlTextAreaElement {
+    find(selector).unchecked_into()
+}
+
+fn input(selector: &str) -> HtmlInputElement {
+    find(selector).unchecked_into()
+}
+
+fn count(selector: &str) -> u32 {
+    root()
+        .query_selector_all(selector)
+        .map(|nodes| nodes.length())
+        .unwrap_or_default()
+}
+
+fn live() -> String {
+    text("[aria-live=polite]")
 }
 
 #[wasm_bindgen_test]
@@ -143,7 +202,7 @@ fn a_stale_or_malformed_snapshot_changes_nothing() {
 
 #[wasm_bindgen_test]
 fn each_language_speaks_its_own_words() {
-    // (lang, online title, busy title, offline title, offline bubble, email label, note)
+    // (lang, online title, busy title, offline title, offline bubble, email label, send)
     let cases = [
         (
             "en",
@@ -152,7 +211,7 @@ fn each_language_speaks_its_own_words() {
             "We’re offline",
             "Leave a message",
             "Email",
-            "Messaging is not available yet.",
+            "Send",
         ),
         (
             "fr-FR",
@@ -161,7 +220,7 @@ fn each_language_speaks_its_own_words() {
             "Nous sommes hors ligne",
             "Laissez un message",
             "Adresse e-mail",
-            "L’envoi de messages n’est pas encore disponible.",
+            "Envoyer",
         ),
         (
             "de",
@@ -170,7 +229,7 @@ fn each_language_speaks_its_own_words() {
             "Wir sind offline",
             "Nachricht hinterlassen",
             "E-Mail-Adresse",
-            "Nachrichten können noch nicht gesendet werden.",
+            "Senden",
         ),
         (
             "it",
@@ -179,7 +238,7 @@ fn each_language_speaks_its_own_words() {
             "Siamo offline",
             "Lascia un messaggio",
             "Indirizzo email",
-            "L’invio dei messaggi non è ancora disponibile.",
+            "Invia",
         ),
         (
             "es",
@@ -188,10 +247,10 @@ fn each_language_speaks_its_own_words() {
             "Estamos fuera de línea",
             "Deja un mensaje",
             "Correo electrónico",
-            "El envío de mensajes aún no está disponible.",
+            "Enviar",
         ),
     ];
-    for (lang, online, busy, offline, leave, email, note) in cases {
+    for (lang, online, busy, offline, leave, email, send) in cases {
         mount_in(Some(lang));
         assert_eq!(
             find(".w").get_attribute("lang").as_deref(),
@@ -208,7 +267,7 @@ fn each_language_speaks_its_own_words() {
         assert_eq!(text(".bubble"), leave, "{lang}");
         assert!(is_shown(".panel"), "{lang}");
         assert_eq!(text("label[for=leave-email]"), email, "{lang}");
-        assert_eq!(text(".note"), note, "{lang}");
+        assert_eq!(text(".leave .send"), send, "{lang}");
     }
 }
 
@@ -313,7 +372,7 @@ fn weekday_long() -> js_sys::Object {
 }
 
 #[wasm_bindgen_test]
-fn offline_offers_a_labelled_form_that_does_not_pretend_to_send() {
+fn offline_offers_a_labelled_form_and_online_a_chat() {
     mount_in(Some("en"));
     apply(&snapshot("offline", 1));
     find(".bubble").click();
@@ -323,20 +382,260 @@ fn offline_offers_a_labelled_form_that_does_not_pretend_to_send() {
         assert!(is_shown(&format!("label[for={id}]")), "{id}");
         assert!(!text(&format!("label[for={id}]")).is_empty(), "{id}");
     }
+    assert_eq!(input("#leave-email").type_(), "email");
+    assert!(input("#leave-email").required());
+    assert!(textarea("#leave-text").required());
+    assert!(!input("#leave-name").required());
     assert!(!is_shown("#chat-text"));
-    let send = find(".send");
-    assert!(send.has_attribute("disabled"));
+    assert!(is_shown(".leave .send"));
+    assert!(!find(".leave .send").has_attribute("disabled"));
     assert_eq!(
-        send.get_attribute("aria-describedby").as_deref(),
-        Some("note")
+        find(".leave .send").get_attribute("type").as_deref(),
+        Some("submit")
     );
-    assert!(is_shown("#note"));
 
     apply(&snapshot("online", 2));
     assert!(is_shown("#chat-text"));
     assert!(is_shown("label[for=chat-text]"));
     assert!(!is_shown("#leave-email"));
-    assert!(find(".send").has_attribute("disabled"));
+    assert!(is_shown(".chat .send"));
+    assert!(!find(".chat .send").has_attribute("disabled"));
+    // Nothing said yet: no conversation, no note.
+    assert!(!is_shown(".log"));
+    assert!(!is_shown(".note"));
+}
+
+#[wasm_bindgen_test]
+fn messages_are_shown_as_text_with_who_wrote_them() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    let hostile = "<img src=x onerror=alert(1)>";
+    assert!(receive(
+        &message("m1", "visitor", "Hello,\nanyone there?"),
+        1
+    ));
+    assert!(receive(&message("m2", "agent", hostile), 2));
+    assert!(receive(
+        &message("m3", "bot", "<script>alert(1)</script>"),
+        3
+    ));
+    assert!(is_shown(".log"));
+    assert_eq!(find(".log").get_attribute("role").as_deref(), Some("log"));
+    assert_eq!(count(".log .m"), 3);
+    assert_eq!(text(".log .v .t"), "Hello,\nanyone there?");
+    assert_eq!(text(".log .v .sr"), "You");
+    assert_eq!(text(".log .a .who"), "Agent");
+    assert_eq!(text(".log .a .t"), hostile);
+    assert_eq!(text(".log .b .who"), "Automatic reply");
+    assert_eq!(text(".log .b .t"), "<script>alert(1)</script>");
+    assert!(
+        root()
+            .query_selector("img, script")
+            .ok()
+            .flatten()
+            .is_none()
+    );
+    assert!(document().query_selector("img").ok().flatten().is_none());
+}
+
+#[wasm_bindgen_test]
+fn a_message_arriving_twice_is_shown_once() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    let hello = message("m1", "visitor", "Hello");
+    assert!(receive(&hello, 1));
+    // A stream that reconnects replays the history.
+    assert!(!receive(&hello, 1));
+    assert!(receive(&message("m2", "agent", "Hi!"), 2));
+    assert!(!receive(&hello, 1));
+    assert_eq!(count(".log .m"), 2);
+    assert!(!apply_message_json("{", None));
+    assert!(!apply_message_json(r#"{"id":"m9","author":"agent"}"#, None));
+}
+
+#[wasm_bindgen_test]
+fn replies_while_the_panel_is_closed_show_a_badge_and_are_announced() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    receive(&message("m1", "visitor", "Hello"), 1);
+    assert!(!is_shown(".badge"));
+    assert!(!find(".bubble").has_attribute("aria-label"));
+
+    receive(&message("m2", "agent", "Hi, Bob here"), 2);
+    assert!(is_shown(".badge"));
+    assert_eq!(text(".badge"), "1");
+    assert_eq!(
+        find(".bubble").get_attribute("aria-label").as_deref(),
+        Some("Chat with us. 1 new message")
+    );
+    assert_eq!(live(), "New message from an agent: Hi, Bob here");
+
+    receive(&message("m3", "bot", "We will be right with you."), 3);
+    assert_eq!(text(".badge"), "2");
+    assert_eq!(
+        find(".bubble").get_attribute("aria-label").as_deref(),
+        Some("Chat with us. 2 new messages")
+    );
+    assert_eq!(live(), "New automatic message: We will be right with you.");
+
+    find(".bubble").click();
+    assert!(!is_shown(".badge"));
+    assert!(!find(".bubble").has_attribute("aria-label"));
+    // Read, also for the next page: the mark is kept with the conversation.
+    assert_eq!(
+        local_storage()
+            .get_item("onair:acme:read:sales")
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("3")
+    );
+    receive(&message("m4", "agent", "How can I help?"), 4);
+    find(".close").click();
+    assert!(!is_shown(".badge"));
+}
+
+#[wasm_bindgen_test]
+fn enter_sends_and_shift_enter_does_not() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    let send = find(".chat .send");
+    textarea("#chat-text").set_value("Hello");
+    press_in("#chat-text", "Enter", true);
+    assert!(!send.has_attribute("disabled"), "Shift+Enter is a new line");
+
+    press_in("#chat-text", "Enter", false);
+    assert!(send.has_attribute("disabled"), "waits for the answer");
+    assert_eq!(send.text_content().as_deref(), Some("Sending…"));
+    // The answer: the message as stored, shown from it (not before).
+    assert!(apply_posted_json(&posted(&message(
+        "m1", "visitor", "Hello"
+    ))));
+    assert!(!send.has_attribute("disabled"));
+    assert_eq!(send.text_content().as_deref(), Some("Send"));
+    assert_eq!(textarea("#chat-text").value(), "");
+    assert_eq!(count(".log .m"), 1);
+    // Nothing on its way any more: a second answer is not taken.
+    assert!(!apply_posted_json(&posted(&message(
+        "m2", "visitor", "Hello"
+    ))));
+    // And the stream's copy is the same message.
+    assert!(!receive(&message("m1", "visitor", "Hello"), 1));
+    assert_eq!(count(".log .m"), 1);
+}
+
+#[wasm_bindgen_test]
+fn the_visitor_token_and_conversation_are_kept_for_the_next_page() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    let storage = local_storage();
+    assert_eq!(
+        storage.get_item("onair:acme:visitor").ok().flatten(),
+        None,
+        "nothing is stored for a visitor who does not write"
+    );
+    find(".bubble").click();
+    textarea("#chat-text").set_value("Hello");
+    find(".chat .send").click();
+    let token = storage
+        .get_item("onair:acme:visitor")
+        .ok()
+        .flatten()
+        .expect("a visitor token");
+    assert_eq!(token.len(), 24);
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{token}"
+    );
+    assert!(apply_posted_json(&posted(&message(
+        "m1", "visitor", "Hello"
+    ))));
+    assert_eq!(
+        storage
+            .get_item("onair:acme:conversation:sales")
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("c1")
+    );
+
+    // The next page: same token, same conversation, whose stream replays the history.
+    unmount();
+    mount(
+        "acme".to_owned(),
+        Some("sales".to_owned()),
+        Some("en".to_owned()),
+        ORIGIN.to_owned(),
+    );
+    apply(&snapshot("online", 1));
+    let other = message("m1", "visitor", "Hello").replace(r#""c1""#, r#""c0""#);
+    assert!(!receive(&other, 1), "another conversation's message");
+    assert!(receive(&message("m1", "visitor", "Hello"), 1));
+    assert_eq!(
+        storage.get_item("onair:acme:visitor").ok().flatten(),
+        Some(token)
+    );
+}
+
+#[wasm_bindgen_test]
+fn the_offline_form_confirms_and_is_cleared() {
+    mount_in(Some("en"));
+    apply(&snapshot("offline", 1));
+    find(".bubble").click();
+    input("#leave-name").set_value("Ann");
+    input("#leave-email").set_value("ann@example.com");
+    textarea("#leave-text").set_value("Please call me back.");
+    let send = find(".leave .send");
+    send.click();
+    assert!(send.has_attribute("disabled"));
+    assert!(apply_posted_json(&posted(&message(
+        "m1",
+        "visitor",
+        "Please call me back."
+    ))));
+    assert!(is_shown(".note"));
+    assert_eq!(text(".note"), "Thanks — we’ll get back to you by email.");
+    assert_eq!(live(), "Thanks — we’ll get back to you by email.");
+    for field in ["#leave-name", "#leave-email"] {
+        assert_eq!(input(field).value(), "", "{field}");
+    }
+    assert_eq!(textarea("#leave-text").value(), "");
+    assert!(!send.has_attribute("disabled"));
+}
+
+#[wasm_bindgen_test]
+fn the_offline_form_is_not_sent_without_an_email() {
+    mount_in(Some("fr"));
+    apply(&snapshot("offline", 1));
+    find(".bubble").click();
+    textarea("#leave-text").set_value("Bonjour");
+    // The browser's own check (`required`) stops it before it is sent.
+    find(".leave .send").click();
+    assert!(!find(".leave .send").has_attribute("disabled"));
+    assert!(!apply_posted_json(&posted(&message(
+        "m1", "visitor", "Bonjour"
+    ))));
+}
+
+#[wasm_bindgen_test]
+fn hide_when_offline_keeps_a_conversation_in_progress_in_sight() {
+    mount_in(Some("en"));
+    let hidden = snapshot("offline", 1).replace(
+        r#""hide_when_offline":false"#,
+        r#""hide_when_offline":true"#,
+    );
+    apply(&hidden);
+    assert!(!is_shown(".w"));
+    receive(&message("m1", "visitor", "Hello"), 1);
+    assert!(is_shown(".bubble"));
+    find(".bubble").click();
+    assert!(is_shown(".log"));
+    assert!(is_shown("#leave-email"));
 }
 
 #[wasm_bindgen_test]
