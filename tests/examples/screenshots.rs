@@ -7,7 +7,8 @@
 //!
 //! Writes PNGs into `docs/screenshots/`: the demo page with the chat box online (panel open),
 //! busy, offline (the leave-a-message form) and closed by office hours (with when it opens),
-//! and the agent dashboard (an agent's view, the admin's office-hours tab, and on a phone).
+//! and the agent dashboard (an agent's view, its inbox with a conversation open, the admin's
+//! office-hours tab, and on a phone).
 
 use std::path::{Path, PathBuf};
 
@@ -60,9 +61,30 @@ async fn main() {
     server.set_status(&alice, "offline").await;
     wait_for_demo_page(&visitor, "offline").await;
     shots.take(&visitor, "widget-offline.png").await;
+    // Meanwhile a visitor leaves a message for sales.
+    visitor_writes(
+        &server,
+        json!({"visitor_token": SOFIA, "group": "sales", "name": "Sofia Keller",
+               "email": "sofia@cafe-keller.example",
+               "text": "Hello! Do you deliver to Vienna? I would like jasmine tea for our café."}),
+    )
+    .await;
 
-    // The dashboard: Bob, a sales agent, online; Alice online too.
+    // The dashboard: Bob, a sales agent, online; Alice online too. Two visitors write to
+    // sales.
     server.set_status(&alice, "online").await;
+    let marta = visitor_writes(
+        &server,
+        json!({"visitor_token": MARTA, "group": "sales", "name": "Marta Novák",
+               "text": "Hi! Do you have the Tie Guan Yin oolong in 250 g bags?"}),
+    )
+    .await;
+    visitor_writes(
+        &server,
+        json!({"visitor_token": ANONYMOUS, "group": "sales",
+               "text": "Is shipping to Austria free above 50 €?"}),
+    )
+    .await;
     let desktop = Browser::new(&driver).await;
     let bob = Login {
         account: "demo",
@@ -72,8 +94,64 @@ async fn main() {
     };
     desktop.log_in_to_dashboard(&server, &bob).await;
     choose_status(&desktop, "online").await;
+    desktop
+        .wait_until(
+            "the conversations in the inbox",
+            "document.querySelectorAll('#inbox [data-conversation-id][data-unread=true]').length \
+             === 2",
+            SOON,
+        )
+        .await;
     settle(&desktop).await;
     shots.take(&desktop, "dashboard-agent.png").await;
+
+    // Bob opens Marta's conversation and answers; she writes back.
+    desktop
+        .click(&format!("#inbox [data-conversation-id=\"{marta}\"]"))
+        .await;
+    desktop
+        .wait_until(
+            "Marta's message",
+            "document.querySelector('#conversation [data-author=visitor]')",
+            SOON,
+        )
+        .await;
+    desktop
+        .find("#reply textarea[name=text]")
+        .await
+        .send_keys(
+            "Hello Marta, yes: 250 g bags are in stock, and today's orders leave tomorrow \
+             morning.\u{E007}",
+        )
+        .await
+        .expect("type the reply");
+    desktop
+        .wait_until(
+            "the reply",
+            "document.querySelector('#conversation [data-author=agent]')",
+            SOON,
+        )
+        .await;
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/accounts/demo/conversations/{marta}/messages"),
+            None,
+            json!({"visitor_token": MARTA, "text": "Perfect, I'll take two. Thank you!"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    desktop
+        .wait_until(
+            "Marta's answer, and the other visitor still unread",
+            "document.querySelectorAll('#conversation [data-message-id]').length === 3 && \
+             document.getElementById('inbox-unread').dataset.count === '2'",
+            SOON,
+        )
+        .await;
+    desktop.eval("document.activeElement.blur()").await;
+    settle(&desktop).await;
+    shots.take(&desktop, "dashboard-inbox.png").await;
 
     let phone = Browser::with_options(&driver, BrowserOptions::phone()).await;
     phone
@@ -154,6 +232,10 @@ async fn main() {
             "document.querySelectorAll('#hours-week .iv').length >= 5",
             SOON,
         )
+        .await;
+    // The inbox comes first on the page: down to the administration.
+    admin
+        .eval("document.getElementById('admin').scrollIntoView()")
         .await;
     settle(&admin).await;
     shots.take(&admin, "dashboard-admin-office-hours.png").await;
@@ -239,6 +321,28 @@ async fn choose_status(browser: &Browser, status: &str) {
         .await;
     // Leave the focus ring off the button in the picture.
     browser.eval("document.activeElement.blur()").await;
+}
+
+/// Visitor tokens, 128 random bits each, as the chat box makes them.
+const SOFIA: &str = "5f0a9c2e7d4b4e1a8c3d6b2f9e0a7c41";
+const MARTA: &str = "7b2d4f6a8c0e4a1b9d3f5e7a2c4b6d82";
+const ANONYMOUS: &str = "a13c5e7f9b2d4f6a8e0c2b4d6f8a1c93";
+
+/// A visitor starts a conversation in the demo account; returns its id.
+async fn visitor_writes(server: &Server, body: Value) -> String {
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/accounts/demo/conversations",
+            None,
+            body,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    body["conversation"]["id"]
+        .as_str()
+        .expect("a conversation id")
+        .to_owned()
 }
 
 /// Logs in through the API, naming the device (the dashboard lists it); returns the token.

@@ -510,6 +510,9 @@ async fn the_inbox_brings_what_visitors_wrote_while_its_stream_was_down() {
         .log_in_to_dashboard(&server, &demo_login(ALICE, "Alice's laptop"))
         .await;
     alice.click("#inbox [data-filter=offline]").await;
+    alice
+        .wait_for_attribute(&conversation_item(&dana), "data-unread", "true", SOON)
+        .await;
     alice.click(&conversation_item(&dana)).await;
     alice
         .wait_until(
@@ -582,6 +585,134 @@ async fn the_inbox_brings_what_visitors_wrote_while_its_stream_was_down() {
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_sees_it() {
+    let database = Database::new();
+    let (mut server, _) = server_with_account(&database).await;
+    let site = CustomerSite::start(&server.base, acme()).await;
+    let driver = Chromedriver::start().await;
+
+    // The agent, online on the dashboard.
+    let agent = Browser::new(&driver).await;
+    log_in(&agent, &server, "Agent's laptop").await;
+    agent.click("#me").await;
+    agent.click("#menu button[data-status=online]").await;
+    agent
+        .wait_for_attribute("#chosen", "data-status", "online", SOON)
+        .await;
+
+    // The visitor, in another browser, on the customer's page: opens the chat and writes.
+    let visitor = Browser::new(&driver).await;
+    visitor.goto(&site.url).await;
+    visitor.wait_for_chatbox("online", LOAD).await;
+    let bubble = visitor.find_in_chatbox(".bubble").await;
+    bubble.click().await.expect("click the chat bubble");
+    visitor
+        .wait_until(
+            "the chat panel",
+            &format!("!{CHATBOX}.querySelector('.panel').hidden"),
+            SOON,
+        )
+        .await;
+    let question = "Hello! Is the blue teapot still in stock?";
+    let text = visitor.find_in_chatbox("#chat-text").await;
+    text.send_keys(question)
+        .await
+        .expect("type into the chat box");
+    let send = visitor
+        .find_in_chatbox("form:has(#chat-text) button[type=submit]")
+        .await;
+    send.click().await.expect("click Send");
+    visitor
+        .wait_until(
+            "the visitor's message in the chat box",
+            &format!(
+                "{CHATBOX}.querySelector('.log').textContent.includes({})",
+                json!(question)
+            ),
+            SOON,
+        )
+        .await;
+
+    // The agent's inbox shows it at once, unread; the agent opens it and answers.
+    let id = agent
+        .wait_until(
+            "the conversation in the agent's inbox",
+            "(function () { var c = document.querySelector('#inbox [data-conversation-id]\
+             [data-state=open][data-unread=true]'); return c && c.dataset.conversationId; })()",
+            SOON,
+        )
+        .await;
+    let id = id.as_str().expect("a conversation id").to_owned();
+    agent
+        .wait_for_attribute("#inbox-unread", "data-count", "1", SOON)
+        .await;
+    agent.click(&conversation_item(&id)).await;
+    let shown = agent
+        .wait_until(
+            "the visitor's message on the dashboard",
+            "(function () { var m = document.querySelector('#conversation [data-author=visitor]'); \
+             return m && m.querySelector('.b').textContent; })()",
+            SOON,
+        )
+        .await;
+    assert_eq!(shown, question);
+    agent
+        .wait_for_attribute(&conversation_item(&id), "data-unread", "false", SOON)
+        .await;
+    let answer = "Hi! Yes, we have three left — shall I put one aside for you?";
+    let reply = agent.find("#reply textarea[name=text]").await;
+    reply
+        .send_keys(&format!("{answer}{ENTER}"))
+        .await
+        .expect("type the answer");
+    let sent_at = Instant::now();
+
+    // The visitor's chat box shows the answer, as an agent's.
+    visitor
+        .wait_until(
+            "the agent's answer in the chat box",
+            &format!(
+                "{CHATBOX}.querySelector('.log').textContent.includes({})",
+                json!(answer)
+            ),
+            SOON,
+        )
+        .await;
+    println!(
+        "the visitor saw the answer {} ms after the agent pressed Enter",
+        sent_at.elapsed().as_millis()
+    );
+    let texts = visitor
+        .eval(&format!(
+            "return Array.from({CHATBOX}.querySelectorAll('.log .m')).map(function (m) {{ \
+             return m.textContent; }})"
+        ))
+        .await;
+    let texts: Vec<String> = serde_json::from_value(texts).expect("texts");
+    assert_eq!(
+        texts.len(),
+        2,
+        "the question and the answer, once each: {texts:?}"
+    );
+    assert!(texts[0].contains(question), "{texts:?}");
+    assert!(texts[1].contains(answer), "{texts:?}");
+    agent
+        .wait_until(
+            "the answer on the dashboard",
+            "document.querySelectorAll('#conversation [data-author=agent]').length === 1",
+            SOON,
+        )
+        .await;
+
+    for browser in [agent, visitor] {
+        browser.close().await;
+    }
+    server.stop();
+}
+
+/// The chat box's shadow root, in the page's JavaScript.
+const CHATBOX: &str = "document.querySelector('#onair-chatbox').shadowRoot";
 const DEMO_PASSWORD: &str = "onair-demo";
 const ALICE: &str = "alice@demo.onair";
 const BOB: &str = "bob@demo.onair";
