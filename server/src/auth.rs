@@ -1,10 +1,8 @@
 //! Credentials: passwords (argon2id), session tokens (256 random bits, stored
 //! only as SHA-256) and the extractors that authenticate a request.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -18,6 +16,7 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::error::{Error, Result};
 use crate::hub::AccountLive;
+use crate::password::Hasher;
 use onair_shared::wire::Role;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -51,41 +50,15 @@ pub fn check_password_shape(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hashes a password with argon2id off the async threads.
+/// Hashes a password with argon2id on the process's bounded hasher.
 pub async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-}
-
-pub fn hash_password_blocking(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+    Hasher::global().hash(password).await
 }
 
 /// Verifies a password against a stored hash, or against a dummy hash when
 /// there is none, so an unknown email takes as long as a wrong password.
 pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let dummy = dummy_hash();
-        let hash_text = stored.as_deref().unwrap_or(dummy);
-        let hash = PasswordHash::new(hash_text)
-            .map_err(|e| Error::Internal(format!("stored hash: {e}")))?;
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok();
-        Ok(matches && stored.is_some())
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-}
-
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_password_blocking(&new_token()).unwrap_or_default())
+    Hasher::global().verify(password, stored).await
 }
 
 /// An authenticated agent request. Authenticating is a sign of life for the

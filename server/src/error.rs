@@ -45,8 +45,14 @@ pub enum Error {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// 429: too many requests; try again after `retry_after` seconds.
-    #[error("too many messages; try again in {retry_after} s")]
-    RateLimited { retry_after: u64 },
+    /// `code` says which limit: `rate_limited` (visitor messages) or
+    /// `too_many_attempts` (logins).
+    #[error("{message}; try again in {retry_after} s")]
+    RateLimited {
+        code: &'static str,
+        message: &'static str,
+        retry_after: u64,
+    },
     /// 413: request body larger than the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -56,6 +62,10 @@ pub enum Error {
         code: &'static str,
         message: &'static str,
     },
+    /// 503: the server is at a bound it keeps (password hashing queue,
+    /// connections); try again after `retry_after` seconds.
+    #[error("the server is busy; try again in {retry_after} s")]
+    Busy { retry_after: u64 },
     /// 500: logged in full, answered without detail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,7 +103,9 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::ServiceUnavailable { .. } | Error::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,10 +117,11 @@ impl Error {
             | Error::Forbidden { code, .. }
             | Error::NotFound { code, .. }
             | Error::Conflict { code, .. }
+            | Error::RateLimited { code, .. }
             | Error::ServiceUnavailable { code, .. } => code,
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
-            Error::RateLimited { .. } => "rate_limited",
+            Error::Busy { .. } => "server_busy",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -160,7 +173,7 @@ impl IntoResponse for Error {
             bytes,
         )
             .into_response();
-        if let Error::RateLimited { retry_after } = self {
+        if let Error::RateLimited { retry_after, .. } | Error::Busy { retry_after } = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

@@ -11,6 +11,7 @@ pub mod error;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod password;
 pub mod sse;
 pub mod store;
 

@@ -148,6 +148,8 @@ pub struct Options<'a> {
     pub demo: bool,
     pub operator_token: Option<&'a str>,
     pub log: Option<&'a str>,
+    /// More arguments for `onair serve`.
+    pub args: &'a [&'a str],
 }
 
 /// A running `onair serve`. Dropping it kills the process, so a failing test
@@ -182,6 +184,7 @@ impl Server {
         if options.demo {
             command.arg("--demo");
         }
+        command.args(options.args);
         if let Some(token) = options.operator_token {
             command.env("ONAIR_OPERATOR_TOKEN", token);
         }
@@ -230,6 +233,11 @@ impl Server {
         };
         server.base = format!("http://{addr}");
         server
+    }
+
+    /// The server's resident memory (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(&self.pid(), "VmRSS:")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -417,6 +425,16 @@ impl Drop for Server {
 }
 
 /// The address in a line such as `… INFO onair: listening on http://127.0.0.1:4321 …`.
+/// A `kB` field of `/proc/PID/status`.
+pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 pub fn listening_address(line: &str) -> Option<String> {
     let (_, rest) = line.split_once("listening on http://")?;
     let addr: String = rest

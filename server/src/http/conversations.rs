@@ -287,6 +287,8 @@ fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Result<()> 
     hub.limits
         .check(token_hash, address, hub.clock.now())
         .map_err(|retry| Error::RateLimited {
+            code: "rate_limited",
+            message: "too many messages",
             retry_after: retry.0,
         })
 }
