@@ -27,7 +27,7 @@ use tokio::sync::{Notify, watch};
 use crate::clock::Clock;
 use crate::conversations;
 use crate::error::{Error, Result};
-use crate::limits::RateLimiter;
+use crate::limits::{LoginLimiter, RateLimiter};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::sse;
 use crate::store::{AccountData, AccountRecord, AgentRecord, GroupRecord, SessionRecord, Store};
@@ -63,6 +63,8 @@ pub struct Hub {
     pub metrics: Arc<Metrics>,
     /// Visitor-message rate limits (CONTRACT §3).
     pub limits: RateLimiter,
+    /// Login limits (CONTRACT §8).
+    pub logins: LoginLimiter,
     accounts: Mutex<HashMap<String, Arc<AccountLive>>>,
     /// SHA-256 of a bearer token → the account holding that session.
     tokens: Mutex<HashMap<TokenHash, (Arc<AccountLive>, String)>>,
@@ -134,6 +136,7 @@ impl Hub {
             clock,
             metrics: Arc::default(),
             limits: RateLimiter::default(),
+            logins: LoginLimiter::default(),
             accounts: Mutex::default(),
             tokens: Mutex::default(),
             creating: tokio::sync::Mutex::default(),

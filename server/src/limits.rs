@@ -1,5 +1,7 @@
-//! Rate limits on visitor messages (CONTRACT §3): at most 10 a minute per
-//! visitor token and 60 a minute per client address.
+//! Rate limits: visitor messages (at most 10 a minute per visitor token and
+//! 60 a minute per client address) and logins (at most 30 attempts a minute
+//! per client address; after 5 failed logins for one account and email within
+//! 15 minutes, further attempts wait). See `docs/hardening.md`.
 //!
 //! Each key (a token's hash, an address) keeps the instants of its last `N`
 //! accepted messages in a ring. A message is accepted when fewer than `N` were
@@ -33,6 +35,12 @@ pub const PER_ADDRESS: usize = 60;
 pub const WINDOW_MS: i64 = 60_000;
 /// Keys each limiter remembers at most.
 pub const MAX_KEYS: usize = 65_536;
+/// Login attempts per window per client address.
+pub const LOGINS_PER_ADDRESS: usize = 30;
+/// Failed logins per account and email within [`FAILURE_WINDOW_MS`].
+pub const FAILED_LOGINS: usize = 5;
+/// The window of failed logins: 15 minutes.
+pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
 
 const SHARDS: usize = 64;
 const SWEEP_EVERY_MS: i64 = 1_000;
@@ -57,8 +65,8 @@ impl Default for RateLimiter {
 impl RateLimiter {
     pub fn new(per_token: usize, per_address: usize, max_keys: usize) -> RateLimiter {
         RateLimiter {
-            per_address: Windows::new(per_address, max_keys),
-            per_token: Windows::new(per_token, max_keys),
+            per_address: Windows::new(per_address, WINDOW_MS, max_keys),
+            per_token: Windows::new(per_token, WINDOW_MS, max_keys),
         }
     }
 
@@ -79,8 +87,7 @@ impl RateLimiter {
             .wait(&address, now, &self.per_address)
             .max(tokens.wait(token, now, &self.per_token));
         if wait > 0 {
-            let seconds = u64::try_from(wait).unwrap_or(1).div_ceil(1000);
-            return Err(RetryAfter(seconds.max(1)));
+            return Err(RetryAfter::of_ms(wait));
         }
         addresses.record(address, now, self.per_address.limit);
         tokens.record(*token, now, self.per_token.limit);
@@ -90,6 +97,90 @@ impl RateLimiter {
     /// Keys remembered now (for tests of the memory bound).
     pub fn tracked(&self) -> (usize, usize) {
         (self.per_token.len(), self.per_address.len())
+    }
+}
+
+impl RetryAfter {
+    fn of_ms(wait: i64) -> RetryAfter {
+        let seconds = u64::try_from(wait).unwrap_or(1).div_ceil(1000);
+        RetryAfter(seconds.max(1))
+    }
+}
+
+/// Which login a failure counts against: SHA-256 of the account's id and the
+/// lower-cased email, whether or not an agent has that email.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginKey(TokenHash);
+
+impl LoginKey {
+    pub fn of(account_id: &str, email: &str) -> LoginKey {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(account_id.as_bytes());
+        hasher.update([0]);
+        hasher.update(email.as_bytes());
+        LoginKey(hasher.finalize().into())
+    }
+}
+
+/// The login limits of a server (CONTRACT §8, `docs/hardening.md`).
+#[derive(Debug)]
+pub struct LoginLimiter {
+    per_address: Windows<AddressKey>,
+    failures: Windows<TokenHash>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            per_address: Windows::new(LOGINS_PER_ADDRESS, WINDOW_MS, MAX_KEYS),
+            failures: Windows::new(FAILED_LOGINS, FAILURE_WINDOW_MS, MAX_KEYS),
+        }
+    }
+}
+
+impl LoginLimiter {
+    /// Counts one login attempt from `address` for `key`, or refuses it
+    /// (counting nothing) when the address has made its attempts of the last
+    /// minute or the key has failed too often in the last 15 minutes.
+    pub fn attempt(
+        &self,
+        key: &LoginKey,
+        address: IpAddr,
+        now: Timestamp,
+    ) -> Result<(), RetryAfter> {
+        let now = now.as_millisecond();
+        let address = AddressKey::of(address);
+        // Always the address shard first, then the key's: one order, no deadlock.
+        let mut addresses = self.per_address.shard(&address);
+        let failures = self
+            .failures
+            .shard(&key.0)
+            .wait(&key.0, now, &self.failures);
+        let wait = addresses
+            .wait(&address, now, &self.per_address)
+            .max(failures);
+        if wait > 0 {
+            return Err(RetryAfter::of_ms(wait));
+        }
+        addresses.record(address, now, self.per_address.limit);
+        Ok(())
+    }
+
+    /// Records a failed login for `key`.
+    pub fn failed(&self, key: &LoginKey, now: Timestamp) {
+        let now = now.as_millisecond();
+        let mut shard = self.failures.shard(&key.0);
+        // A full shard of active keys has no room: the failure is not
+        // remembered, which the address limit still bounds.
+        if shard.wait(&key.0, now, &self.failures) == 0 || shard.keys.contains_key(&key.0) {
+            shard.record(key.0, now, self.failures.limit);
+        }
+    }
+
+    /// A successful login forgets the key's failures.
+    pub fn succeeded(&self, key: &LoginKey) {
+        self.failures.shard(&key.0).keys.remove(&key.0);
     }
 }
 
@@ -116,6 +207,7 @@ impl AddressKey {
 #[derive(Debug)]
 struct Windows<K> {
     limit: usize,
+    window_ms: i64,
     max_per_shard: usize,
     hasher: RandomState,
     shards: Box<[Mutex<Shard<K>>]>,
@@ -137,9 +229,10 @@ struct Ring {
 }
 
 impl<K: Hash + Eq + Copy> Windows<K> {
-    fn new(limit: usize, max_keys: usize) -> Windows<K> {
+    fn new(limit: usize, window_ms: i64, max_keys: usize) -> Windows<K> {
         Windows {
             limit: limit.max(1),
+            window_ms,
             max_per_shard: max_keys.div_ceil(SHARDS).max(1),
             hasher: RandomState::new(),
             shards: (0..SHARDS)
@@ -172,14 +265,15 @@ impl<K: Hash + Eq + Copy> Shard<K> {
     /// Milliseconds until `key` may send again; 0 when it may now.
     fn wait(&mut self, key: &K, now: i64, windows: &Windows<K>) -> i64 {
         if let Some(ring) = self.keys.get(key) {
-            return ring.wait(now);
+            return ring.wait(now, windows.window_ms);
         }
         if self.keys.len() < windows.max_per_shard {
             return 0;
         }
         if now >= self.next_sweep {
             self.next_sweep = now.saturating_add(SWEEP_EVERY_MS);
-            self.keys.retain(|_, ring| !ring.is_idle(now));
+            self.keys
+                .retain(|_, ring| !ring.is_idle(now, windows.window_ms));
         }
         if self.keys.len() < windows.max_per_shard {
             0
@@ -202,12 +296,12 @@ impl<K: Hash + Eq + Copy> Shard<K> {
 }
 
 impl Ring {
-    fn wait(&self, now: i64) -> i64 {
+    fn wait(&self, now: i64, window_ms: i64) -> i64 {
         if self.len < self.times.len() {
             return 0;
         }
         let oldest = self.times[self.next];
-        (oldest.saturating_add(WINDOW_MS) - now).max(0)
+        (oldest.saturating_add(window_ms) - now).max(0)
     }
 
     fn push(&mut self, now: i64) {
@@ -217,9 +311,9 @@ impl Ring {
     }
 
     /// No message within the window: forgetting the key changes nothing.
-    fn is_idle(&self, now: i64) -> bool {
+    fn is_idle(&self, now: i64, window_ms: i64) -> bool {
         let newest = self.times[(self.next + self.times.len() - 1) % self.times.len()];
-        self.len == 0 || now.saturating_sub(newest) >= WINDOW_MS
+        self.len == 0 || now.saturating_sub(newest) >= window_ms
     }
 }
 
@@ -299,6 +393,63 @@ mod tests {
         assert_ne!(AddressKey::of(a.into()), AddressKey::of(c.into()));
         let mapped: Ipv6Addr = "::ffff:192.0.2.1".parse().expect("v6");
         assert_eq!(AddressKey::of(mapped.into()), AddressKey::of(HOME));
+    }
+
+    #[test]
+    fn five_failed_logins_lock_that_email_for_fifteen_minutes_whatever_the_address() {
+        let limiter = LoginLimiter::default();
+        let key = LoginKey::of("account-1", "ann@acme.example");
+        for n in 0..5 {
+            assert_eq!(limiter.attempt(&key, HOME, at(n * 1000)), Ok(()));
+            limiter.failed(&key, at(n * 1000));
+        }
+        // The first failure was at 0 s: it leaves the window at 15 min.
+        assert_eq!(
+            limiter.attempt(&key, OFFICE, at(5_000)),
+            Err(RetryAfter(895))
+        );
+        assert!(
+            limiter
+                .attempt(&key, HOME, at(FAILURE_WINDOW_MS - 1))
+                .is_err()
+        );
+        assert_eq!(limiter.attempt(&key, HOME, at(FAILURE_WINDOW_MS)), Ok(()));
+        // Other emails, and the same email in another account, are not affected.
+        let other = LoginKey::of("account-1", "bob@acme.example");
+        assert_eq!(limiter.attempt(&other, HOME, at(5_000)), Ok(()));
+        let elsewhere = LoginKey::of("account-2", "ann@acme.example");
+        assert_eq!(limiter.attempt(&elsewhere, HOME, at(5_000)), Ok(()));
+    }
+
+    #[test]
+    fn a_successful_login_forgets_the_failures() {
+        let limiter = LoginLimiter::default();
+        let key = LoginKey::of("account-1", "ann@acme.example");
+        for n in 0..4 {
+            limiter.failed(&key, at(n));
+        }
+        limiter.succeeded(&key);
+        for n in 0..4 {
+            limiter.failed(&key, at(10 + n));
+        }
+        assert_eq!(limiter.attempt(&key, HOME, at(20)), Ok(()));
+    }
+
+    #[test]
+    fn an_address_gets_thirty_login_attempts_a_minute() {
+        let limiter = LoginLimiter::default();
+        for n in 0..30 {
+            let key = LoginKey::of("account-1", &format!("n{n}@acme.example"));
+            assert_eq!(
+                limiter.attempt(&key, HOME, at(n * 10)),
+                Ok(()),
+                "attempt {n}"
+            );
+        }
+        let key = LoginKey::of("account-1", "late@acme.example");
+        assert_eq!(limiter.attempt(&key, HOME, at(1_000)), Err(RetryAfter(59)));
+        assert_eq!(limiter.attempt(&key, OFFICE, at(1_000)), Ok(()));
+        assert_eq!(limiter.attempt(&key, HOME, at(WINDOW_MS)), Ok(()));
     }
 
     #[test]

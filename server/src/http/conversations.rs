@@ -4,13 +4,11 @@
 //! conversation, replies, closing.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +16,7 @@ use onair_shared::conversation::{MAX_TEXT_CHARS, message_text};
 use onair_shared::wire::{self, ConversationState, Delivery, Lang};
 use serde::Deserialize;
 
+use super::ClientAddr;
 use super::cors::{self, with_cors};
 use super::validate;
 use crate::AppState;
@@ -82,24 +81,6 @@ struct StartBody {
 struct VisitorMessageBody {
     visitor_token: String,
     text: String,
-}
-
-/// The client's address: the peer of the TCP connection. Requests that did
-/// not come over one (the demo seeding calls the router directly) share the
-/// unspecified address.
-#[derive(Debug, Clone, Copy)]
-struct ClientAddr(IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        Ok(ClientAddr(address))
-    }
 }
 
 async fn start(

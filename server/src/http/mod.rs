@@ -76,6 +76,30 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
     }
 }
 
+/// The client's address: the peer of the TCP connection. Requests that did
+/// not come over one (the demo seeding calls the router directly) share the
+/// unspecified address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                |info| info.0.ip(),
+            );
+        Ok(ClientAddr(address))
+    }
+}
+
 /// Field rules shared by several resources.
 pub(crate) mod validate {
     use crate::error::{Error, Result};

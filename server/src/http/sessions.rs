@@ -7,9 +7,11 @@ use axum::routing::{delete, post};
 use onair_shared::wire;
 use serde::{Deserialize, Serialize};
 
+use super::ClientAddr;
 use crate::AppState;
 use crate::auth::{self, AgentAuth};
 use crate::error::{ApiJson, Error, Result};
+use crate::limits::LoginKey;
 use crate::store::SessionRecord;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -43,6 +45,7 @@ struct SessionView {
 async fn login(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    ClientAddr(address): ClientAddr,
     ApiJson(login): ApiJson<Login>,
 ) -> Result<(StatusCode, axum::Json<LoggedIn>)> {
     let hub = &state.hub;
@@ -61,15 +64,27 @@ async fn login(
             .map(|a| (a.id.clone(), a.password_hash.clone()))
     };
     let (agent_id, stored_hash) = found.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+    // Throttled before any hashing, the same for known and unknown emails.
+    let key = LoginKey::of(&live.id, &email);
+    hub.logins
+        .attempt(&key, address, hub.clock.now())
+        .map_err(|retry| Error::RateLimited {
+            code: "too_many_attempts",
+            message: "too many login attempts",
+            retry_after: retry.0,
+        })?;
     // Unknown email and wrong password get the same answer after the same work.
     let matches = auth::verify_password(login.password, stored_hash).await?;
     let (true, Some(agent_id)) = (matches, agent_id) else {
+        hub.logins.failed(&key, hub.clock.now());
+        tracing::info!(account = %slug, %address, "failed login");
         return Err(Error::Unauthorized {
             code: "invalid_credentials",
             message: "the email or password is wrong",
         });
     };
 
+    hub.logins.succeeded(&key);
     let token = auth::new_token();
     let now = hub.clock.now();
     let record = SessionRecord {

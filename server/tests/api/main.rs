@@ -7,5 +7,6 @@ mod admin;
 mod conversations;
 mod durability;
 mod files;
+mod logins;
 mod smoke;
 mod status;
