@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// Enables `POST /api/v1/accounts` for whoever presents this bearer token.
     #[arg(long, env = "ONAIR_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
+    /// At most this many open connections (default: a tenth and 192 below
+    /// the process's open-file limit). At the cap a new connection closes the
+    /// longest-idle one, or is answered 503 when none is idle.
+    #[arg(long, env = "ONAIR_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(16..))]
+    pub max_connections: Option<u64>,
     /// Create the `demo` account (groups `sales` and `support`, three agents)
     /// if it is missing, and print its logins.
     #[arg(long, env = "ONAIR_DEMO")]
@@ -62,6 +67,7 @@ impl fmt::Debug for ServeArgs {
                 "operator_token",
                 &self.operator_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("max_connections", &self.max_connections)
             .field("demo", &self.demo)
             .finish()
     }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod connections;
 pub mod conversations;
 pub mod demo;
 pub mod error;
@@ -20,10 +21,9 @@ mod http;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use crate::hub::Hub;
@@ -40,11 +40,13 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
 }
 
-/// Server settings that handlers need.
+/// Server settings.
 #[derive(Clone, Default)]
 pub struct ServerConfig {
     /// Enables `POST /api/v1/accounts` when set (`ONAIR_OPERATOR_TOKEN`).
     pub operator_token: Option<String>,
+    /// Connection cap and timeouts (docs/hardening.md).
+    pub connections: connections::ConnectionLimits,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -52,6 +54,7 @@ impl fmt::Debug for ServerConfig {
         let token = self.operator_token.as_ref().map(|_| "<redacted>");
         f.debug_struct("ServerConfig")
             .field("operator_token", &token)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -63,49 +66,22 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until `shutdown` resolves, then ends every event stream, lets
 /// in-flight requests finish and records the shutdown for the restart rule
-/// (forgetting, on start, the one recorded before).
+/// (forgetting, on start, the one recorded before). Connections are held to
+/// the limits of `state.config.connections` (see [`connections`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let hub = Arc::clone(&state.hub);
+    let limits = state.config.connections;
+    hub.metrics
+        .max_streams
+        .store(limits.max_streams() as u64, Ordering::Relaxed);
     hub.mark_running().await;
     tokio::task::spawn_blocking(http::prepare_assets);
     let app = router(state);
-    let listener = listener.tap_io(configure_connection);
-    // The peer's address reaches handlers as ConnectInfo: visitor messages are
-    // rate-limited per client address (CONTRACT §3). Like `into_make_service`,
-    // this hands each connection a clone of the router, which is a reference
-    // count; passing the `Router` itself would make axum call `with_state` per
-    // connection, copying every route table (~14 KB per open stream).
-    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.shut_down().await;
-        })
-        .await
-}
-
-/// Per-connection socket options. Keep-alive probes and a user timeout make
-/// the kernel drop a connection whose peer vanished (power loss, network cut)
-/// within about a minute, which ends an agent's stream and starts its grace
-/// period (CONTRACT §1.1: at most grace + 60 s after the last sign of life).
-fn configure_connection(stream: &mut tokio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let socket = socket2::SockRef::from(&*stream);
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(20))
-        .with_interval(Duration::from_secs(10))
-        .with_retries(3);
-    if let Err(e) = socket.set_tcp_keepalive(&keepalive) {
-        tracing::debug!(error = %e, "could not enable TCP keep-alive");
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(30))) {
-        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
-    }
+    connections::serve(listener, app, limits, shutdown, hub.shut_down()).await
 }
 
 /// `onair account create`: the same validation and result as

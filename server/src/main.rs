@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeArgs};
+use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
 use onair_server::{AppState, Hub, ServerConfig, demo, store};
 use tracing_subscriber::EnvFilter;
@@ -40,6 +41,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hub,
         config: Arc::new(ServerConfig {
             operator_token: args.operator_token,
+            connections: args
+                .max_connections
+                .map_or_else(ConnectionLimits::default, |max| {
+                    ConnectionLimits::with_max(usize::try_from(max).unwrap_or(usize::MAX))
+                }),
         }),
     };
     if args.demo && demo::seed(&state).await? {
@@ -49,7 +55,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(database = %args.database.url, "listening on http://{addr}");
+    tracing::info!(
+        database = %args.database.url,
+        max_connections = state.config.connections.max_connections,
+        "listening on http://{addr}"
+    );
     if !onair_server::widget_built() {
         tracing::warn!(
             "this binary has no widget build: run `cargo xtask widget` and rebuild to serve it"

@@ -4,8 +4,14 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::Error;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Event streams of every kind open now, and how many may be
+    /// (`connections::ConnectionLimits::max_streams`; 0 = no limit).
+    streams: AtomicU64,
+    pub max_streams: AtomicU64,
     pub status_streams: AtomicU64,
     pub agent_streams: AtomicU64,
     pub conversation_streams: AtomicU64,
@@ -20,7 +26,9 @@ enum StreamKind {
     Conversation,
 }
 
-/// Counts one open stream of a kind for as long as it lives.
+/// Counts one open stream of a kind for as long as it lives. Opening one
+/// beyond `max_streams` is refused (`503 server_busy`), so that streams leave
+/// connections free for `/healthz` and API requests (docs/hardening.md).
 #[derive(Debug)]
 pub struct StreamGauge {
     metrics: Arc<Metrics>,
@@ -28,26 +36,32 @@ pub struct StreamGauge {
 }
 
 impl StreamGauge {
-    pub fn status(metrics: &Arc<Metrics>) -> StreamGauge {
+    pub fn status(metrics: &Arc<Metrics>) -> Result<StreamGauge, Error> {
         StreamGauge::open(metrics, StreamKind::Status)
     }
 
-    pub fn agent(metrics: &Arc<Metrics>) -> StreamGauge {
+    pub fn agent(metrics: &Arc<Metrics>) -> Result<StreamGauge, Error> {
         StreamGauge::open(metrics, StreamKind::Agent)
     }
 
     /// A visitor's conversation stream.
-    pub fn conversation(metrics: &Arc<Metrics>) -> StreamGauge {
+    pub fn conversation(metrics: &Arc<Metrics>) -> Result<StreamGauge, Error> {
         StreamGauge::open(metrics, StreamKind::Conversation)
     }
 
-    fn open(metrics: &Arc<Metrics>, kind: StreamKind) -> StreamGauge {
+    fn open(metrics: &Arc<Metrics>, kind: StreamKind) -> Result<StreamGauge, Error> {
+        let open = metrics.streams.fetch_add(1, Ordering::AcqRel);
+        let max = metrics.max_streams.load(Ordering::Relaxed);
+        if max > 0 && open >= max {
+            metrics.streams.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Busy { retry_after: 2 });
+        }
         let gauge = StreamGauge {
             metrics: Arc::clone(metrics),
             kind,
         };
         gauge.counter().fetch_add(1, Ordering::Relaxed);
-        gauge
+        Ok(gauge)
     }
 
     fn counter(&self) -> &AtomicU64 {
@@ -62,6 +76,7 @@ impl StreamGauge {
 impl Drop for StreamGauge {
     fn drop(&mut self) {
         self.counter().fetch_sub(1, Ordering::Relaxed);
+        self.metrics.streams.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -424,7 +424,6 @@ impl Drop for Server {
     }
 }
 
-/// The address in a line such as `… INFO onair: listening on http://127.0.0.1:4321 …`.
 /// A `kB` field of `/proc/PID/status`.
 pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
@@ -435,6 +434,7 @@ pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// The address in a line such as `… INFO onair: listening on http://127.0.0.1:4321 …`.
 pub fn listening_address(line: &str) -> Option<String> {
     let (_, rest) = line.split_once("listening on http://")?;
     let addr: String = rest

@@ -117,3 +117,234 @@ async fn a_flood_of_failed_logins_keeps_the_servers_memory_bounded() {
     assert_eq!(status, StatusCode::OK);
     server.stop();
 }
+
+fn start_capped(max_connections: &str) -> (Database, Server) {
+    let database = Database::new();
+    let server = Server::start_with(
+        &database,
+        Options {
+            operator_token: Some(OPERATOR_TOKEN),
+            args: &["--max-connections", max_connections],
+            ..Options::default()
+        },
+    );
+    (database, server)
+}
+
+fn addr_of(server: &Server) -> String {
+    server.base.trim_start_matches("http://").to_owned()
+}
+
+/// Open descriptors of the server process.
+fn open_files(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .expect("read /proc fd")
+        .count()
+}
+
+/// Reads until the server closes the connection; how long that took, or
+/// None if it stayed open for `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), stream.read(&mut buffer)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_without_a_complete_request_head_is_closed_after_ten_seconds() {
+    use tokio::io::AsyncWriteExt;
+    let (_database, mut server) = start();
+    server.create_account("acme").await;
+    // An event stream is not idle: it stays open past the head timeout.
+    let mut stream = server.events("/api/v1/accounts/acme/status/events").await;
+    stream.expect("status").await;
+    let addr = addr_of(&server);
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut partial = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: onair\r\n")
+        .await
+        .expect("write");
+    // A keep-alive connection that answered one request and then sits idle.
+    let mut idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: onair\r\n\r\n")
+        .await
+        .expect("write");
+
+    let (silent, partial, idle) = tokio::join!(
+        closed_within(&mut silent, Duration::from_secs(20)),
+        closed_within(&mut partial, Duration::from_secs(20)),
+        closed_within(&mut idle, Duration::from_secs(20)),
+    );
+    for (what, took) in [
+        ("silent", silent),
+        ("partial head", partial),
+        ("idle keep-alive", idle),
+    ] {
+        let took =
+            took.unwrap_or_else(|| panic!("the {what} connection was still open after 20 s"));
+        assert!(
+            (Duration::from_secs(9)..Duration::from_secs(15)).contains(&took),
+            "the {what} connection was closed after {took:?}, not 10 s"
+        );
+    }
+    assert!(
+        !stream.ends_within(Duration::from_millis(500)).await,
+        "the event stream was closed with the idle connections"
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_idle_connections_make_room_for_healthz_and_the_api() {
+    let (_database, mut server) = start_capped("100");
+    server.create_account("acme").await;
+    let addr = addr_of(&server);
+    let before = open_files(&server);
+    // Three times the cap in connections that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Each new client still gets in, closing the longest-idle connection.
+    for _ in 0..5 {
+        let client = reqwest::Client::new();
+        let response = client
+            .get(server.url("/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .expect("healthz at the cap");
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = client
+            .get(server.url("/api/v1/accounts/acme/status"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .expect("status at the cap");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let during = open_files(&server);
+    assert!(
+        during <= before + 100 + 64,
+        "{during} descriptors open with a cap of 100 connections (from {before})"
+    );
+    // The oldest idle connections were closed by the server.
+    let mut closed = 0;
+    for stream in idle.iter_mut().take(100) {
+        if closed_within(stream, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 90,
+        "only {closed} of the 100 oldest idle connections were closed"
+    );
+    server.stop();
+    assert!(
+        !server.finish_log().contains("Too many open files"),
+        "the server ran out of descriptors"
+    );
+}
+
+#[tokio::test]
+async fn streams_leave_room_for_api_requests_and_excess_connections_are_refused_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 40 connections: 32 for event streams, 8 kept for everything else.
+    let (_database, mut server) = start_capped("40");
+    server.create_account("acme").await;
+    let addr = addr_of(&server);
+    let path = "/api/v1/accounts/acme/status/events";
+    let mut streams = Vec::new();
+    for _ in 0..32 {
+        let mut stream = server.events(path).await;
+        stream.expect("status").await;
+        streams.push(stream);
+    }
+    let (status, body) = server.get(path, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "server_busy");
+    let (status, _) = server.get("/healthz", None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "healthz with every stream slot taken"
+    );
+    let (status, _) = server.get("/api/v1/accounts/acme/status", None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the API with every stream slot taken"
+    );
+
+    // Requests whose bodies never come keep the other connections busy; a
+    // connection that gets a place takes one more such request, until none is
+    // idle and the next is answered 503 and closed at once.
+    const TRICKLE: &[u8] = b"POST /api/v1/accounts/acme/sessions HTTP/1.1\r\nHost: onair\r\ncontent-length: 200\r\n\r\n{";
+    let mut trickling = Vec::new();
+    let mut refused = None;
+    for _ in 0..64 {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_millis(300), stream.read_to_end(&mut answer)).await;
+        if read.is_ok() {
+            refused = Some(String::from_utf8_lossy(&answer).into_owned());
+            break;
+        }
+        stream.write_all(TRICKLE).await.expect("write");
+        trickling.push(stream);
+    }
+    let refused = refused.expect("a connection beyond the cap was refused");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("\"too_many_connections\""), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    assert!(
+        (8..=12).contains(&trickling.len()),
+        "{} connections besides the 32 streams before the cap of 40",
+        trickling.len()
+    );
+
+    // A body that does not arrive within 10 s fails the request; the
+    // connections are free again.
+    for stream in &mut trickling {
+        let mut answer = vec![0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut answer))
+            .await
+            .expect("an answer to the trickling request within 15 s")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("unreadable_body"), "{answer}");
+    }
+    drop(trickling);
+    let (status, _) = server.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    drop(streams);
+    server.stop();
+}

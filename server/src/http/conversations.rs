@@ -167,6 +167,7 @@ async fn visitor_events(
         })?;
         let token_hash = visitor_token(token)?;
         let after = last_event_id(headers, &query);
+        let gauge = StreamGauge::conversation(&hub.metrics)?;
         // Subscribe first, then read: a message stored meanwhile is in both,
         // and its seq drops the live copy (visitor_events).
         let subscription = live_conversations::subscribe_visitor(&live, &id);
@@ -199,7 +200,7 @@ async fn visitor_events(
             None,
             hub.signals(),
             Arc::clone(&hub.metrics),
-            StreamGauge::conversation(&hub.metrics),
+            gauge,
         );
         Ok(sse::response(stream))
     })

@@ -96,6 +96,7 @@ async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Respon
         agent_id,
         ..
     } = auth;
+    let gauge = StreamGauge::agent(&hub.metrics)?;
     let writer = hub.writer(&live).await;
     let subscribed = writer
         .apply(|inner, now| {
@@ -132,7 +133,7 @@ async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Respon
         live: Arc::clone(&live),
         agent_id,
         session_id: session_id.clone(),
-        _gauge: StreamGauge::agent(&hub.metrics),
+        _gauge: gauge,
     };
     if let Err(e) = hub
         .store

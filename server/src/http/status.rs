@@ -62,13 +62,13 @@ async fn events(
 ) -> Response {
     let hub = Arc::clone(&state.hub);
     with_cors(&state, &slug, &headers, |live| async move {
+        let gauge = StreamGauge::status(&hub.metrics)?;
         let mut rx = live.subscribe_scope(&scope(&uri))?;
         let current = rx.borrow_and_update().clone();
         let feeds = sse::Feeds {
             first: Some(rx),
             ..sse::Feeds::default()
         };
-        let gauge = StreamGauge::status(&hub.metrics);
         let stream = sse::stream(
             vec![sse::RETRY, current],
             feeds,

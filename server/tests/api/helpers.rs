@@ -91,7 +91,10 @@ async fn start(
     let operator_token = (!config.no_operator).then(|| OPERATOR_TOKEN.to_owned());
     let state = AppState {
         hub: Arc::clone(&hub),
-        config: Arc::new(ServerConfig { operator_token }),
+        config: Arc::new(ServerConfig {
+            operator_token,
+            ..ServerConfig::default()
+        }),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
