@@ -28,7 +28,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DatabaseArg {
-    /// Where data lives: `sqlite://PATH` (created if missing).
+    /// Where data lives: `sqlite://PATH` (created if missing) or
+    /// `postgres://USER@HOST:PORT/DB` (an existing database).
     #[arg(
         long = "database",
         env = "ONAIR_DATABASE_URL",

@@ -2,9 +2,13 @@
 //!
 //! The server keeps every account's live state in memory (see `hub`); the
 //! store is the durable copy it writes through to and loads from at start-up.
-//! Only SQLite exists today; PostgreSQL and Redis can be added as further
-//! implementations of [`Store`] without touching the rest of the server.
+//! Two implementations of [`Store`]: [`SqliteStore`], one embedded file
+//! (`sqlite://PATH`, the default), and [`PostgresStore`], a PostgreSQL
+//! database (`postgres://` or `postgresql://`). Both keep the same schema and
+//! semantics, and one test suite (`server/tests/store.rs`) runs against each.
+//! Further backends can be added without touching the rest of the server.
 
+mod postgres;
 mod sqlite;
 
 use std::fmt;
@@ -16,6 +20,7 @@ use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
 use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +28,9 @@ pub enum StoreError {
     /// A unique constraint: which one, in words a client may see ("slug", "email", "key").
     #[error("{0} already exists")]
     Conflict(&'static str),
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+    )]
     UnsupportedUrl(String),
     #[error("storage failure: {0}")]
     Backend(String),
@@ -266,11 +273,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (a file, created if
-/// missing) or `sqlite::memory:`.
+/// missing), `sqlite::memory:`, or `postgres://USER@HOST:PORT/DATABASE`
+/// (also `postgresql://`, with any of libpq's URL parameters; the database
+/// must exist). Either way the schema is brought up to date.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.strip_prefix("//").unwrap_or(rest);
         let store = SqliteStore::open(path).await?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::open(url).await?;
         return Ok(Arc::new(store));
     }
     Err(StoreError::UnsupportedUrl(url.to_owned()))
