@@ -130,8 +130,10 @@ impl PostgresStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(backend)?;
+        // Without the notice that the table exists on every start but the first.
         tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
+            "SET LOCAL client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    BIGINT PRIMARY KEY,
                  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
              )",
