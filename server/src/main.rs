@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
 async fn open_hub(url: &str) -> anyhow::Result<Arc<Hub>> {
     let store = store::open(url)
         .await
-        .with_context(|| format!("opening {url}"))?;
+        .with_context(|| format!("opening {}", store::redacted_url(url)))?;
     Hub::load(store, HubOptions::default())
         .await
         .context("loading accounts")
@@ -49,7 +49,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(database = %args.database.url, "listening on http://{addr}");
+    tracing::info!(
+        database = %store::redacted_url(&args.database.url),
+        "listening on http://{addr}"
+    );
     if !onair_server::widget_built() {
         tracing::warn!(
             "this binary has no widget build: run `cargo xtask widget` and rebuild to serve it"
