@@ -26,9 +26,10 @@ pub enum Command {
     Account(AccountCommand),
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct DatabaseArg {
-    /// Where data lives: `sqlite://PATH` (created if missing).
+    /// Where data lives: `sqlite://PATH` (created if missing) or
+    /// `postgres://USER@HOST:PORT/DB` (an existing database).
     #[arg(
         long = "database",
         env = "ONAIR_DATABASE_URL",
@@ -56,6 +57,14 @@ pub struct ServeArgs {
     /// if it is missing, and print its logins.
     #[arg(long, env = "ONAIR_DEMO")]
     pub demo: bool,
+}
+
+impl fmt::Debug for DatabaseArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseArg")
+            .field("url", &crate::store::redacted_url(&self.url))
+            .finish()
+    }
 }
 
 impl fmt::Debug for ServeArgs {

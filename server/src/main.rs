@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
 async fn open_hub(url: &str) -> anyhow::Result<Arc<Hub>> {
     let store = store::open(url)
         .await
-        .with_context(|| format!("opening {url}"))?;
+        .with_context(|| format!("opening {}", store::redacted_url(url)))?;
     Hub::load(store, HubOptions::default())
         .await
         .context("loading accounts")
@@ -56,7 +56,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        database = %args.database.url,
+        database = %store::redacted_url(&args.database.url),
         max_connections = state.config.connections.max_connections,
         "listening on http://{addr}"
     );

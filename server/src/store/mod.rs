@@ -2,9 +2,13 @@
 //!
 //! The server keeps every account's live state in memory (see `hub`); the
 //! store is the durable copy it writes through to and loads from at start-up.
-//! Only SQLite exists today; PostgreSQL and Redis can be added as further
-//! implementations of [`Store`] without touching the rest of the server.
+//! Two implementations of [`Store`]: [`SqliteStore`], one embedded file
+//! (`sqlite://PATH`, the default), and [`PostgresStore`], a PostgreSQL
+//! database (`postgres://` or `postgresql://`). Both keep the same schema and
+//! semantics, and one test suite (`server/tests/store.rs`) runs against each.
+//! Further backends can be added without touching the rest of the server.
 
+mod postgres;
 mod sqlite;
 
 use std::fmt;
@@ -16,6 +20,7 @@ use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
 use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +28,9 @@ pub enum StoreError {
     /// A unique constraint: which one, in words a client may see ("slug", "email", "key").
     #[error("{0} already exists")]
     Conflict(&'static str),
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+    )]
     UnsupportedUrl(String),
     #[error("storage failure: {0}")]
     Backend(String),
@@ -265,13 +272,87 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
+/// A database URL as it may be shown in logs and errors: a password in its
+/// user info (`scheme://user:PASSWORD@host`) or in a `password=` parameter
+/// becomes `***`.
+pub fn redacted_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+                    None => base.to_owned(),
+                },
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
 /// Opens the store a database URL names: `sqlite://PATH` (a file, created if
-/// missing) or `sqlite::memory:`.
+/// missing), `sqlite::memory:`, or `postgres://USER@HOST:PORT/DATABASE`
+/// (also `postgresql://`, with any of libpq's URL parameters; the database
+/// must exist). Either way the schema is brought up to date.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.strip_prefix("//").unwrap_or(rest);
         let store = SqliteStore::open(path).await?;
         return Ok(Arc::new(store));
     }
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::open(url).await?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::UnsupportedUrl(redacted_url(url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn passwords_are_left_out_of_database_urls() {
+        for (url, shown) in [
+            ("sqlite://onair.db", "sqlite://onair.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            (
+                "postgres://onair@db:5432/onair",
+                "postgres://onair@db:5432/onair",
+            ),
+            (
+                "postgres://onair:s3cr%40t@db:5432/onair",
+                "postgres://onair:***@db:5432/onair",
+            ),
+            ("postgresql://u:p@db", "postgresql://u:***@db"),
+            (
+                "postgres://db/onair?user=u&password=s3cret&sslmode=disable",
+                "postgres://db/onair?user=u&password=***&sslmode=disable",
+            ),
+            (
+                "mysql://root:pw@localhost/x",
+                "mysql://root:***@localhost/x",
+            ),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+    }
 }

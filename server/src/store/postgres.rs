@@ -1,0 +1,998 @@
+//! The PostgreSQL store, for deployments that keep their data in a database
+//! server: `postgres://USER@HOST:PORT/DB` (or `postgresql://`).
+//!
+//! A pool of `tokio-postgres` connections (`deadpool-postgres`), plain text
+//! queries prepared at run time. Every connection runs with
+//! `synchronous_commit = on`, so a write the API acknowledged has reached the
+//! server's write-ahead log on disk. Multi-statement writes are transactions;
+//! reads that must agree (an account's load, a conversation with its messages)
+//! share one snapshot.
+//!
+//! Migrations live in `server/migrations/postgres/`; the versions applied are
+//! rows of `schema_migrations`. They run in one transaction under an advisory
+//! lock, so several processes starting together on an empty database migrate
+//! it exactly once.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use jiff::Timestamp;
+use onair_shared::conversation::ReplyState;
+use onair_shared::office_hours::OfficeHoursSpec;
+use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+
+use super::{
+    AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
+    MessageRecord, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+};
+
+/// Migrations in order; migration `n` (from 1) is recorded as version `n`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// The advisory lock migrations run under (any constant: "onair" in ASCII).
+const MIGRATION_LOCK: i64 = 0x006f_6e61_6972;
+
+/// Connections per process. The server reads from memory, so the store sees
+/// writes and start-up loads; a handful of connections carries that.
+const POOL_SIZE: usize = 16;
+
+/// How long opening a connection may take before the store reports failure.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request waits for a free connection or a new one.
+const POOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl fmt::Debug for PostgresStore {
+    // Not the pool's configuration: it holds the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PostgresStore")
+            .field("connections", &status.size)
+            .field("idle", &status.available)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection settings a URL names, with the ones the store relies on.
+fn connection_config(url: &str) -> StoreResult<tokio_postgres::Config> {
+    // The error never repeats the URL: it may hold a password.
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+    // Appended after any options of the URL, so it wins over them, and over
+    // the database's or role's own setting.
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} -c synchronous_commit=on"),
+        _ => "-c synchronous_commit=on".to_owned(),
+    };
+    config.options(options);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("onair");
+    }
+    Ok(config)
+}
+
+/// A pool of connections to the database `url` names; none is opened yet.
+fn pool(url: &str) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        connection_config(url)?,
+        NoTls,
+        ManagerConfig {
+            // A cheap round trip when a connection is taken from the pool, so
+            // one the network dropped silently is replaced rather than failing
+            // a write.
+            recycling_method: RecyclingMethod::Verified,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .build()
+        .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` or `postgresql://` URL names
+    /// and brings its schema up to date. The database must exist.
+    pub async fn open(url: &str) -> StoreResult<PostgresStore> {
+        let store = PostgresStore { pool: pool(url)? };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL connection: {e}")))
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Held until the transaction ends: a second process waits here, then
+        // finds the migrations recorded and has nothing left to do.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(backend)?;
+        // Without the notice that the table exists on every start but the first.
+        tx.batch_execute(
+            "SET LOCAL client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    BIGINT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(backend)?;
+        let applied: i64 = tx
+            .query_one(
+                "SELECT COALESCE(max(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(backend)
+            .and_then(|row| get(&row, 0))?;
+        let known = MIGRATIONS.len();
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > known {
+            return Err(StoreError::Backend(format!(
+                "the database has schema version {applied}, newer than this onair ({known}); \
+                 upgrade onair"
+            )));
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+            tx.batch_execute(sql).await.map_err(backend)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+fn backend(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("PostgreSQL: {db}")),
+        None => StoreError::Backend(format!("PostgreSQL: {e}")),
+    }
+}
+
+/// Maps a unique violation to a conflict on `what`.
+fn conflict_or_backend(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |e| {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict(what)
+        } else {
+            backend(e)
+        }
+    }
+}
+
+/// A column, with a type mismatch as a backend error rather than a panic.
+fn get<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> StoreResult<T> {
+    row.try_get(index)
+        .map_err(|e| StoreError::Backend(format!("PostgreSQL column {index}: {e}")))
+}
+
+fn millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_millis(ms: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn to_i64(value: u64) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn to_u32(value: i64) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|e| StoreError::Backend(format!("stored value {value}: {e}")))
+}
+
+fn hash(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes).map_err(|bytes| {
+        StoreError::Backend(format!("a stored hash of {} bytes, not 32", bytes.len()))
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn office_hours_json(spec: &Option<OfficeHoursSpec>) -> StoreResult<Option<String>> {
+    spec.as_ref().map(to_json).transpose()
+}
+
+fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(text).ok_or_else(|| StoreError::Backend(format!("unexpected stored value {text:?}")))
+}
+
+// JSONB columns are read as text and written from text: serde_json does the
+// (de)serialising, as for SQLite.
+const ACCOUNT_COLUMNS: &str = "id, slug, name, timezone, grace_seconds, busy_message, \
+     offline_message, hide_when_offline, busy_after_seconds, allowed_origins::text, \
+     office_hours::text, created_at, version, offline_reply, busy_reply";
+
+fn account_from_row(row: &Row) -> StoreResult<(AccountRecord, u64)> {
+    let origins: String = get(row, 9)?;
+    let office_hours: Option<String> = get(row, 10)?;
+    let account = AccountRecord {
+        id: get(row, 0)?,
+        slug: get(row, 1)?,
+        name: get(row, 2)?,
+        timezone: get(row, 3)?,
+        grace_seconds: to_u32(get(row, 4)?)?,
+        busy_message: get(row, 5)?,
+        offline_message: get(row, 6)?,
+        hide_when_offline: get(row, 7)?,
+        busy_after_seconds: to_u32(get(row, 8)?)?,
+        allowed_origins: from_json(&origins)?,
+        office_hours: office_hours.as_deref().map(from_json).transpose()?,
+        offline_reply: get(row, 13)?,
+        busy_reply: get(row, 14)?,
+        created_at: from_millis(get(row, 11)?)?,
+    };
+    let version: i64 = get(row, 12)?;
+    Ok((account, u64::try_from(version).unwrap_or(0)))
+}
+
+async fn load_account_data(
+    client: &impl GenericClient,
+    account: AccountRecord,
+    version: u64,
+) -> StoreResult<AccountData> {
+    let rows = client
+        .query(
+            "SELECT key, name, office_hours::text, created_at FROM groups
+             WHERE account_id = $1 ORDER BY key",
+            &[&account.id],
+        )
+        .await
+        .map_err(backend)?;
+    let groups = rows
+        .iter()
+        .map(|row| {
+            let office_hours: Option<String> = get(row, 2)?;
+            Ok(GroupRecord {
+                account_id: account.id.clone(),
+                key: get(row, 0)?,
+                name: get(row, 1)?,
+                office_hours: office_hours.as_deref().map(from_json).transpose()?,
+                created_at: from_millis(get(row, 3)?)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+
+    let rows = client
+        .query(
+            "SELECT id, name, email, role, status, password_hash, created_at,
+                    ARRAY(SELECT group_key FROM agent_groups g
+                          WHERE g.agent_id = agents.id ORDER BY group_key)
+             FROM agents WHERE account_id = $1 ORDER BY created_at, id",
+            &[&account.id],
+        )
+        .await
+        .map_err(backend)?;
+    let agents = rows
+        .iter()
+        .map(|row| {
+            let role: String = get(row, 3)?;
+            let status: String = get(row, 4)?;
+            Ok(AgentRecord {
+                id: get(row, 0)?,
+                account_id: account.id.clone(),
+                name: get(row, 1)?,
+                email: get(row, 2)?,
+                role: parse_enum(&role, Role::parse)?,
+                status: parse_enum(&status, Status::parse)?,
+                groups: get(row, 7)?,
+                password_hash: get(row, 5)?,
+                created_at: from_millis(get(row, 6)?)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+
+    let rows = client
+        .query(
+            "SELECT s.id, s.agent_id, s.token_hash, s.device, s.last_seen, s.streaming, s.created_at
+             FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE a.account_id = $1
+             ORDER BY s.created_at, s.id",
+            &[&account.id],
+        )
+        .await
+        .map_err(backend)?;
+    let sessions = rows
+        .iter()
+        .map(|row| {
+            Ok(SessionRecord {
+                id: get(row, 0)?,
+                agent_id: get(row, 1)?,
+                token_hash: hash(get(row, 2)?)?,
+                device: get(row, 3)?,
+                last_seen: from_millis(get(row, 4)?)?,
+                streaming: get(row, 5)?,
+                created_at: from_millis(get(row, 6)?)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+
+    let rows = client
+        .query(
+            "SELECT id, group_key, waiting_since FROM conversations
+             WHERE account_id = $1 AND waiting_since IS NOT NULL AND NOT replied_in_wait
+                 AND state <> 'closed'
+             ORDER BY waiting_since, id",
+            &[&account.id],
+        )
+        .await
+        .map_err(backend)?;
+    let waiting = rows
+        .iter()
+        .map(|row| {
+            Ok(WaitingRecord {
+                conversation_id: get(row, 0)?,
+                group: get(row, 1)?,
+                since: from_millis(get(row, 2)?)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+
+    Ok(AccountData {
+        account,
+        version,
+        groups,
+        agents,
+        sessions,
+        waiting,
+    })
+}
+
+const CONVERSATION_COLUMNS: &str = "id, account_id, group_key, state, name, email, \
+     visitor_token_hash, lang, created_at, last_message_at, waiting_since, replied_in_wait, \
+     offline_replied";
+
+fn conversation_from_row(row: &Row) -> StoreResult<ConversationRecord> {
+    let state: String = get(row, 3)?;
+    let lang: Option<String> = get(row, 7)?;
+    let waiting_since: Option<i64> = get(row, 10)?;
+    Ok(ConversationRecord {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        group: get(row, 2)?,
+        state: parse_enum(&state, ConversationState::parse)?,
+        name: get(row, 4)?,
+        email: get(row, 5)?,
+        visitor_token_hash: hash(get(row, 6)?)?,
+        lang: lang
+            .as_deref()
+            .map(|l| parse_enum(l, Lang::parse))
+            .transpose()?,
+        created_at: from_millis(get(row, 8)?)?,
+        last_message_at: from_millis(get(row, 9)?)?,
+        replies: ReplyState {
+            waiting_since: waiting_since.map(from_millis).transpose()?,
+            replied_in_wait: get(row, 11)?,
+            offline_replied: get(row, 12)?,
+        },
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "seq, id, conversation_id, author, agent_id, text, created_at";
+
+fn message_from_row(row: &Row) -> StoreResult<MessageRecord> {
+    let seq: i64 = get(row, 0)?;
+    let author: String = get(row, 3)?;
+    Ok(MessageRecord {
+        seq: u64::try_from(seq).unwrap_or(0),
+        id: get(row, 1)?,
+        conversation_id: get(row, 2)?,
+        author: parse_enum(&author, Author::parse)?,
+        agent_id: get(row, 4)?,
+        text: get(row, 5)?,
+        created_at: from_millis(get(row, 6)?)?,
+    })
+}
+
+async fn find_conversation(
+    client: &impl GenericClient,
+    account_id: &str,
+    id: &str,
+) -> StoreResult<Option<ConversationRecord>> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND account_id = $2"
+            ),
+            &[&id, &account_id],
+        )
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(conversation_from_row).transpose()
+}
+
+async fn messages_after(
+    client: &impl GenericClient,
+    conversation_id: &str,
+    after: u64,
+) -> StoreResult<Vec<MessageRecord>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE conversation_id = $1 AND seq > $2 ORDER BY seq"
+            ),
+            &[&conversation_id, &after],
+        )
+        .await
+        .map_err(backend)?;
+    rows.iter().map(message_from_row).collect()
+}
+
+/// Inserts messages in order; returns them with the `seq` the database
+/// assigned.
+///
+/// Every caller has first written the conversation's row (inserted or
+/// updated it) in the same transaction, and holds that row's lock until it
+/// commits: two transactions appending to one conversation take their `seq`s
+/// one after the other's commit, so a reader never sees a message appear
+/// behind one it has already seen.
+async fn insert_messages(
+    tx: &deadpool_postgres::Transaction<'_>,
+    messages: &[MessageRecord],
+) -> StoreResult<Vec<MessageRecord>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO messages (id, conversation_id, author, agent_id, text, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+        )
+        .await
+        .map_err(backend)?;
+    let mut stored = Vec::with_capacity(messages.len());
+    for message in messages {
+        let row = tx
+            .query_one(
+                &stmt,
+                &[
+                    &message.id,
+                    &message.conversation_id,
+                    &message.author.as_str(),
+                    &message.agent_id,
+                    &message.text,
+                    &millis(message.created_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        let seq: i64 = get(&row, 0)?;
+        stored.push(MessageRecord {
+            seq: u64::try_from(seq).unwrap_or(0),
+            ..message.clone()
+        });
+    }
+    Ok(stored)
+}
+
+async fn write_agent(
+    tx: &deadpool_postgres::Transaction<'_>,
+    agent: &AgentRecord,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
+             role = excluded.role, status = excluded.status, password_hash = excluded.password_hash",
+        &[
+            &agent.id,
+            &agent.account_id,
+            &agent.name,
+            &agent.email,
+            &agent.role.as_str(),
+            &agent.status.as_str(),
+            &agent.password_hash,
+            &millis(agent.created_at),
+        ],
+    )
+    .await
+    .map_err(conflict_or_backend("email"))?;
+    tx.execute("DELETE FROM agent_groups WHERE agent_id = $1", &[&agent.id])
+        .await
+        .map_err(backend)?;
+    if !agent.groups.is_empty() {
+        // In one statement, in order, as SQLite's one insert per group.
+        tx.execute(
+            "INSERT INTO agent_groups (agent_id, account_id, group_key)
+             SELECT $1, $2, key FROM unnest($3::text[]) WITH ORDINALITY AS g (key, n) ORDER BY n",
+            &[&agent.id, &agent.account_id, &agent.groups],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn load_all(&self) -> StoreResult<Vec<AccountData>> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        let rows = tx
+            .query(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id"),
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        let mut all = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (account, version) = account_from_row(row)?;
+            all.push(load_account_data(&tx, account, version).await?);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(all)
+    }
+
+    async fn load_account(&self, slug: &str) -> StoreResult<Option<AccountData>> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE slug = $1"),
+                &[&slug],
+            )
+            .await
+            .map_err(backend)?;
+        let data = match row {
+            Some(row) => {
+                let (account, version) = account_from_row(&row)?;
+                Some(load_account_data(&tx, account, version).await?)
+            }
+            None => None,
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(data)
+    }
+
+    async fn create_account(
+        &self,
+        account: &AccountRecord,
+        owner: &AgentRecord,
+    ) -> StoreResult<()> {
+        let origins = to_json(&account.allowed_origins)?;
+        let office_hours = office_hours_json(&account.office_hours)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
+                 offline_message, hide_when_offline, busy_after_seconds, allowed_origins,
+                 office_hours, created_at, version, offline_reply, busy_reply)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11::text::jsonb, $12,
+                 0, $13, $14)",
+            &[
+                &account.id,
+                &account.slug,
+                &account.name,
+                &account.timezone,
+                &i64::from(account.grace_seconds),
+                &account.busy_message,
+                &account.offline_message,
+                &account.hide_when_offline,
+                &i64::from(account.busy_after_seconds),
+                &origins,
+                &office_hours,
+                &millis(account.created_at),
+                &account.offline_reply,
+                &account.busy_reply,
+            ],
+        )
+        .await
+        .map_err(conflict_or_backend("slug"))?;
+        write_agent(&tx, owner).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn update_account(&self, account: &AccountRecord) -> StoreResult<()> {
+        let origins = to_json(&account.allowed_origins)?;
+        let office_hours = office_hours_json(&account.office_hours)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE accounts SET name = $2, timezone = $3, grace_seconds = $4,
+                     busy_message = $5, offline_message = $6, hide_when_offline = $7,
+                     busy_after_seconds = $8, allowed_origins = $9::text::jsonb,
+                     office_hours = $10::text::jsonb, offline_reply = $11, busy_reply = $12
+                 WHERE id = $1",
+                &[
+                    &account.id,
+                    &account.name,
+                    &account.timezone,
+                    &i64::from(account.grace_seconds),
+                    &account.busy_message,
+                    &account.offline_message,
+                    &account.hide_when_offline,
+                    &i64::from(account.busy_after_seconds),
+                    &origins,
+                    &office_hours,
+                    &account.offline_reply,
+                    &account.busy_reply,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_version(&self, account_id: &str, version: u64) -> StoreResult<()> {
+        let version = to_i64(version)?;
+        let client = self.client().await?;
+        // GREATEST keeps the stored counter from ever going backwards.
+        client
+            .execute(
+                "UPDATE accounts SET version = GREATEST(version, $2) WHERE id = $1",
+                &[&account_id, &version],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        write_agent(&tx, agent).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_agent(&self, agent_id: &str) -> StoreResult<()> {
+        // Its sessions and memberships go with it (ON DELETE CASCADE).
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM agents WHERE id = $1", &[&agent_id])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn put_group(&self, group: &GroupRecord) -> StoreResult<()> {
+        let office_hours = office_hours_json(&group.office_hours)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO groups (account_id, key, name, office_hours, created_at)
+                 VALUES ($1, $2, $3, $4::text::jsonb, $5)
+                 ON CONFLICT (account_id, key) DO UPDATE SET name = excluded.name,
+                     office_hours = excluded.office_hours",
+                &[
+                    &group.account_id,
+                    &group.key,
+                    &group.name,
+                    &office_hours,
+                    &millis(group.created_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_group(&self, account_id: &str, key: &str) -> StoreResult<()> {
+        // The memberships go with it (ON DELETE CASCADE); the conversations
+        // that started in it stay, their group key kept.
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "DELETE FROM groups WHERE account_id = $1 AND key = $2",
+            &[&account_id, &key],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO sessions (id, agent_id, token_hash, device, last_seen, streaming,
+                     created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &session.id,
+                    &session.agent_id,
+                    &&session.token_hash[..],
+                    &session.device,
+                    &millis(session.last_seen),
+                    &session.streaming,
+                    &millis(session.created_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        session_id: &str,
+        last_seen: Timestamp,
+        streaming: bool,
+    ) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE sessions SET last_seen = GREATEST(last_seen, $2), streaming = $3
+                 WHERE id = $1",
+                &[&session_id, &millis(last_seen), &streaming],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, session_id: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM sessions WHERE id = $1", &[&session_id])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_conversation(
+        &self,
+        conversation: &ConversationRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let c = conversation;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let params: [&(dyn ToSql + Sync); 13] = [
+            &c.id,
+            &c.account_id,
+            &c.group,
+            &c.state.as_str(),
+            &c.name,
+            &c.email,
+            &&c.visitor_token_hash[..],
+            &c.lang.map(Lang::as_str),
+            &millis(c.created_at),
+            &millis(c.last_message_at),
+            &c.replies.waiting_since.map(millis),
+            &c.replies.replied_in_wait,
+            &c.replies.offline_replied,
+        ];
+        tx.execute(
+            &format!(
+                "INSERT INTO conversations ({CONVERSATION_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ),
+            &params,
+        )
+        .await
+        .map_err(backend)?;
+        let stored = insert_messages(&tx, messages).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn append_messages(
+        &self,
+        conversation: &ConversationRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let c = conversation;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Also locks the conversation's row until the commit (see
+        // insert_messages).
+        let updated = tx
+            .execute(
+                "UPDATE conversations SET state = $3, last_message_at = $4,
+                     waiting_since = $5, replied_in_wait = $6, offline_replied = $7
+                 WHERE id = $1 AND account_id = $2",
+                &[
+                    &c.id,
+                    &c.account_id,
+                    &c.state.as_str(),
+                    &millis(c.last_message_at),
+                    &c.replies.waiting_since.map(millis),
+                    &c.replies.replied_in_wait,
+                    &c.replies.offline_replied,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        if updated != 1 {
+            return Err(StoreError::Backend(format!(
+                "no conversation {:?} to update",
+                c.id
+            )));
+        }
+        let stored = insert_messages(&tx, messages).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        let client = self.client().await?;
+        find_conversation(&client, account_id, id).await
+    }
+
+    async fn conversation_with_messages(
+        &self,
+        account_id: &str,
+        id: &str,
+        after: u64,
+    ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
+        let mut client = self.client().await?;
+        // One snapshot for both reads, so they agree.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        let Some(conversation) = find_conversation(&tx, account_id, id).await? else {
+            tx.commit().await.map_err(backend)?;
+            return Ok(None);
+        };
+        let messages = messages_after(&tx, id, after).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some((conversation, messages)))
+    }
+
+    async fn list_conversations(
+        &self,
+        account_id: &str,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<ConversationRecord>> {
+        let state = filter.state.map(ConversationState::as_str);
+        let limit = i64::from(filter.limit);
+        // Only the conditions asked for, so the planner can use the indexes.
+        let mut sql =
+            format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1");
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&account_id];
+        if let Some(group) = &filter.group {
+            args.push(group);
+            sql.push_str(&format!(" AND group_key = ${}", args.len()));
+        }
+        if let Some(state) = &state {
+            args.push(state);
+            sql.push_str(&format!(" AND state = ${}", args.len()));
+        }
+        args.push(&limit);
+        sql.push_str(&format!(
+            " ORDER BY last_message_at DESC, id DESC LIMIT ${}",
+            args.len()
+        ));
+        let client = self.client().await?;
+        let rows = client.query(&sql, &args).await.map_err(backend)?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after: u64,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let client = self.client().await?;
+        messages_after(&client, conversation_id, after).await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(|row| get(row, 0)).transpose()
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_asks_for_synchronous_commit() {
+        let config = connection_config("postgres://u@localhost:5432/db").expect("valid");
+        assert_eq!(config.get_options(), Some("-c synchronous_commit=on"));
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+
+        // After the URL's own options, so it wins over a synchronous_commit there.
+        let config = connection_config(
+            "postgresql://u@localhost/db?options=-c%20synchronous_commit%3Doff&connect_timeout=3",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.get_options(),
+            Some("-c synchronous_commit=off -c synchronous_commit=on")
+        );
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(3)));
+    }
+
+    /// Against the test server (`ONAIR_TEST_POSTGRES_URL`), without touching
+    /// any data: a URL that turns synchronous commits off is overruled.
+    #[tokio::test]
+    async fn a_live_connection_commits_synchronously() {
+        let base = std::env::var("ONAIR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20synchronous_commit%3Doff");
+        let client = pool(&url)
+            .expect("a pool")
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test: {e}"));
+        let row = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .expect("show");
+        assert_eq!(row.get::<_, String>(0), "on");
+    }
+
+    #[test]
+    fn a_bad_url_is_reported_without_repeating_it() {
+        let e =
+            connection_config("postgres://u:s3cret@localhost:notaport/db").expect_err("invalid");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}
