@@ -45,6 +45,11 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArg,
+    /// Cluster mode: the Redis that nodes sharing one PostgreSQL database
+    /// use to reach each other, `redis://HOST:PORT` (needs a `postgres://`
+    /// database).
+    #[arg(long, env = "ONAIR_REDIS_URL")]
+    pub redis: Option<String>,
     /// Enables `POST /api/v1/accounts` for whoever presents this bearer token.
     #[arg(long, env = "ONAIR_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
@@ -75,6 +80,10 @@ impl fmt::Debug for ServeArgs {
             .field(
                 "operator_token",
                 &self.operator_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "redis",
+                &self.redis.as_deref().map(crate::store::redacted_url),
             )
             .field("max_connections", &self.max_connections)
             .field("demo", &self.demo)

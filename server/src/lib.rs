@@ -85,9 +85,11 @@ pub async fn serve(
 }
 
 /// `onair account create`: the same validation and result as
-/// `POST /api/v1/accounts`, printed as JSON.
+/// `POST /api/v1/accounts`, printed as JSON. It writes to the store only: a
+/// server running on the same database (or every node of a cluster) picks
+/// the account up on its first use, and nothing of theirs is touched.
 pub async fn create_account_from_cli(
-    hub: &Hub,
+    store: &dyn store::Store,
     args: &cli::CreateAccountArgs,
 ) -> anyhow::Result<String> {
     let new = http::NewAccount {
@@ -100,10 +102,29 @@ pub async fn create_account_from_cli(
             password: args.owner_password.clone(),
         },
     };
-    let (account, owner) = http::create_account(hub, new)
+    let now = jiff::Timestamp::now();
+    let (account, owner) = http::new_account_records(new, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .create_account(&account, &owner)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Conflict(_) => {
+                anyhow::anyhow!("the slug {:?} is already taken", account.slug)
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    let owner = onair_shared::wire::Agent {
+        id: owner.id,
+        name: owner.name,
+        email: owner.email,
+        role: owner.role,
+        groups: owner.groups,
+        status: owner.status,
+        available: false,
+    };
     Ok(serde_json::to_string_pretty(
-        &serde_json::json!({ "account": account, "owner": owner }),
+        &serde_json::json!({ "account": http::account_wire(&account), "owner": owner }),
     )?)
 }

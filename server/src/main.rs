@@ -11,7 +11,7 @@ use onair_server::{AppState, Hub, ServerConfig, demo, store};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -19,9 +19,17 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_env("ONAIR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Account(AccountCommand::Create(args)) => create_account(args).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // A sentence for the operator, with its causes; no backtrace.
+        Err(e) => {
+            eprintln!("onair: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -36,6 +44,12 @@ async fn open_hub(url: &str) -> anyhow::Result<Arc<Hub>> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.redis.is_some() && !store::is_shared_database(&args.database.url) {
+        anyhow::bail!(
+            "--redis (cluster mode) needs a database every node shares: use --database postgres://USER@HOST:PORT/DB, not {}",
+            store::redacted_url(&args.database.url)
+        );
+    }
     let hub = open_hub(&args.database.url).await?;
     let state = AppState {
         hub,
@@ -94,8 +108,10 @@ fn print_demo_help(addr: std::net::SocketAddr) {
 }
 
 async fn create_account(args: CreateAccountArgs) -> anyhow::Result<()> {
-    let hub = open_hub(&args.database.url).await?;
-    let created = onair_server::create_account_from_cli(&hub, &args).await?;
+    let store = store::open(&args.database.url)
+        .await
+        .with_context(|| format!("opening {}", store::redacted_url(&args.database.url)))?;
+    let created = onair_server::create_account_from_cli(store.as_ref(), &args).await?;
     println!("{created}");
     Ok(())
 }

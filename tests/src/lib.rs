@@ -70,8 +70,10 @@ fn build_onair(release: bool) -> PathBuf {
 
 /// Every `ONAIR_*` variable the binary reads, so the caller's environment
 /// cannot leak into a test.
-pub const ONAIR_VARS: [&str; 6] = [
+pub const ONAIR_VARS: [&str; 8] = [
     "ONAIR_LISTEN",
+    "ONAIR_REDIS_URL",
+    "ONAIR_MAX_CONNECTIONS",
     "ONAIR_DATABASE_URL",
     "ONAIR_OPERATOR_TOKEN",
     "ONAIR_DEMO",

@@ -94,6 +94,61 @@ async fn an_account_created_by_the_cli_while_the_server_runs_can_log_in_at_once(
 }
 
 #[tokio::test]
+async fn account_create_writes_the_store_only_and_leaves_other_accounts_versions_alone() {
+    let database = Database::new();
+    assert!(
+        database
+            .create_account("acme", "Europe/Prague")
+            .status
+            .success()
+    );
+    let mut server = Server::start(&database);
+    let token = server
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
+    server.set_status(&token, "online").await;
+    let before = server.get_ok("/api/v1/accounts/acme/status", None).await["version"]
+        .as_u64()
+        .expect("version");
+    let mut stream = server.events("/api/v1/accounts/acme/status/events").await;
+    stream.expect("status").await;
+
+    // Another account created next to the running server.
+    let created = database.create_account("globex", "America/New_York");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(
+        !stream
+            .ends_within(std::time::Duration::from_millis(300))
+            .await,
+        "acme's stream saw something"
+    );
+    server.stop();
+
+    // The stored version is what the server left: a restart starts two past
+    // it, as after any restart, and not further.
+    let mut server = Server::start(&database);
+    let after = server.get_ok("/api/v1/accounts/acme/status", None).await["version"]
+        .as_u64()
+        .expect("version");
+    assert!(after > before, "versions never go back: {before} → {after}");
+    server.stop();
+    let mut again = Server::start(&database);
+    let restarted = again.get_ok("/api/v1/accounts/acme/status", None).await["version"]
+        .as_u64()
+        .expect("version");
+    assert_eq!(
+        after - before,
+        restarted - after,
+        "account create bumped acme's stored version ({before} → {after}, a plain restart {after} → {restarted})"
+    );
+    again.stop();
+}
+
+#[tokio::test]
 async fn the_cli_refuses_invalid_input_with_a_clear_message() {
     let database = Database::new();
     let bad = database.create_account("acme", "Mars/Olympus_Mons");
@@ -558,4 +613,31 @@ async fn a_message_written_in_an_agents_grace_window_is_in_the_inbox_after_loggi
         .await;
     assert_eq!(conversation["messages"][0]["text"], "Is anyone there?");
     server.stop();
+}
+
+#[test]
+fn cluster_mode_on_a_sqlite_file_is_refused_at_start_with_a_clear_message() {
+    let database = Database::new();
+    let output = onair()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database.url(),
+        ])
+        .args(["--redis", "redis://127.0.0.1:6379"])
+        .output()
+        .expect("run onair serve");
+    assert!(!output.status.success(), "it must not start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--redis") && stderr.contains("postgres://"),
+        "the message should say what is needed: {stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+    assert!(
+        !stderr.contains("backtrace"),
+        "a message, not a backtrace: {stderr}"
+    );
 }

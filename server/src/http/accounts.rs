@@ -60,6 +60,23 @@ pub(crate) async fn create_account(
     hub: &Hub,
     new: NewAccount,
 ) -> Result<(wire::Account, wire::Agent)> {
+    let now = hub.clock.now();
+    let (account, owner) = new_account_records(new, now).await?;
+    let owner_id = owner.id.clone();
+    let live = hub.create_account(account, owner).await?;
+    let inner = live.lock();
+    let owner = inner
+        .agent_view(&owner_id, now)
+        .ok_or_else(|| Error::Internal("owner vanished".into()))?;
+    Ok((account_view(&inner), owner))
+}
+
+/// Validates a new account and its owner and hashes the owner's password:
+/// the records to store, created at `now`.
+pub(crate) async fn new_account_records(
+    new: NewAccount,
+    now: jiff::Timestamp,
+) -> Result<(AccountRecord, AgentRecord)> {
     let slug = validate::key("slug", &new.slug)?;
     let name = validate::name("name", &new.name)?;
     let timezone = validate::timezone(&new.timezone)?;
@@ -67,7 +84,6 @@ pub(crate) async fn create_account(
     let email = validate::email(&new.owner.email)?;
     auth::check_password_shape(&new.owner.password)?;
     let password_hash = auth::hash_password(new.owner.password).await?;
-    let now = hub.clock.now();
     let defaults = Settings::default();
     let account = AccountRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -96,13 +112,7 @@ pub(crate) async fn create_account(
         password_hash,
         created_at: now,
     };
-    let owner_id = owner.id.clone();
-    let live = hub.create_account(account, owner).await?;
-    let inner = live.lock();
-    let owner = inner
-        .agent_view(&owner_id, now)
-        .ok_or_else(|| Error::Internal("owner vanished".into()))?;
-    Ok((account_view(&inner), owner))
+    Ok((account, owner))
 }
 
 async fn create(
@@ -131,7 +141,10 @@ async fn create(
 }
 
 pub(crate) fn account_view(inner: &Inner) -> wire::Account {
-    let a = &inner.account;
+    account_wire(&inner.account)
+}
+
+pub(crate) fn account_wire(a: &AccountRecord) -> wire::Account {
     wire::Account {
         id: a.id.clone(),
         slug: a.slug.clone(),

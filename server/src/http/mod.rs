@@ -11,7 +11,9 @@ mod service;
 mod sessions;
 mod status;
 
-pub(crate) use accounts::{NewAccount, NewOwner, create_account};
+pub(crate) use accounts::{
+    NewAccount, NewOwner, account_wire, create_account, new_account_records,
+};
 pub(crate) use service::{prepare_assets, widget_built};
 
 use axum::Router;

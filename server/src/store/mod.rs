@@ -275,6 +275,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 /// A database URL as it may be shown in logs and errors: a password in its
 /// user info (`scheme://user:PASSWORD@host`) or in a `password=` parameter
 /// becomes `***`.
+/// Whether a database URL names a database server that several nodes can
+/// share (PostgreSQL), as cluster mode needs.
+pub fn is_shared_database(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 pub fn redacted_url(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
