@@ -119,7 +119,8 @@ impl FromRequestParts<AppState> for AgentAuth {
         };
         let (live, session_id) = state
             .hub
-            .session_by_token(&token_hash(token))
+            .session_by_token_anywhere(&token_hash(token))
+            .await?
             .ok_or(invalid)?;
         let (agent_id, role) = {
             let inner = live.lock();

@@ -47,9 +47,17 @@ pub const VISITOR_FEED_CAPACITY: usize = 64;
 /// An account's live conversation feeds.
 #[derive(Debug)]
 pub struct Feeds {
-    agents: broadcast::Sender<AgentFrame>,
+    /// Replaced (which ends every agent stream) when frames may have been lost.
+    agents: Mutex<broadcast::Sender<AgentFrame>>,
     visitors: Mutex<HashMap<String, broadcast::Sender<VisitorFrame>>>,
+    /// Cluster mode: the last `seq` this node published per conversation, so
+    /// that what another node announces is published here once, in order
+    /// and without gaps (bounded; see `refresh_from_store`).
+    published_up_to: Mutex<HashMap<String, u64>>,
 }
+
+/// Conversations whose last published `seq` a node remembers at most.
+const REMEMBERED_CONVERSATIONS: usize = 10_000;
 
 /// A frame for agent streams, with the group whose eligible agents get it
 /// (`None`: every agent).
@@ -69,8 +77,9 @@ pub struct VisitorFrame {
 impl Default for Feeds {
     fn default() -> Self {
         Feeds {
-            agents: broadcast::Sender::new(AGENT_FEED_CAPACITY),
+            agents: Mutex::new(broadcast::Sender::new(AGENT_FEED_CAPACITY)),
             visitors: Mutex::default(),
+            published_up_to: Mutex::default(),
         }
     }
 }
@@ -78,13 +87,55 @@ impl Default for Feeds {
 impl Feeds {
     /// Every conversation frame of the account, for one agent stream.
     pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentFrame> {
-        self.agents.subscribe()
+        self.agents_sender().subscribe()
+    }
+
+    fn agents_sender(&self) -> broadcast::Sender<AgentFrame> {
+        self.agents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn visitors(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<VisitorFrame>>> {
         self.visitors
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that messages up to `seq` of a conversation were published;
+    /// returns the seq published before.
+    fn mark_published(&self, conversation_id: &str, seq: u64) -> Option<u64> {
+        let mut map = self
+            .published_up_to
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= REMEMBERED_CONVERSATIONS && !map.contains_key(conversation_id) {
+            map.clear();
+        }
+        let before = map.get(conversation_id).copied();
+        if before.is_none_or(|b| seq > b) {
+            map.insert(conversation_id.to_owned(), seq);
+        }
+        before
+    }
+
+    fn published_up_to(&self, conversation_id: &str) -> Option<u64> {
+        self.published_up_to
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(conversation_id)
+            .copied()
+    }
+
+    /// Ends every agent stream: after the bus may have lost announcements,
+    /// dashboards reconnect and fetch the inbox again.
+    pub fn end_agent_streams(&self) {
+        let mut agents = self
+            .agents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *agents = broadcast::Sender::new(AGENT_FEED_CAPACITY);
     }
 
     fn publish_to_visitors(&self, conversation_id: &str, frames: Vec<VisitorFrame>) {
@@ -265,6 +316,7 @@ pub async fn start(
         .create_conversation(&conversation, &messages)
         .await?;
     publish(&writer, &conversation, true, &stored);
+    announce(&writer, &conversation, true, &stored).await;
     let first = stored
         .first()
         .ok_or_else(|| Error::Internal("a new conversation without its message".into()))?;
@@ -305,6 +357,7 @@ pub async fn visitor_message(
     }
     let stored = hub.store.append_messages(&conversation, &messages).await?;
     publish(&writer, &conversation, state_changed, &stored);
+    announce(&writer, &conversation, state_changed, &stored).await;
     let first = stored
         .first()
         .ok_or_else(|| Error::Internal("a stored message went missing".into()))?;
@@ -346,6 +399,7 @@ pub async fn agent_reply(
     );
     let stored = hub.store.append_messages(&conversation, &[reply]).await?;
     publish(&writer, &conversation, state_changed, &stored);
+    announce(&writer, &conversation, state_changed, &stored).await;
     let message = stored
         .first()
         .ok_or_else(|| Error::Internal("a stored message went missing".into()))?;
@@ -366,6 +420,7 @@ pub async fn close(hub: &Hub, live: &AccountLive, id: &str) -> Result<wire::Conv
         conversation.state = ConversationState::Closed;
         hub.store.update_conversation(&conversation).await?;
         publish(&writer, &conversation, true, &[]);
+        announce(&writer, &conversation, true, &[]).await;
     }
     Ok(view(&conversation))
 }
@@ -411,6 +466,7 @@ async fn send_due_reply(
     }
     let stored = store.append_messages(&conversation, &messages).await?;
     publish(writer, &conversation, false, &stored);
+    announce(writer, &conversation, false, &stored).await;
     Ok(())
 }
 
@@ -463,14 +519,15 @@ fn publish(
             bytes: conversation_frame.clone(),
         });
     }
+    let agents = live.conversations.agents_sender();
     // No receiver (no agent stream open) is not an error.
-    let _ = live.conversations.agents.send(AgentFrame {
+    let _ = agents.send(AgentFrame {
         group: group.clone(),
         bytes: conversation_frame,
     });
     for message in messages {
         let json = sse::json(&message_view(message));
-        let _ = live.conversations.agents.send(AgentFrame {
+        let _ = agents.send(AgentFrame {
             group: group.clone(),
             bytes: sse::frame_json("message", None, &json),
         });
@@ -479,8 +536,79 @@ fn publish(
             bytes: sse::frame_json("message", Some(message.seq), &json),
         });
     }
+    if let Some(last) = messages.last() {
+        live.conversations.mark_published(&conversation.id, last.seq);
+    }
     live.conversations
         .publish_to_visitors(&conversation.id, to_visitors);
+}
+
+/// Cluster mode: tells the other nodes of a stored conversation change.
+async fn announce(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    state_changed: bool,
+    messages: &[MessageRecord],
+) {
+    if let Some(cluster) = &writer.hub().cluster {
+        // Messages after this seq are new (none: only the state changed).
+        let after = messages.first().map_or(u64::MAX, |m| m.seq.saturating_sub(1));
+        cluster
+            .announce_conversation(&writer.live().id, &conversation.id, after, state_changed)
+            .await;
+    }
+}
+
+/// Cluster mode: publishes here what another node stored for a
+/// conversation: its state and its messages after what this node published
+/// (or after `after`, the seq before the change, for a conversation this
+/// node has not published), each once and in order. The store is the truth:
+/// a missed announcement is repaired by the next one.
+pub async fn refresh_from_store(
+    hub: &Hub,
+    live: &AccountLive,
+    conversation_id: &str,
+    after: u64,
+    state_changed: bool,
+) {
+    let from = live
+        .conversations
+        .published_up_to(conversation_id)
+        .unwrap_or(after);
+    let read = hub
+        .store
+        .conversation_with_messages(&live.id, conversation_id, from)
+        .await;
+    let (conversation, messages) = match read {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a conversation another node changed");
+            return;
+        }
+    };
+    let writer = hub.writer(live).await;
+    // Published meanwhile (by this node or an earlier announcement): skip.
+    let known = live.conversations.published_up_to(conversation_id).unwrap_or(from);
+    let fresh: Vec<MessageRecord> = messages.into_iter().filter(|m| m.seq > known).collect();
+    publish(&writer, &conversation, state_changed, &fresh);
+}
+
+/// Cluster mode, after the bus may have lost announcements: every
+/// conversation with visitors here gets what it missed, and agent streams
+/// end so that dashboards fetch their inbox again.
+pub async fn refresh_all_from_store(hub: &Hub, live: &AccountLive) {
+    let watched: Vec<(String, u64)> = {
+        let visitors = live.conversations.visitors();
+        visitors
+            .keys()
+            .map(|id| (id.clone(), live.conversations.published_up_to(id).unwrap_or(0)))
+            .collect()
+    };
+    for (id, after) in watched {
+        refresh_from_store(hub, live, &id, after, true).await;
+    }
+    live.conversations.end_agent_streams();
 }
 
 /// The account's automatic reply of `kind` for this conversation, unless the

@@ -30,21 +30,30 @@ use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, RateLimiter};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::sse;
-use crate::store::{AccountData, AccountRecord, AgentRecord, GroupRecord, SessionRecord, Store};
+use crate::cluster::ClusterLink;
+use crate::store::{
+    AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, SessionRecord,
+    Store,
+};
 
 /// How often open streams get a keep-alive comment (CONTRACT: at least every 30 s).
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(20);
 const SHUTDOWN_AT: &str = "shutdown_at";
+/// In a cluster, a sign of life is stored when the one stored may be older
+/// than this.
+const TOUCH_STORE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
 /// SHA-256 of a bearer token.
 pub type TokenHash = [u8; 32];
 
-/// How a [`Hub`] keeps time.
+/// How a [`Hub`] keeps time, and whether it is a node of a cluster.
 #[derive(Debug, Clone)]
 pub struct HubOptions {
     pub clock: Clock,
     /// How often open streams get a keep-alive comment.
     pub keep_alive: Duration,
+    /// Cluster mode (docs/cluster.md): the shared store and the bus.
+    pub cluster: Option<ClusterLink>,
 }
 
 impl Default for HubOptions {
@@ -52,6 +61,7 @@ impl Default for HubOptions {
         HubOptions {
             clock: Clock::System,
             keep_alive: KEEP_ALIVE_EVERY,
+            cluster: None,
         }
     }
 }
@@ -74,6 +84,8 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     started_at: Timestamp,
     me: Weak<Hub>,
+    /// Set on the nodes of a cluster.
+    pub cluster: Option<ClusterLink>,
 }
 
 /// One account's live state.
@@ -86,6 +98,9 @@ pub struct AccountLive {
     timer: Notify,
     /// Live feeds of conversation events (see `conversations`).
     pub conversations: conversations::Feeds,
+    /// Cluster mode: this node's open agent streams per session (the other
+    /// nodes' are in the store).
+    local_streams: Mutex<HashMap<String, u32>>,
 }
 
 /// An account's directory, presence and what has been published.
@@ -124,7 +139,11 @@ struct Published<T> {
 impl Hub {
     /// Loads every stored account and starts their timers.
     pub async fn load(store: Arc<dyn Store>, options: HubOptions) -> anyhow::Result<Arc<Hub>> {
-        let HubOptions { clock, keep_alive } = options;
+        let HubOptions {
+            clock,
+            keep_alive,
+            cluster,
+        } = options;
         let now = clock.now();
         let shutdown_at = store
             .meta(SHUTDOWN_AT)
@@ -144,9 +163,16 @@ impl Hub {
             shutdown: watch::Sender::new(false),
             started_at: now,
             me: me.clone(),
+            cluster,
         });
+        if let Some(cluster) = &hub.cluster {
+            cluster.store.register_node(&cluster.node_id, now).await?;
+        }
         for account in data {
             hub.install(account, shutdown_at).await?;
+        }
+        if hub.cluster.is_some() {
+            crate::cluster::spawn_membership(&hub);
         }
         let ticker = Arc::downgrade(&hub);
         tokio::spawn(async move {
@@ -168,6 +194,9 @@ impl Hub {
         data: AccountData,
         shutdown_at: Option<Timestamp>,
     ) -> anyhow::Result<Arc<AccountLive>> {
+        if self.cluster.is_some() {
+            return self.install_cluster(&data.account.id).await;
+        }
         let now = self.clock.now();
         // One change may have been published but not yet stored when the
         // process died; starting two past the stored counter stays ahead of it.
@@ -234,6 +263,11 @@ impl Hub {
             })
             .collect();
         inner.publish_all(now);
+        Ok(self.make_live(inner))
+    }
+
+    /// Makes an account's state live: indexes its tokens, starts its timer.
+    fn make_live(&self, inner: Inner) -> Arc<AccountLive> {
         let live = Arc::new(AccountLive {
             id: inner.account.id.clone(),
             slug: inner.account.slug.clone(),
@@ -241,6 +275,7 @@ impl Hub {
             timer: Notify::new(),
             inner: Mutex::new(inner),
             conversations: conversations::Feeds::default(),
+            local_streams: Mutex::default(),
         });
         // Lock order is tokens before an account's state (see
         // `session_by_token`), so gather the hashes first.
@@ -257,7 +292,7 @@ impl Hub {
         drop(tokens);
         lock(&self.accounts).insert(live.slug.clone(), Arc::clone(&live));
         self.spawn_timer(&live);
-        Ok(live)
+        live
     }
 
     fn spawn_timer(&self, live: &Arc<AccountLive>) {
@@ -369,6 +404,26 @@ impl Hub {
         None
     }
 
+    /// As [`Hub::session_by_token`]; on a node of a cluster, a token another
+    /// node issued is looked up in the store and its account refreshed.
+    pub async fn session_by_token_anywhere(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(Arc<AccountLive>, String)>> {
+        if let Some(found) = self.session_by_token(token_hash) {
+            return Ok(Some(found));
+        }
+        let Some(cluster) = &self.cluster else {
+            return Ok(None);
+        };
+        let Some(slug) = cluster.store.account_of_token(token_hash).await? else {
+            return Ok(None);
+        };
+        let live = self.account(&slug).await?;
+        self.cluster_reload(&live).await?;
+        Ok(self.session_by_token(token_hash))
+    }
+
     pub fn index_token(&self, token_hash: [u8; 32], live: &Arc<AccountLive>, session_id: &str) {
         lock(&self.tokens).insert(token_hash, (Arc::clone(live), session_id.to_owned()));
     }
@@ -400,14 +455,75 @@ impl Hub {
                 return;
             };
             let was_present = presence.is_present(now, grace);
+            let stale = now.duration_since(presence.last_seen) >= TOUCH_STORE_AFTER;
             presence.last_seen = presence.last_seen.max(now);
-            was_present
+            (was_present, stale)
         };
+        let (was_present, stale) = was_present;
+        // The other nodes of a cluster learn of this sign of life from the
+        // store, when they derive (at most one write a second per session).
+        if self.cluster.is_some() && stale {
+            if let Err(e) = self.store.touch_session(session_id, now, false).await {
+                tracing::warn!(error = %e, "could not store a session's last sign of life");
+            }
+        }
         // Present before and after: no derived status can change, and the
         // timer finds the later grace end when it next wakes.
         if !was_present {
             self.writer(live).await.apply(|_, _| ()).await;
         }
+    }
+
+    /// An agent stream of `session_id` opened (`+1`) or closed (`-1`) on this
+    /// node: counted in the model, and in a cluster also in the store, then
+    /// derived. Returns whether the session still streams here, or `None`
+    /// when the session is gone.
+    pub async fn stream_changed(
+        &self,
+        live: &AccountLive,
+        agent_id: &str,
+        session_id: &str,
+        opened: bool,
+    ) -> Option<bool> {
+        let local = if self.cluster.is_some() {
+            let mut streams = lock(&live.local_streams);
+            let count = streams.entry(session_id.to_owned()).or_insert(0);
+            *count = if opened { *count + 1 } else { count.saturating_sub(1) };
+            let count = *count;
+            if count == 0 {
+                streams.remove(session_id);
+            }
+            Some(count)
+        } else {
+            None
+        };
+        let writer = self.writer(live).await;
+        if let (Some(cluster), Some(count)) = (&self.cluster, local) {
+            if let Err(e) = cluster
+                .store
+                .set_streams(session_id, &cluster.node_id, count)
+                .await
+            {
+                tracing::warn!(error = %e, "could not store a session's open streams");
+            }
+            if !opened {
+                if let Err(e) = self.store.touch_session(session_id, writer.now(), false).await {
+                    tracing::warn!(error = %e, "could not store a session's last sign of life");
+                }
+            }
+        }
+        writer
+            .apply(|inner, now| {
+                let presence = inner.presence_mut(agent_id, session_id)?;
+                presence.open_streams = if opened {
+                    presence.open_streams + 1
+                } else {
+                    presence.open_streams.saturating_sub(1)
+                };
+                presence.last_seen = presence.last_seen.max(now);
+                Some(local.map_or(presence.open_streams, |c| c) > 0)
+            })
+            .await
     }
 
     pub fn signals(&self) -> sse::Signals {
@@ -421,6 +537,12 @@ impl Hub {
     pub async fn shut_down(&self) {
         self.shutdown.send_replace(true);
         let now = self.clock.now().max(self.started_at);
+        if let Some(cluster) = &self.cluster {
+            // The streams this node held count as signs of life until now.
+            if let Err(e) = cluster.store.stop_node(&cluster.node_id, now).await {
+                tracing::error!(error = %e, "could not record this node's stop");
+            }
+        }
         // Authenticated requests are signs of life that only memory knows of
         // (storing each would cost a write per request). Store them now, or a
         // session present only through them would not count as present after
@@ -548,6 +670,7 @@ impl AccountLive {
             inner: Mutex::new(inner),
             timer: Notify::new(),
             conversations: conversations::Feeds::default(),
+            local_streams: Mutex::default(),
         }
     }
 
@@ -616,6 +739,15 @@ impl Writer<'_> {
     /// changed and stores the new version. Call after the store write succeeded.
     pub async fn apply<T>(&self, f: impl FnOnce(&mut Inner, Timestamp) -> T) -> T {
         let now = self.hub.clock.now();
+        if self.hub.cluster.is_some() {
+            // The store holds what changed; derivation reads it back under
+            // the account's lock (docs/cluster.md).
+            let out = f(&mut self.live.lock(), now);
+            if let Err(e) = self.hub.cluster_derive(self.live, true).await {
+                tracing::error!(error = %e, account = %self.live.slug, "could not derive the account");
+            }
+            return out;
+        }
         let (out, bumped) = {
             let mut inner = self.live.lock();
             let out = f(&mut inner, now);
@@ -841,7 +973,13 @@ impl Inner {
         if let Some(version) = next_version {
             self.version = version;
         }
+        self.publish_site_and_agents(now);
+        next_version
+    }
 
+    /// Re-derives the site event and the agent feeds and publishes those
+    /// that changed (they carry no version).
+    fn publish_site_and_agents(&mut self, now: Timestamp) {
         let site = self.model.site_event(now);
         if site != self.site.value {
             self.site.tx.send_replace(sse::frame("site", None, &site));
@@ -867,8 +1005,305 @@ impl Inner {
                 }
             }
         }
-        next_version
     }
+}
+
+// Cluster mode (docs/cluster.md): every node keeps every account's state as
+// here, refreshed from the store when another node says it changed; what a
+// scope's chat boxes are told is derived under the account's row lock, so a
+// change is published once, with one version, for the whole cluster.
+impl Hub {
+    fn cluster(&self) -> Result<&ClusterLink> {
+        self.cluster
+            .as_ref()
+            .ok_or_else(|| Error::Internal("not a node of a cluster".into()))
+    }
+
+    /// The instant before which a node's heartbeat means it is gone.
+    fn alive_after(&self) -> Timestamp {
+        self.clock.now() - crate::cluster::NODE_TIMEOUT
+    }
+
+    /// Derives an account under its lock (publishing once for the cluster
+    /// what changed), makes this node's state what was read, and tells the
+    /// other nodes when anything may have changed.
+    async fn install_cluster(&self, account_id: &str) -> anyhow::Result<Arc<AccountLive>> {
+        let cluster = self.cluster()?;
+        let now = self.clock.now();
+        let derive = move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now);
+        let Some((read, derived)) = cluster
+            .store
+            .derive_locked(account_id, self.alive_after(), &derive)
+            .await?
+        else {
+            anyhow::bail!("account {account_id} vanished while loading");
+        };
+        let mut inner = Inner::from_cluster(&read, now);
+        inner.publish_all(now);
+        inner.adopt_published(&read);
+        let live = self.make_live(inner);
+        if !derived.is_empty() {
+            cluster.announce(&live.id).await;
+        }
+        Ok(live)
+    }
+
+    /// Derives `live` under its lock and refreshes this node from what was
+    /// read. `changed`: this node changed the account (announce it even when
+    /// no status changed, so other nodes refresh their records).
+    pub async fn cluster_derive(&self, live: &AccountLive, changed: bool) -> Result<()> {
+        let cluster = self.cluster()?;
+        let now = self.clock.now();
+        let derive = move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now);
+        let result = cluster
+            .store
+            .derive_locked(&live.id, self.alive_after(), &derive)
+            .await?;
+        let Some((read, derived)) = result else {
+            return Ok(());
+        };
+        self.refresh(live, &read, now);
+        if changed || !derived.is_empty() {
+            cluster.announce(&live.id).await;
+        }
+        Ok(())
+    }
+
+    /// Refreshes `live` from the store: after another node announced a
+    /// change, or when this node may have missed announcements.
+    pub async fn cluster_reload(&self, live: &AccountLive) -> Result<()> {
+        let cluster = self.cluster()?;
+        let read = cluster
+            .store
+            .load_cluster_account(&live.id, self.alive_after())
+            .await?;
+        match read {
+            Some(read) => self.refresh(live, &read, self.clock.now()),
+            None => self.forget_account(live),
+        }
+        Ok(())
+    }
+
+    /// The live account with this id, if this node has it.
+    pub fn account_by_id(&self, id: &str) -> Option<Arc<AccountLive>> {
+        lock(&self.accounts).values().find(|l| l.id == id).cloned()
+    }
+
+    /// Every account this node has.
+    pub fn accounts(&self) -> Vec<Arc<AccountLive>> {
+        lock(&self.accounts).values().cloned().collect()
+    }
+
+    fn refresh(&self, live: &AccountLive, read: &ClusterAccount, now: Timestamp) {
+        let local = lock(&live.local_streams).clone();
+        let new_sessions = {
+            let mut inner = live.lock();
+            let new_sessions = inner.refresh_from(read, &local, now);
+            inner.adopt_published(read);
+            inner.publish_site_and_agents(now);
+            new_sessions
+        };
+        // (An account being installed has no entry yet; make_live indexes it.)
+        if let Some(shared) = self.account_by_id(&live.id) {
+            let mut tokens = lock(&self.tokens);
+            for (hash, id) in new_sessions {
+                tokens.insert(hash, (Arc::clone(&shared), id));
+            }
+        }
+        live.timer.notify_one();
+    }
+
+    /// An account deleted elsewhere: its streams end.
+    fn forget_account(&self, live: &AccountLive) {
+        lock(&self.accounts).retain(|_, l| l.id != live.id);
+        let mut inner = live.lock();
+        inner.scopes.clear();
+        inner.sessions.clear();
+        inner.agent_feeds.clear();
+    }
+}
+
+/// The scopes whose snapshot differs from what was last published, as JSON
+/// with the version `next`, and the scopes that are gone.
+fn derive_cluster(read: &ClusterAccount, next: u64, now: Timestamp) -> Derived {
+    let inner = Inner::from_cluster(read, now);
+    let slug = &inner.account.slug;
+    let mut published: HashMap<&str, StatusSnapshot> = read
+        .published
+        .iter()
+        .filter_map(|p| {
+            serde_json::from_str::<StatusSnapshot>(&p.snapshot)
+                .ok()
+                .map(|s| (p.scope.as_str(), s))
+        })
+        .collect();
+    let mut derived = Derived::default();
+    for scope in inner.model.scopes() {
+        let key = scope_key(&scope);
+        let mut snapshot = inner.model.snapshot(slug, &scope, now, 0);
+        if let Some(before) = published.remove(key.as_str()) {
+            snapshot.version = before.version;
+            if before == snapshot {
+                continue;
+            }
+        }
+        snapshot.version = next;
+        derived.changed.push((key, sse::json(&snapshot)));
+    }
+    derived.removed = read
+        .published
+        .iter()
+        .filter(|p| published.contains_key(p.scope.as_str()))
+        .map(|p| p.scope.clone())
+        .collect();
+    derived
+}
+
+fn scope_key(scope: &Scope) -> String {
+    scope.group().unwrap_or_default().to_owned()
+}
+
+fn scope_of_key(key: &str) -> Scope {
+    if key.is_empty() {
+        Scope::Site
+    } else {
+        Scope::Group(key.to_owned())
+    }
+}
+
+impl Inner {
+    /// The state of an account as read by a node of a cluster.
+    fn from_cluster(read: &ClusterAccount, now: Timestamp) -> Inner {
+        let data = &read.data;
+        let sessions = data
+            .sessions
+            .iter()
+            .map(|record| {
+                (
+                    record.id.clone(),
+                    SessionInfo {
+                        record: record.clone(),
+                        closer: watch::Sender::new(()),
+                    },
+                )
+            })
+            .collect();
+        let mut inner = Inner {
+            account: data.account.clone(),
+            agents: data.agents.iter().map(|a| (a.id.clone(), a.clone())).collect(),
+            groups: data.groups.iter().map(|g| (g.key.clone(), g.clone())).collect(),
+            sessions,
+            model: AccountState::default(),
+            derived_at: now,
+            version: data.version,
+            scopes: BTreeMap::new(),
+            site: Published::new(
+                SiteEvent {
+                    site: Status::Offline,
+                    groups: BTreeMap::new(),
+                },
+                Bytes::new(),
+            ),
+            agent_feeds: HashMap::new(),
+        };
+        inner.sync_model();
+        inner.set_cluster_presence(read, &HashMap::new());
+        inner.model.waiting = waiting_of(data);
+        inner
+    }
+
+    /// Presence as the cluster knows it: the stored last sign of life (this
+    /// node's own may be newer), a stream on any live node.
+    fn set_cluster_presence(&mut self, read: &ClusterAccount, local: &HashMap<String, u32>) {
+        for record in &read.data.sessions {
+            let streaming = read.streaming.contains(&record.id)
+                || local.get(&record.id).is_some_and(|n| *n > 0);
+            if let Some(presence) = self.presence_mut(&record.agent_id, &record.id) {
+                presence.last_seen = presence.last_seen.max(record.last_seen);
+                presence.open_streams = u32::from(streaming);
+            }
+        }
+    }
+
+    /// Makes the records what the store holds, keeping what this node knows
+    /// better (its own streams, a newer sign of life). Ended sessions end
+    /// their streams here. Returns the new sessions' token hashes.
+    fn refresh_from(
+        &mut self,
+        read: &ClusterAccount,
+        local: &HashMap<String, u32>,
+        now: Timestamp,
+    ) -> Vec<([u8; 32], String)> {
+        let data = &read.data;
+        self.account = data.account.clone();
+        self.agents = data.agents.iter().map(|a| (a.id.clone(), a.clone())).collect();
+        self.groups = data.groups.iter().map(|g| (g.key.clone(), g.clone())).collect();
+        let stored: HashMap<&str, &SessionRecord> =
+            data.sessions.iter().map(|s| (s.id.as_str(), s)).collect();
+        self.sessions.retain(|id, _| stored.contains_key(id.as_str()));
+        let mut new_sessions = Vec::new();
+        for record in &data.sessions {
+            match self.sessions.get_mut(&record.id) {
+                Some(info) => info.record = record.clone(),
+                None => {
+                    new_sessions.push((record.token_hash, record.id.clone()));
+                    self.sessions.insert(
+                        record.id.clone(),
+                        SessionInfo {
+                            record: record.clone(),
+                            closer: watch::Sender::new(()),
+                        },
+                    );
+                }
+            }
+        }
+        self.sync_model();
+        self.set_cluster_presence(read, local);
+        self.model.waiting = waiting_of(data);
+        self.version = self.version.max(data.version);
+        self.derived_at = now;
+        new_sessions
+    }
+
+    /// Publishes what the cluster last told each scope, where it is newer
+    /// than what this node's streams have; drops the feeds of scopes gone.
+    fn adopt_published(&mut self, read: &ClusterAccount) {
+        let mut seen = BTreeSet::new();
+        for published in &read.published {
+            let Ok(snapshot) = serde_json::from_str::<StatusSnapshot>(&published.snapshot) else {
+                tracing::error!(scope = %published.scope, "unreadable stored snapshot");
+                continue;
+            };
+            let scope = scope_of_key(&published.scope);
+            seen.insert(scope.clone());
+            let frame = sse::frame("status", Some(snapshot.version), &snapshot);
+            match self.scopes.get_mut(&scope) {
+                Some(current) if current.value.version >= snapshot.version => {}
+                Some(current) => {
+                    current.tx.send_replace(frame);
+                    current.value = snapshot;
+                }
+                None => {
+                    self.scopes.insert(scope, Published::new(snapshot, frame));
+                }
+            }
+            self.version = self.version.max(published.version);
+        }
+        self.scopes.retain(|scope, _| seen.contains(scope));
+    }
+}
+
+fn waiting_of(data: &AccountData) -> BTreeMap<String, Waiting> {
+    data.waiting
+        .iter()
+        .map(|w| {
+            let waiting = Waiting {
+                group: w.group.clone(),
+                since: w.since,
+            };
+            (w.conversation_id.clone(), waiting)
+        })
+        .collect()
 }
 
 /// Locks a std mutex. Critical sections here never panic half-way through a

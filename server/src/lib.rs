@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod clock;
 pub mod connections;
 pub mod conversations;

@@ -97,19 +97,24 @@ async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Respon
         ..
     } = auth;
     let gauge = StreamGauge::agent(&hub.metrics)?;
+    if hub
+        .stream_changed(&live, &agent_id, &session_id, true)
+        .await
+        .is_none()
+    {
+        // The session ended meanwhile: take the count back.
+        hub.stream_changed(&live, &agent_id, &session_id, false)
+            .await;
+        return Err(agent_gone());
+    }
     let writer = hub.writer(&live).await;
-    let subscribed = writer
-        .apply(|inner, now| {
-            let presence = inner.presence_mut(&agent_id, &session_id)?;
-            presence.open_streams += 1;
-            presence.last_seen = presence.last_seen.max(now);
-            Some((
-                inner.subscribe_agent(&agent_id)?,
-                inner.subscribe_site(),
-                inner.session_end(&session_id)?,
-            ))
-        })
-        .await;
+    let subscribed = writer.read(|inner| {
+        Some((
+            inner.subscribe_agent(&agent_id)?,
+            inner.subscribe_site(),
+            inner.session_end(&session_id)?,
+        ))
+    });
     // Under the write lock, like every publication: nothing published after
     // the snapshot above is missed.
     let conversations_rx = live.conversations.subscribe_agents();
@@ -184,20 +189,14 @@ impl Drop for PresenceGuard {
         let agent_id = std::mem::take(&mut self.agent_id);
         let session_id = std::mem::take(&mut self.session_id);
         runtime.spawn(async move {
-            let writer = hub.writer(&live).await;
-            let still_streaming = writer
-                .apply(|inner, now| {
-                    let presence = inner.presence_mut(&agent_id, &session_id)?;
-                    presence.open_streams = presence.open_streams.saturating_sub(1);
-                    presence.last_seen = presence.last_seen.max(now);
-                    Some(presence.open_streams > 0)
-                })
+            let still_streaming = hub
+                .stream_changed(&live, &agent_id, &session_id, false)
                 .await;
             // None: the session ended (logout) and is gone from the store too.
             if let Some(still_streaming) = still_streaming {
                 if let Err(e) = hub
                     .store
-                    .touch_session(&session_id, writer.now(), still_streaming)
+                    .touch_session(&session_id, hub.clock.now(), still_streaming)
                     .await
                 {
                     tracing::warn!(error = %e, "could not store a session's last sign of life");

@@ -314,6 +314,101 @@ pub fn redacted_url(url: &str) -> String {
     out
 }
 
+/// A scope as the cluster tables name it: `""` for the whole site, else the
+/// group's key.
+pub type ScopeKey = String;
+
+/// What a scope's chat boxes were last told, as stored for the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedScope {
+    pub scope: ScopeKey,
+    pub version: u64,
+    /// The status snapshot as JSON, `version` included.
+    pub snapshot: String,
+}
+
+/// An account as cluster mode reads it: its records, each session's presence
+/// over every node, and what every scope was last told.
+#[derive(Clone, Debug)]
+pub struct ClusterAccount {
+    /// Sessions carry their last sign of life on any node: a stream held by a
+    /// node that stopped or died counts as a sign of life at its last heartbeat.
+    pub data: AccountData,
+    /// Sessions with a stream open on a live node.
+    pub streaming: std::collections::HashSet<String>,
+    pub published: Vec<PublishedScope>,
+}
+
+/// A derivation's outcome: the scopes whose snapshot changed (as JSON, with
+/// the version it was given) and the scopes that no longer exist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Derived {
+    pub changed: Vec<(ScopeKey, String)>,
+    pub removed: Vec<ScopeKey>,
+}
+
+impl Derived {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Derives an account's scopes from what was read under its lock, given the
+/// version a change would get.
+pub type DeriveFn = dyn Fn(&ClusterAccount, u64) -> Derived + Send + Sync;
+
+/// What cluster mode needs of the store beyond [`Store`]: node membership,
+/// presence across nodes, and derivation under the account's row lock.
+/// PostgreSQL only (see `docs/cluster.md`).
+#[async_trait]
+pub trait ClusterStore: Send + Sync + fmt::Debug + 'static {
+    /// Records a node (a process start) as alive at `now`.
+    async fn register_node(&self, node_id: &str, now: Timestamp) -> StoreResult<()>;
+    /// A node's heartbeat. False when the node was declared dead meanwhile
+    /// (its row is gone): it must not go on as if its streams still counted.
+    async fn heartbeat(&self, node_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// A clean stop: the node's streams count as signs of life at `now`.
+    async fn stop_node(&self, node_id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Nodes whose heartbeat is older than `before`, with that heartbeat.
+    async fn silent_nodes(&self, before: Timestamp) -> StoreResult<Vec<(String, Timestamp)>>;
+    /// The accounts with sessions that have streams on `node_id`.
+    async fn accounts_streaming_on(&self, node_id: &str) -> StoreResult<Vec<String>>;
+    /// Forgets a dead node and its streams once they no longer matter,
+    /// folding its last heartbeat into the sessions' last sign of life.
+    async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
+    /// How many agent streams `session_id` has open on `node_id` (0 deletes).
+    async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()>;
+    /// The slug of the account holding a session with this token hash.
+    async fn account_of_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<String>>;
+    /// An account by id as the cluster sees it; nodes whose heartbeat is
+    /// older than `alive_after` are dead.
+    async fn load_cluster_account(
+        &self,
+        account_id: &str,
+        alive_after: Timestamp,
+    ) -> StoreResult<Option<ClusterAccount>>;
+    /// Takes the account's row lock, reads it, derives with `derive` and
+    /// stores what changed under the next version, in one transaction.
+    /// Returns what was read (with the new version when something changed)
+    /// and what was derived.
+    async fn derive_locked(
+        &self,
+        account_id: &str,
+        alive_after: Timestamp,
+        derive: &DeriveFn,
+    ) -> StoreResult<Option<(ClusterAccount, Derived)>>;
+}
+
+/// Opens a PostgreSQL store for cluster mode: the same store as [`open`]
+/// gives, also as its [`ClusterStore`].
+pub async fn open_cluster(url: &str) -> StoreResult<(Arc<dyn Store>, Arc<dyn ClusterStore>)> {
+    if !is_shared_database(url) {
+        return Err(StoreError::UnsupportedUrl(redacted_url(url)));
+    }
+    let store = Arc::new(PostgresStore::open(url).await?);
+    Ok((Arc::clone(&store) as Arc<dyn Store>, store as Arc<dyn ClusterStore>))
+}
+
 /// Opens the store a database URL names: `sqlite://PATH` (a file, created if
 /// missing), `sqlite::memory:`, or `postgres://USER@HOST:PORT/DATABASE`
 /// (also `postgresql://`, with any of libpq's URL parameters; the database

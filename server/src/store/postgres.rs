@@ -28,12 +28,16 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 use super::{
-    AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+    AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
+    ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, PublishedScope,
+    SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_cluster.sql"),
+];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006f_6e61_6972;
@@ -994,5 +998,299 @@ mod tests {
         let e =
             connection_config("postgres://u:s3cret@localhost:notaport/db").expect_err("invalid");
         assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}
+
+/// An account's cluster view, read with `client` (inside the caller's
+/// transaction, so that it agrees with itself).
+async fn read_cluster_account(
+    client: &impl GenericClient,
+    account: AccountRecord,
+    version: u64,
+    alive_after: Timestamp,
+) -> StoreResult<ClusterAccount> {
+    let mut data = load_account_data(client, account, version).await?;
+    let rows = client
+        .query(
+            "SELECT ss.session_id, n.heartbeat_at, n.stopped
+             FROM session_streams ss
+             JOIN nodes n ON n.id = ss.node_id
+             JOIN sessions s ON s.id = ss.session_id
+             JOIN agents a ON a.id = s.agent_id
+             WHERE a.account_id = $1",
+            &[&data.account.id],
+        )
+        .await
+        .map_err(backend)?;
+    let mut streaming = std::collections::HashSet::new();
+    let mut held_until: std::collections::HashMap<String, Timestamp> =
+        std::collections::HashMap::new();
+    for row in &rows {
+        let session: String = get(row, 0)?;
+        let heartbeat = from_millis(get(row, 1)?)?;
+        let stopped: bool = get(row, 2)?;
+        if !stopped && heartbeat >= alive_after {
+            streaming.insert(session);
+        } else {
+            let entry = held_until.entry(session).or_insert(heartbeat);
+            *entry = (*entry).max(heartbeat);
+        }
+    }
+    for session in &mut data.sessions {
+        if let Some(at) = held_until.get(&session.id) {
+            session.last_seen = session.last_seen.max(*at);
+        }
+        session.streaming = streaming.contains(&session.id);
+    }
+    let rows = client
+        .query(
+            "SELECT scope, version, snapshot FROM scope_status WHERE account_id = $1 ORDER BY scope",
+            &[&data.account.id],
+        )
+        .await
+        .map_err(backend)?;
+    let published = rows
+        .iter()
+        .map(|row| {
+            Ok(PublishedScope {
+                scope: get(row, 0)?,
+                version: u64::try_from(get::<i64>(row, 1)?).unwrap_or(0),
+                snapshot: get(row, 2)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(ClusterAccount {
+        data,
+        streaming,
+        published,
+    })
+}
+
+#[async_trait]
+impl ClusterStore for PostgresStore {
+    async fn register_node(&self, node_id: &str, now: Timestamp) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, $2, $2)",
+                &[&node_id, &millis(now)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, node_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let updated = client
+            .execute(
+                "UPDATE nodes SET heartbeat_at = GREATEST(heartbeat_at, $2)
+                 WHERE id = $1 AND NOT stopped",
+                &[&node_id, &millis(now)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(updated == 1)
+    }
+
+    async fn stop_node(&self, node_id: &str, now: Timestamp) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE nodes SET heartbeat_at = GREATEST(heartbeat_at, $2), stopped = true
+                 WHERE id = $1",
+                &[&node_id, &millis(now)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn silent_nodes(&self, before: Timestamp) -> StoreResult<Vec<(String, Timestamp)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, heartbeat_at FROM nodes WHERE heartbeat_at < $1 OR stopped ORDER BY id",
+                &[&millis(before)],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| Ok((get(row, 0)?, from_millis(get(row, 1)?)?)))
+            .collect()
+    }
+
+    async fn accounts_streaming_on(&self, node_id: &str) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT a.account_id FROM session_streams ss
+                 JOIN sessions s ON s.id = ss.session_id
+                 JOIN agents a ON a.id = s.agent_id
+                 WHERE ss.node_id = $1 ORDER BY a.account_id",
+                &[&node_id],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|row| get(row, 0)).collect()
+    }
+
+    async fn forget_node(&self, node_id: &str) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "UPDATE sessions s SET last_seen = GREATEST(s.last_seen, n.heartbeat_at)
+             FROM session_streams ss JOIN nodes n ON n.id = ss.node_id
+             WHERE ss.session_id = s.id AND n.id = $1",
+            &[&node_id],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute("DELETE FROM nodes WHERE id = $1", &[&node_id])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()> {
+        let client = self.client().await?;
+        let result = if streams == 0 {
+            client
+                .execute(
+                    "DELETE FROM session_streams WHERE session_id = $1 AND node_id = $2",
+                    &[&session_id, &node_id],
+                )
+                .await
+        } else {
+            client
+                .execute(
+                    "INSERT INTO session_streams (session_id, node_id, streams) VALUES ($1, $2, $3)
+                     ON CONFLICT (session_id, node_id) DO UPDATE SET streams = EXCLUDED.streams",
+                    &[&session_id, &node_id, &i32::try_from(streams).unwrap_or(i32::MAX)],
+                )
+                .await
+        };
+        match result {
+            Ok(_) => Ok(()),
+            // The session ended meanwhile: there is nothing to count.
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn account_of_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<String>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT c.slug FROM sessions s
+                 JOIN agents a ON a.id = s.agent_id
+                 JOIN accounts c ON c.id = a.account_id
+                 WHERE s.token_hash = $1",
+                &[&token_hash.as_slice()],
+            )
+            .await
+            .map_err(backend)?;
+        row.map(|row| get(&row, 0)).transpose()
+    }
+
+    async fn load_cluster_account(
+        &self,
+        account_id: &str,
+        alive_after: Timestamp,
+    ) -> StoreResult<Option<ClusterAccount>> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"),
+                &[&account_id],
+            )
+            .await
+            .map_err(backend)?;
+        let account = match row {
+            Some(row) => {
+                let (account, version) = account_from_row(&row)?;
+                Some(read_cluster_account(&tx, account, version, alive_after).await?)
+            }
+            None => None,
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(account)
+    }
+
+    async fn derive_locked(
+        &self,
+        account_id: &str,
+        alive_after: Timestamp,
+        derive: &DeriveFn,
+    ) -> StoreResult<Option<(ClusterAccount, Derived)>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The account's row lock: derivers of one account take turns, and
+        // each reads what the one before it stored.
+        let row = tx
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 FOR UPDATE"),
+                &[&account_id],
+            )
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            tx.commit().await.map_err(backend)?;
+            return Ok(None);
+        };
+        let (account, version) = account_from_row(&row)?;
+        let mut read = read_cluster_account(&tx, account, version, alive_after).await?;
+        let next = version + 1;
+        let derived = derive(&read, next);
+        if derived.is_empty() {
+            tx.commit().await.map_err(backend)?;
+            return Ok(Some((read, derived)));
+        }
+        let next_db = to_i64(next)?;
+        for (scope, snapshot) in &derived.changed {
+            tx.execute(
+                "INSERT INTO scope_status (account_id, scope, version, snapshot)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account_id, scope)
+                 DO UPDATE SET version = EXCLUDED.version, snapshot = EXCLUDED.snapshot",
+                &[&account_id, scope, &next_db, snapshot],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        for scope in &derived.removed {
+            tx.execute(
+                "DELETE FROM scope_status WHERE account_id = $1 AND scope = $2",
+                &[&account_id, scope],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.execute(
+            "UPDATE accounts SET version = $2 WHERE id = $1",
+            &[&account_id, &next_db],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        read.data.version = next;
+        read.published.retain(|p| {
+            !derived.removed.contains(&p.scope) && !derived.changed.iter().any(|(s, _)| *s == p.scope)
+        });
+        read.published
+            .extend(derived.changed.iter().map(|(scope, snapshot)| PublishedScope {
+                scope: scope.clone(),
+                version: next,
+                snapshot: snapshot.clone(),
+            }));
+        read.published.sort_by(|a, b| a.scope.cmp(&b.scope));
+        Ok(Some((read, derived)))
     }
 }
