@@ -457,6 +457,13 @@ async fn send_due_reply(
         writer.update(|inner| inner.model.waiting.remove(id));
         return Ok(());
     }
+    // Every node of a cluster has this deadline; one of them replies.
+    if let (Some(cluster), Some(since)) = (&writer.hub().cluster, before.waiting_since) {
+        if !cluster.store.claim_reply(id, since).await? {
+            writer.update(|inner| inner.model.waiting.remove(id));
+            return Ok(());
+        }
+    }
     let messages: Vec<_> = kind
         .and_then(|kind| automatic_message(writer, &conversation, kind, now))
         .into_iter()

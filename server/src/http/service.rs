@@ -26,12 +26,34 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dashboard", get(|| async { page(DASHBOARD_PAGE) }))
         .layer(CompressionLayer::new().gzip(true).br(true));
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         // Compressed once, ahead of time, not per request.
         .route("/widget.js", get(loader))
         .route("/widget/{file}", get(widget_file))
         .merge(files)
+}
+
+/// 200 while this node can serve: its database answers and, on a node of a
+/// cluster, announcements reach it; otherwise 503 naming what is down, so a
+/// load balancer stops sending it traffic.
+async fn healthz(State(state): State<AppState>) -> Result<&'static str, Error> {
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.hub.store.ping());
+    if !matches!(ping.await, Ok(Ok(()))) {
+        return Err(Error::ServiceUnavailable {
+            code: "database_unavailable",
+            message: "the database does not answer",
+        });
+    }
+    if let Some(cluster) = &state.hub.cluster {
+        if !cluster.bus.healthy() {
+            return Err(Error::ServiceUnavailable {
+                code: "redis_unavailable",
+                message: "announcements from the other nodes do not reach this node (Redis)",
+            });
+        }
+    }
+    Ok("ok\n")
 }
 
 /// Whether this binary carries the widget's wasm build.

@@ -269,6 +269,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> StoreResult<Vec<MessageRecord>>;
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Whether the database answers (for `/healthz`): one small read.
+    async fn ping(&self) -> StoreResult<()> {
+        self.meta("ping").await.map(drop)
+    }
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
@@ -378,6 +382,10 @@ pub trait ClusterStore: Send + Sync + fmt::Debug + 'static {
     async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
     /// How many agent streams `session_id` has open on `node_id` (0 deletes).
     async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()>;
+    /// Claims a conversation's due automatic reply for this node: true for
+    /// exactly one caller while the conversation still waits since `since`
+    /// without a reply in that wait.
+    async fn claim_reply(&self, conversation_id: &str, since: Timestamp) -> StoreResult<bool>;
     /// The slug of the account holding a session with this token hash.
     async fn account_of_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<String>>;
     /// An account by id as the cluster sees it; nodes whose heartbeat is

@@ -1178,6 +1178,19 @@ impl ClusterStore for PostgresStore {
         }
     }
 
+    async fn claim_reply(&self, conversation_id: &str, since: Timestamp) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let claimed = client
+            .execute(
+                "UPDATE conversations SET replied_in_wait = true
+                 WHERE id = $1 AND waiting_since = $2 AND NOT replied_in_wait",
+                &[&conversation_id, &millis(since)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(claimed == 1)
+    }
+
     async fn account_of_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<String>> {
         let client = self.client().await?;
         let row = client
