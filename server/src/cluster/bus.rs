@@ -480,7 +480,9 @@ fn deliver(tx: &mpsc::Sender<BusEvent>, event: BusEvent, resync_owed: &mut bool)
         Ok(()) => Ok(()),
         Err(TrySendError::Full(_)) => {
             if !*resync_owed {
-                tracing::warn!("cluster bus receiver is full; dropping messages until it catches up, then resync");
+                tracing::warn!(
+                    "cluster bus receiver is full; dropping messages until it catches up, then resync"
+                );
             }
             *resync_owed = true;
             Ok(())
@@ -549,7 +551,10 @@ mod tests {
             check_url("http://localhost:6379"),
             Err(BusError::InvalidUrl(_))
         ));
-        assert!(matches!(check_url("not a url"), Err(BusError::InvalidUrl(_))));
+        assert!(matches!(
+            check_url("not a url"),
+            Err(BusError::InvalidUrl(_))
+        ));
         assert_eq!(
             check_url("redis://127.0.0.1:6379/0").unwrap(),
             "redis://127.0.0.1:6379/0"
