@@ -515,22 +515,25 @@ async fn a_receiver_that_falls_behind_is_told_to_resync() {
             .await
             .unwrap();
     }
-    // The channel holds four; the rest was dropped, and a Resync follows
-    // as soon as there is room.
-    let mut messages = 0;
-    loop {
-        match next_event(
-            &mut rx,
-            Duration::from_secs(10),
-            "the Resync after overflow",
-        )
-        .await
-        {
-            BusEvent::Message { .. } => messages += 1,
-            BusEvent::Resync => break,
-        }
+    // The channel holds four; the rest is dropped (once the subscriber has
+    // seen them all), and a Resync follows as soon as there is room.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bus.dropped_messages() < 16 {
+        assert!(
+            Instant::now() < deadline,
+            "{} dropped",
+            bus.dropped_messages()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(messages < 20, "{messages} messages before the Resync");
+    assert_eq!(bus.dropped_messages(), 16);
+    for i in 0..4 {
+        let what = format!("message {i}");
+        let event = next_event(&mut rx, Duration::from_secs(10), &what).await;
+        assert_eq!(event, message("t:one", i.to_string().as_bytes()));
+    }
+    let event = next_event(&mut rx, Duration::from_secs(10), "the Resync").await;
+    assert_eq!(event, BusEvent::Resync);
     bus.publish("t:one", b"caught up").await.unwrap();
     expect_message(&mut rx, "t:one", b"caught up").await;
 }

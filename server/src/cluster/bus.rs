@@ -16,6 +16,7 @@
 //! treated as dead: it is dropped, made again, and followed by a `Resync`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -135,6 +136,9 @@ struct Shared {
     /// error. Cloning a multiplexed connection is cheap, so the lock is only
     /// held to take a clone (or to connect).
     publisher: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// Messages dropped because the receiver was full (each time followed
+    /// by a Resync), for metrics.
+    dropped: AtomicU64,
     /// Wakes the prober right after a (re)subscription, so that health
     /// comes back Up after one round-trip instead of up to `probe_every`.
     probe_now: Notify,
@@ -174,6 +178,7 @@ impl Bus {
             options,
             link: Mutex::new(Link::default()),
             publisher: tokio::sync::Mutex::new(None),
+            dropped: AtomicU64::new(0),
             probe_now: Notify::new(),
         });
         let (tx, rx) = mpsc::channel(options.event_capacity.max(1));
@@ -210,6 +215,13 @@ impl Bus {
         } else {
             BusHealth::Down
         }
+    }
+
+    /// How many messages were dropped so far because the receiver was full
+    /// (each gap was followed by a [`BusEvent::Resync`]). Worth exporting as
+    /// a metric: a node that keeps resyncing for this reason is overloaded.
+    pub fn dropped_messages(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// This node's private probe channel (never delivered as a message).
@@ -454,8 +466,11 @@ async fn pump(
                     payload: Bytes::copy_from_slice(msg.get_payload_bytes()),
                 };
                 match deliver(tx, event, resync_owed) {
-                    Ok(()) => {}
-                    Err(()) => return (Ended::ReceiverGone, healthy),
+                    Delivered::Yes => {}
+                    Delivered::Dropped => {
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Delivered::ReceiverGone => return (Ended::ReceiverGone, healthy),
                 }
             }
             () = &mut silence => return (Ended::Silent, healthy),
@@ -463,31 +478,36 @@ async fn pump(
     }
 }
 
+/// What became of a message handed to the receiver.
+#[derive(Debug)]
+enum Delivered {
+    Yes,
+    Dropped,
+    ReceiverGone,
+}
+
 /// Hands a message to the receiver without waiting: a full channel drops it
 /// and marks a Resync as owed, and a Resync still owed goes first (so the
 /// receiver never sees a message from after a gap before learning of it).
-/// Fails only if the receiver is gone.
-fn deliver(tx: &mpsc::Sender<BusEvent>, event: BusEvent, resync_owed: &mut bool) -> Result<(), ()> {
+fn deliver(tx: &mpsc::Sender<BusEvent>, event: BusEvent, resync_owed: &mut bool) -> Delivered {
     use mpsc::error::TrySendError;
     if *resync_owed {
         match tx.try_send(BusEvent::Resync) {
             Ok(()) => *resync_owed = false,
-            Err(TrySendError::Full(_)) => return Ok(()),
-            Err(TrySendError::Closed(_)) => return Err(()),
+            Err(TrySendError::Full(_)) => return Delivered::Dropped,
+            Err(TrySendError::Closed(_)) => return Delivered::ReceiverGone,
         }
     }
     match tx.try_send(event) {
-        Ok(()) => Ok(()),
+        Ok(()) => Delivered::Yes,
         Err(TrySendError::Full(_)) => {
-            if !*resync_owed {
-                tracing::warn!(
-                    "cluster bus receiver is full; dropping messages until it catches up, then resync"
-                );
-            }
+            tracing::warn!(
+                "cluster bus receiver is full; dropping messages until it catches up, then resync"
+            );
             *resync_owed = true;
-            Ok(())
+            Delivered::Dropped
         }
-        Err(TrySendError::Closed(_)) => Err(()),
+        Err(TrySendError::Closed(_)) => Delivered::ReceiverGone,
     }
 }
 
