@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod clock;
+pub mod cluster;
 pub mod connections;
 pub mod conversations;
 pub mod demo;

@@ -11,6 +11,10 @@
 //!   of life becomes its last heartbeat.
 //! - A node that may have missed announcements (its subscription came back)
 //!   refreshes every account it has.
+//!
+//! [`bus`] is the Redis side; [`Broadcast`] is what the hub needs of it.
+
+pub mod bus;
 
 use std::fmt;
 use std::sync::Arc;
