@@ -544,7 +544,8 @@ fn publish(
         });
     }
     if let Some(last) = messages.last() {
-        live.conversations.mark_published(&conversation.id, last.seq);
+        live.conversations
+            .mark_published(&conversation.id, last.seq);
     }
     live.conversations
         .publish_to_visitors(&conversation.id, to_visitors);
@@ -559,7 +560,9 @@ async fn announce(
 ) {
     if let Some(cluster) = &writer.hub().cluster {
         // Messages after this seq are new (none: only the state changed).
-        let after = messages.first().map_or(u64::MAX, |m| m.seq.saturating_sub(1));
+        let after = messages
+            .first()
+            .map_or(u64::MAX, |m| m.seq.saturating_sub(1));
         cluster
             .announce_conversation(&writer.live().id, &conversation.id, after, state_changed)
             .await;
@@ -596,7 +599,10 @@ pub async fn refresh_from_store(
     };
     let writer = hub.writer(live).await;
     // Published meanwhile (by this node or an earlier announcement): skip.
-    let known = live.conversations.published_up_to(conversation_id).unwrap_or(from);
+    let known = live
+        .conversations
+        .published_up_to(conversation_id)
+        .unwrap_or(from);
     let fresh: Vec<MessageRecord> = messages.into_iter().filter(|m| m.seq > known).collect();
     publish(&writer, &conversation, state_changed, &fresh);
 }
@@ -609,7 +615,12 @@ pub async fn refresh_all_from_store(hub: &Hub, live: &AccountLive) {
         let visitors = live.conversations.visitors();
         visitors
             .keys()
-            .map(|id| (id.clone(), live.conversations.published_up_to(id).unwrap_or(0)))
+            .map(|id| {
+                (
+                    id.clone(),
+                    live.conversations.published_up_to(id).unwrap_or(0),
+                )
+            })
             .collect()
     };
     for (id, after) in watched {

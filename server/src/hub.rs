@@ -25,12 +25,12 @@ use onair_shared::wire::{self, SiteEvent, Status, StatusSnapshot};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::cluster::ClusterLink;
 use crate::conversations;
 use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, RateLimiter};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::sse;
-use crate::cluster::ClusterLink;
 use crate::store::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, SessionRecord,
     Store,
@@ -488,7 +488,11 @@ impl Hub {
         let local = if self.cluster.is_some() {
             let mut streams = lock(&live.local_streams);
             let count = streams.entry(session_id.to_owned()).or_insert(0);
-            *count = if opened { *count + 1 } else { count.saturating_sub(1) };
+            *count = if opened {
+                *count + 1
+            } else {
+                count.saturating_sub(1)
+            };
             let count = *count;
             if count == 0 {
                 streams.remove(session_id);
@@ -507,7 +511,11 @@ impl Hub {
                 tracing::warn!(error = %e, "could not store a session's open streams");
             }
             if !opened {
-                if let Err(e) = self.store.touch_session(session_id, writer.now(), false).await {
+                if let Err(e) = self
+                    .store
+                    .touch_session(session_id, writer.now(), false)
+                    .await
+                {
                     tracing::warn!(error = %e, "could not store a session's last sign of life");
                 }
             }
@@ -1190,8 +1198,16 @@ impl Inner {
             .collect();
         let mut inner = Inner {
             account: data.account.clone(),
-            agents: data.agents.iter().map(|a| (a.id.clone(), a.clone())).collect(),
-            groups: data.groups.iter().map(|g| (g.key.clone(), g.clone())).collect(),
+            agents: data
+                .agents
+                .iter()
+                .map(|a| (a.id.clone(), a.clone()))
+                .collect(),
+            groups: data
+                .groups
+                .iter()
+                .map(|g| (g.key.clone(), g.clone()))
+                .collect(),
             sessions,
             model: AccountState::default(),
             derived_at: now,
@@ -1236,11 +1252,20 @@ impl Inner {
     ) -> Vec<([u8; 32], String)> {
         let data = &read.data;
         self.account = data.account.clone();
-        self.agents = data.agents.iter().map(|a| (a.id.clone(), a.clone())).collect();
-        self.groups = data.groups.iter().map(|g| (g.key.clone(), g.clone())).collect();
+        self.agents = data
+            .agents
+            .iter()
+            .map(|a| (a.id.clone(), a.clone()))
+            .collect();
+        self.groups = data
+            .groups
+            .iter()
+            .map(|g| (g.key.clone(), g.clone()))
+            .collect();
         let stored: HashMap<&str, &SessionRecord> =
             data.sessions.iter().map(|s| (s.id.as_str(), s)).collect();
-        self.sessions.retain(|id, _| stored.contains_key(id.as_str()));
+        self.sessions
+            .retain(|id, _| stored.contains_key(id.as_str()));
         let mut new_sessions = Vec::new();
         for record in &data.sessions {
             match self.sessions.get_mut(&record.id) {

@@ -4,7 +4,6 @@
 
 pub mod auth;
 pub mod cli;
-pub mod cluster;
 pub mod clock;
 pub mod cluster;
 pub mod connections;

@@ -7,7 +7,7 @@ use clap::Parser;
 use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeArgs};
 use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
-use onair_server::{AppState, Hub, ServerConfig, demo, store};
+use onair_server::{AppState, Hub, ServerConfig, cluster, demo, store};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -34,13 +34,32 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// Opens the database a URL names and loads every account from it.
-async fn open_hub(url: &str) -> anyhow::Result<Arc<Hub>> {
-    let store = store::open(url)
+/// Opens the database a URL names and loads every account from it; with a
+/// Redis URL, as a node of a cluster.
+async fn open_hub(url: &str, redis: Option<&str>) -> anyhow::Result<Arc<Hub>> {
+    let opening = || format!("opening {}", store::redacted_url(url));
+    let Some(redis) = redis else {
+        let store = store::open(url).await.with_context(opening)?;
+        return Hub::load(store, HubOptions::default())
+            .await
+            .context("loading accounts");
+    };
+    let (store, cluster_store) = store::open_cluster(url).await.with_context(opening)?;
+    let node_id = uuid::Uuid::new_v4().to_string();
+    let (bus, events) = cluster::start_bus(redis, &node_id)
         .await
-        .with_context(|| format!("opening {}", store::redacted_url(url)))?;
-    Hub::load(store, HubOptions::default())
+        .with_context(|| format!("connecting to {}", store::redacted_url(redis)))?;
+    let link = cluster::ClusterLink::new(node_id.clone(), cluster_store, bus);
+    let options = HubOptions {
+        cluster: Some(link),
+        ..HubOptions::default()
+    };
+    let hub = Hub::load(store, options)
         .await
-        .context("loading accounts")
+        .context("loading accounts")?;
+    cluster::spawn_receiver(&hub, events);
+    tracing::info!(node = %node_id, "cluster mode: a node of the cluster on this database");
+    Ok(hub)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -50,7 +69,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store::redacted_url(&args.database.url)
         );
     }
-    let hub = open_hub(&args.database.url).await?;
+    let hub = open_hub(&args.database.url, args.redis.as_deref()).await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {

@@ -45,6 +45,42 @@ pub trait Broadcast: Send + Sync + fmt::Debug + 'static {
     fn healthy(&self) -> bool;
 }
 
+#[async_trait]
+impl Broadcast for bus::Bus {
+    async fn publish(&self, payload: Vec<u8>) {
+        if let Err(e) = bus::Bus::publish(self, CHANNEL, &payload).await {
+            tracing::warn!(error = %e, "could not announce a change (the other nodes catch up when the bus is back)");
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        self.health() == bus::BusHealth::Up
+    }
+}
+
+/// Starts the bus for `node_id` on `redis_url`.
+pub async fn start_bus(
+    redis_url: &str,
+    node_id: &str,
+) -> Result<(Arc<bus::Bus>, tokio::sync::mpsc::Receiver<bus::BusEvent>), bus::BusError> {
+    bus::Bus::start(redis_url, node_id, &[CHANNEL], bus::BusOptions::default()).await
+}
+
+/// Hands what the bus delivers to the hub, one event at a time (so an
+/// account's announcements are applied in order), until the hub is gone.
+pub fn spawn_receiver(hub: &Arc<Hub>, mut events: tokio::sync::mpsc::Receiver<bus::BusEvent>) {
+    let weak = Arc::downgrade(hub);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let Some(hub) = weak.upgrade() else { return };
+            match event {
+                bus::BusEvent::Message { payload, .. } => on_message(&hub, &payload).await,
+                bus::BusEvent::Resync => resync(&hub).await,
+            }
+        }
+    });
+}
+
 /// A node's link to the cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterLink {
@@ -72,9 +108,13 @@ pub enum Announcement {
 }
 
 impl ClusterLink {
-    pub fn new(store: Arc<dyn ClusterStore>, bus: Arc<dyn Broadcast>) -> ClusterLink {
+    pub fn new(
+        node_id: String,
+        store: Arc<dyn ClusterStore>,
+        bus: Arc<dyn Broadcast>,
+    ) -> ClusterLink {
         ClusterLink {
-            node_id: uuid::Uuid::new_v4().to_string(),
+            node_id,
             store,
             bus,
         }

@@ -414,7 +414,10 @@ pub async fn open_cluster(url: &str) -> StoreResult<(Arc<dyn Store>, Arc<dyn Clu
         return Err(StoreError::UnsupportedUrl(redacted_url(url)));
     }
     let store = Arc::new(PostgresStore::open(url).await?);
-    Ok((Arc::clone(&store) as Arc<dyn Store>, store as Arc<dyn ClusterStore>))
+    Ok((
+        Arc::clone(&store) as Arc<dyn Store>,
+        store as Arc<dyn ClusterStore>,
+    ))
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (a file, created if

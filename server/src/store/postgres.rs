@@ -951,56 +951,6 @@ impl Store for PostgresStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_connection_asks_for_synchronous_commit() {
-        let config = connection_config("postgres://u@localhost:5432/db").expect("valid");
-        assert_eq!(config.get_options(), Some("-c synchronous_commit=on"));
-        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
-
-        // After the URL's own options, so it wins over a synchronous_commit there.
-        let config = connection_config(
-            "postgresql://u@localhost/db?options=-c%20synchronous_commit%3Doff&connect_timeout=3",
-        )
-        .expect("valid");
-        assert_eq!(
-            config.get_options(),
-            Some("-c synchronous_commit=off -c synchronous_commit=on")
-        );
-        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(3)));
-    }
-
-    /// Against the test server (`ONAIR_TEST_POSTGRES_URL`), without touching
-    /// any data: a URL that turns synchronous commits off is overruled.
-    #[tokio::test]
-    async fn a_live_connection_commits_synchronously() {
-        let base = std::env::var("ONAIR_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-c%20synchronous_commit%3Doff");
-        let client = pool(&url)
-            .expect("a pool")
-            .get()
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test: {e}"));
-        let row = client
-            .query_one("SHOW synchronous_commit", &[])
-            .await
-            .expect("show");
-        assert_eq!(row.get::<_, String>(0), "on");
-    }
-
-    #[test]
-    fn a_bad_url_is_reported_without_repeating_it() {
-        let e =
-            connection_config("postgres://u:s3cret@localhost:notaport/db").expect_err("invalid");
-        assert!(!e.to_string().contains("s3cret"), "{e}");
-    }
-}
-
 /// An account's cluster view, read with `client` (inside the caller's
 /// transaction, so that it agrees with itself).
 async fn read_cluster_account(
@@ -1154,22 +1104,23 @@ impl ClusterStore for PostgresStore {
 
     async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()> {
         let client = self.client().await?;
-        let result = if streams == 0 {
-            client
-                .execute(
-                    "DELETE FROM session_streams WHERE session_id = $1 AND node_id = $2",
-                    &[&session_id, &node_id],
-                )
-                .await
-        } else {
-            client
+        let result =
+            if streams == 0 {
+                client
+                    .execute(
+                        "DELETE FROM session_streams WHERE session_id = $1 AND node_id = $2",
+                        &[&session_id, &node_id],
+                    )
+                    .await
+            } else {
+                client
                 .execute(
                     "INSERT INTO session_streams (session_id, node_id, streams) VALUES ($1, $2, $3)
                      ON CONFLICT (session_id, node_id) DO UPDATE SET streams = EXCLUDED.streams",
                     &[&session_id, &node_id, &i32::try_from(streams).unwrap_or(i32::MAX)],
                 )
                 .await
-        };
+            };
         match result {
             Ok(_) => Ok(()),
             // The session ended meanwhile: there is nothing to count.
@@ -1295,15 +1246,70 @@ impl ClusterStore for PostgresStore {
         tx.commit().await.map_err(backend)?;
         read.data.version = next;
         read.published.retain(|p| {
-            !derived.removed.contains(&p.scope) && !derived.changed.iter().any(|(s, _)| *s == p.scope)
+            !derived.removed.contains(&p.scope)
+                && !derived.changed.iter().any(|(s, _)| *s == p.scope)
         });
-        read.published
-            .extend(derived.changed.iter().map(|(scope, snapshot)| PublishedScope {
-                scope: scope.clone(),
-                version: next,
-                snapshot: snapshot.clone(),
-            }));
+        read.published.extend(
+            derived
+                .changed
+                .iter()
+                .map(|(scope, snapshot)| PublishedScope {
+                    scope: scope.clone(),
+                    version: next,
+                    snapshot: snapshot.clone(),
+                }),
+        );
         read.published.sort_by(|a, b| a.scope.cmp(&b.scope));
         Ok(Some((read, derived)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_asks_for_synchronous_commit() {
+        let config = connection_config("postgres://u@localhost:5432/db").expect("valid");
+        assert_eq!(config.get_options(), Some("-c synchronous_commit=on"));
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+
+        // After the URL's own options, so it wins over a synchronous_commit there.
+        let config = connection_config(
+            "postgresql://u@localhost/db?options=-c%20synchronous_commit%3Doff&connect_timeout=3",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.get_options(),
+            Some("-c synchronous_commit=off -c synchronous_commit=on")
+        );
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(3)));
+    }
+
+    /// Against the test server (`ONAIR_TEST_POSTGRES_URL`), without touching
+    /// any data: a URL that turns synchronous commits off is overruled.
+    #[tokio::test]
+    async fn a_live_connection_commits_synchronously() {
+        let base = std::env::var("ONAIR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20synchronous_commit%3Doff");
+        let client = pool(&url)
+            .expect("a pool")
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test: {e}"));
+        let row = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .expect("show");
+        assert_eq!(row.get::<_, String>(0), "on");
+    }
+
+    #[test]
+    fn a_bad_url_is_reported_without_repeating_it() {
+        let e =
+            connection_config("postgres://u:s3cret@localhost:notaport/db").expect_err("invalid");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 }

@@ -85,13 +85,16 @@ async fn start(
     let manual = config.manual_clock.map(ManualClock::new);
     let clock = manual.clone().map_or(Clock::System, Clock::Manual);
     let keep_alive = config.keep_alive.unwrap_or(Duration::from_secs(20));
-    let hub = Hub::load(store, HubOptions {
+    let hub = Hub::load(
+        store,
+        HubOptions {
             clock,
             keep_alive,
             cluster: None,
-        })
-        .await
-        .expect("load hub");
+        },
+    )
+    .await
+    .expect("load hub");
     let operator_token = (!config.no_operator).then(|| OPERATOR_TOKEN.to_owned());
     let state = AppState {
         hub: Arc::clone(&hub),
