@@ -74,6 +74,11 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
             .ok_or_else(|| Error::Internal("admin route without {account}".into()))?;
         let live = state.hub.account(slug).await?;
         auth.require_admin_of(&live)?;
+        // In a cluster another node may have changed the account a moment
+        // ago; administration reads and writes what the store holds.
+        if state.hub.cluster.is_some() {
+            state.hub.cluster_reload(&live).await?;
+        }
         Ok(Admin(live))
     }
 }
