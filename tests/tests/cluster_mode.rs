@@ -1,0 +1,500 @@
+//! The rules of cluster mode (docs/cluster.md) against real processes: two
+//! or three `onair serve` nodes on one fresh PostgreSQL database and a
+//! `redis-server` of the test's own, with faults injected (kill -9, SIGSTOP,
+//! Redis restarted, database connections terminated).
+
+use std::time::{Duration, Instant};
+
+use onair_tests::cluster::{Cluster, PgDatabase, RedisServer};
+use onair_tests::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const STATUS_EVENTS: &str = "/api/v1/accounts/acme/status/events";
+
+struct Setup {
+    database: PgDatabase,
+    redis: RedisServer,
+    nodes: Vec<Server>,
+    /// The owner's token, issued by node 0.
+    owner: String,
+}
+
+async fn cluster_of(n: usize) -> Setup {
+    let database = PgDatabase::fresh();
+    let redis = RedisServer::start();
+    let nodes = Cluster::start(n, &database, &redis, &[]);
+    let owner = nodes[0].create_account("acme").await;
+    Setup {
+        database,
+        redis,
+        nodes,
+        owner,
+    }
+}
+
+async fn patch_account(node: &Server, token: &str, body: Value) {
+    let (status, answer) = node
+        .request(Method::PATCH, "/api/v1/accounts/acme", Some(token), body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// The next `status` event within `within`, skipping keep-alives.
+async fn next_status(stream: &mut Sse, within: Duration) -> Option<Value> {
+    tokio::time::timeout(within, async {
+        while let Some(event) = stream.next_event().await {
+            if event.event == "status" {
+                return Some(event.data);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Status streams on every node, each past its first snapshot (returned).
+async fn status_streams(nodes: &[Server]) -> (Vec<Sse>, Vec<Value>) {
+    let mut streams = Vec::new();
+    let mut first = Vec::new();
+    for node in nodes {
+        let mut stream = node.events(STATUS_EVENTS).await;
+        first.push(stream.expect("status").await.data);
+        streams.push(stream);
+    }
+    (streams, first)
+}
+
+#[tokio::test]
+async fn what_one_node_creates_is_usable_through_every_node_at_once() {
+    let setup = cluster_of(3).await;
+    let [n0, n1, n2] = &setup.nodes[..] else {
+        unreachable!()
+    };
+    // The owner's token, issued by node 0, works on the others.
+    for node in [n1, n2] {
+        let me = node.get_ok("/api/v1/me", Some(&setup.owner)).await;
+        assert_eq!(me["email"], owner_email("acme"));
+    }
+    // A login through node 1, an agent added through node 2, a setting
+    // changed through node 0: each seen through another node at once.
+    let second = n1.login_ok("acme", &owner_email("acme"), PASSWORD).await;
+    let (status, body) = n2
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/agents",
+            Some(&second),
+            json!({"name": "Bob", "email": "bob@acme.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    n0.login_ok("acme", "bob@acme.example", PASSWORD).await;
+    patch_account(n0, &setup.owner, json!({"name": "Acme Cluster"})).await;
+    let account = n1.get_ok("/api/v1/accounts/acme", Some(&second)).await;
+    assert_eq!(account["name"], "Acme Cluster");
+    let agents = n2.get_ok("/api/v1/accounts/acme/agents", Some(&setup.owner)).await;
+    assert_eq!(agents["agents"].as_array().map(Vec::len), Some(2), "{agents}");
+    let _ = &setup.database;
+}
+
+#[tokio::test]
+async fn a_status_change_reaches_streams_on_every_node_with_one_version_that_only_rises() {
+    let mut setup = cluster_of(3).await;
+    let (mut streams, first) = status_streams(&setup.nodes).await;
+    let v0 = first[0]["version"].as_u64().expect("version");
+    assert!(first.iter().all(|s| s["version"] == v0), "{first:?}");
+
+    let mut last = v0;
+    for (round, status) in ["online", "busy", "offline", "online"].into_iter().enumerate() {
+        // Through a different node each time.
+        let via = &setup.nodes[round % 3];
+        via.set_status(&setup.owner, status).await;
+        let changed = Instant::now();
+        let mut versions = Vec::new();
+        for (n, stream) in streams.iter_mut().enumerate() {
+            let event = next_status(stream, Duration::from_secs(2))
+                .await
+                .unwrap_or_else(|| panic!("node {n} saw no change to {status}"));
+            assert_eq!(event["status"], status, "node {n}");
+            versions.push(event["version"].as_u64().expect("version"));
+        }
+        eprintln!("{status}: every node within {:?}", changed.elapsed());
+        assert!(
+            changed.elapsed() < Duration::from_millis(1000),
+            "the change took {:?} to reach every node",
+            changed.elapsed()
+        );
+        assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
+        assert!(versions[0] > last, "versions rise: {last} then {versions:?}");
+        last = versions[0];
+    }
+    // No duplicate or late extra event on any node.
+    for stream in &mut streams {
+        assert!(next_status(stream, Duration::from_millis(300)).await.is_none());
+    }
+
+    // Versions rise across a restart of every node.
+    for node in &mut setup.nodes {
+        node.stop();
+    }
+    let nodes = Cluster::start(2, &setup.database, &setup.redis, &[]);
+    let snapshot = nodes[1].get_ok("/api/v1/accounts/acme/status", None).await;
+    let after_restart = snapshot["version"].as_u64().expect("version");
+    assert!(after_restart >= last, "{last} → {after_restart}");
+    let mut stream = nodes[0].events(STATUS_EVENTS).await;
+    stream.expect("status").await;
+    nodes[1].set_status(&setup.owner, "offline").await;
+    let event = next_status(&mut stream, Duration::from_secs(2))
+        .await
+        .expect("a change after the restart");
+    assert!(event["version"].as_u64().expect("version") > after_restart);
+}
+
+#[tokio::test]
+async fn logout_through_one_node_ends_that_devices_streams_on_every_node_within_a_second() {
+    let setup = cluster_of(3).await;
+    let device = setup.nodes[1]
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
+    let path = format!("/api/v1/me/events?access_token={device}");
+    let mut on_one = setup.nodes[1].events(&path).await;
+    let mut on_two = setup.nodes[2].events(&path).await;
+    on_one.expect("agent").await;
+    on_two.expect("agent").await;
+    let (status, _) = setup.nodes[0]
+        .request(Method::DELETE, "/api/v1/sessions/current", Some(&device), Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(on_one.ends_within(Duration::from_secs(1)).await, "node 1 kept the stream");
+    assert!(on_two.ends_within(Duration::from_secs(1)).await, "node 2 kept the stream");
+    let (status, _) = setup.nodes[2].get("/api/v1/me", Some(&device)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn grace_expiry_is_published_once_for_the_whole_cluster() {
+    let setup = cluster_of(3).await;
+    patch_account(&setup.nodes[0], &setup.owner, json!({"grace_seconds": 2})).await;
+    // A device that only sends requests: present for 2 s after the last one.
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    let (mut streams, first) = status_streams(&setup.nodes).await;
+    assert!(first.iter().all(|s| s["status"] == "online"), "{first:?}");
+    let online_version = first[0]["version"].as_u64().expect("version");
+    let mut seen = Vec::new();
+    for (n, stream) in streams.iter_mut().enumerate() {
+        let event = next_status(stream, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("node {n} never went offline"));
+        assert_eq!(event["status"], "offline");
+        seen.push(event["version"].as_u64().expect("version"));
+    }
+    // One change: one version, one above the last, on every node.
+    assert!(seen.iter().all(|v| *v == online_version + 1), "{online_version} then {seen:?}");
+    for stream in &mut streams {
+        assert!(
+            next_status(stream, Duration::from_millis(1500)).await.is_none(),
+            "a second publication of the expiry"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_killed_node_loses_no_write_and_its_sessions_keep_their_grace() {
+    let mut setup = cluster_of(3).await;
+    patch_account(&setup.nodes[0], &setup.owner, json!({"grace_seconds": 4})).await;
+    setup.nodes[0].set_status(&setup.owner, "online").await;
+    // Two devices whose only sign of life is a stream on node 2: a phone
+    // that will reconnect to node 1, a laptop that will not.
+    let phone = setup.nodes[2].login_ok("acme", &owner_email("acme"), PASSWORD).await;
+    let laptop = setup.nodes[2].login_ok("acme", &owner_email("acme"), PASSWORD).await;
+    let mut phone_stream = setup.nodes[2]
+        .events(&format!("/api/v1/me/events?access_token={phone}"))
+        .await;
+    phone_stream.expect("agent").await;
+    let mut laptop_stream = setup.nodes[2]
+        .events(&format!("/api/v1/me/events?access_token={laptop}"))
+        .await;
+    laptop_stream.expect("agent").await;
+    // The owner's own session (node 0, requests only) must not count: log it out.
+    let (status, _) = setup.nodes[0]
+        .request(Method::DELETE, "/api/v1/sessions/current", Some(&setup.owner), Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // An acknowledged write through node 2 just before it dies.
+    let (status, _) = setup.nodes[2]
+        .request(
+            Method::PATCH,
+            "/api/v1/accounts/acme",
+            Some(&phone),
+            json!({"busy_message": "Back in a moment"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
+    assert_eq!(chat_box.expect("status").await.data["status"], "online");
+    setup.nodes[2].kill_9();
+    let killed = Instant::now();
+    drop((phone_stream, laptop_stream));
+    // The phone reconnects through node 1 at once.
+    let mut phone_again = setup.nodes[1]
+        .events(&format!("/api/v1/me/events?access_token={phone}"))
+        .await;
+    phone_again.expect("agent").await;
+    // No flap: online for the whole window in which the laptop's grace runs
+    // out (membership timeout 10 s + grace 4 s).
+    assert!(
+        next_status(&mut chat_box, Duration::from_secs(17)).await.is_none(),
+        "the chat box changed while a device was still present"
+    );
+    // The write is there.
+    let account = setup.nodes[1].get_ok("/api/v1/accounts/acme", Some(&phone)).await;
+    assert_eq!(account["busy_message"], "Back in a moment");
+    // Without the phone, the chat box goes offline by grace + 60 s.
+    drop(phone_again);
+    let offline = next_status(&mut chat_box, Duration::from_secs(4 + 60))
+        .await
+        .expect("offline once no device is present");
+    assert_eq!(offline["status"], "offline");
+    eprintln!("offline {:?} after the kill", killed.elapsed());
+}
+
+#[tokio::test]
+async fn a_node_paused_past_the_membership_timeout_causes_no_flap() {
+    let setup = cluster_of(2).await;
+    let device = setup.nodes[1].login_ok("acme", &owner_email("acme"), PASSWORD).await;
+    let (status, _) = setup.nodes[0]
+        .request(Method::DELETE, "/api/v1/sessions/current", Some(&setup.owner), Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    setup.nodes[1].set_status(&device, "online").await;
+    let mut agent_stream = setup.nodes[1]
+        .events(&format!("/api/v1/me/events?access_token={device}"))
+        .await;
+    agent_stream.expect("agent").await;
+    let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
+    assert_eq!(chat_box.expect("status").await.data["status"], "online");
+
+    setup.nodes[1].signal("STOP");
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    setup.nodes[1].signal("CONT");
+    // The device's grace (120 s) covers the pause, and once the node is back
+    // its stream counts again: nothing changes.
+    assert!(
+        next_status(&mut chat_box, Duration::from_secs(6)).await.is_none(),
+        "the chat box flapped"
+    );
+    let me = setup.nodes[1].get_ok("/api/v1/me", Some(&device)).await;
+    assert_eq!(me["available"], true);
+}
+
+#[tokio::test]
+async fn redis_restarting_answers_503_meanwhile_and_delivery_comes_back_without_a_flap() {
+    let mut setup = cluster_of(2).await;
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
+    assert_eq!(chat_box.expect("status").await.data["status"], "online");
+
+    setup.redis.stop();
+    let unhealthy = wait_for(Duration::from_secs(15), || async {
+        let (status, body) = setup.nodes[0].get("/healthz", None).await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await
+    .expect("/healthz says 503 while Redis is down");
+    assert_eq!(unhealthy["error"]["code"], "redis_unavailable");
+
+    setup.redis.restart();
+    let restarted = Instant::now();
+    wait_for(Duration::from_secs(30), || async {
+        let (status, _) = setup.nodes[0].get("/healthz", None).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await
+    .expect("healthy again within 30 s");
+    wait_for(Duration::from_secs(30), || async {
+        let (status, _) = setup.nodes[1].get("/healthz", None).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await
+    .expect("the other node too");
+    assert!(
+        next_status(&mut chat_box, Duration::from_millis(200)).await.is_none(),
+        "the chat box flapped while Redis was away"
+    );
+    setup.nodes[1].set_status(&setup.owner, "busy").await;
+    let event = next_status(&mut chat_box, Duration::from_secs(2))
+        .await
+        .expect("delivery is back");
+    assert_eq!(event["status"], "busy");
+    eprintln!("delivery back {:?} after Redis restarted", restarted.elapsed());
+}
+
+#[tokio::test]
+async fn a_change_made_while_redis_was_down_reaches_the_other_node_when_it_is_back() {
+    let mut setup = cluster_of(2).await;
+    let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
+    assert_eq!(chat_box.expect("status").await.data["status"], "offline");
+    setup.redis.stop();
+    // Through node 1 while no announcement can cross.
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    setup.redis.restart();
+    let event = next_status(&mut chat_box, Duration::from_secs(30))
+        .await
+        .expect("the lost announcement is repaired from the store");
+    assert_eq!(event["status"], "online");
+}
+
+#[tokio::test]
+async fn a_node_whose_database_connections_are_killed_serves_again() {
+    let setup = cluster_of(2).await;
+    setup.database.terminate_connections();
+    // The pool notices broken connections and opens new ones.
+    let answered = wait_for(Duration::from_secs(10), || async {
+        let (status, _) = setup.nodes[0]
+            .request(
+                Method::PUT,
+                "/api/v1/me/status",
+                Some(&setup.owner),
+                json!({"status": "online"}),
+            )
+            .await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(answered.is_some(), "the node did not recover its database connection");
+    let snapshot = setup.nodes[1].get_ok("/api/v1/accounts/acme/status", None).await;
+    assert_eq!(snapshot["status"], "online");
+}
+
+#[tokio::test]
+async fn a_conversation_across_nodes_skips_and_repeats_nothing() {
+    let setup = cluster_of(2).await;
+    let [n0, n1] = &setup.nodes[..] else {
+        unreachable!()
+    };
+    n0.set_status(&setup.owner, "online").await;
+    let visitor = "visitor-token-0123456789abcdef";
+    let (status, started) = n0
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": visitor, "text": "Hello from the shop"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["conversation"]["id"].as_str().expect("id").to_owned();
+    // The visitor's stream is on node 0; the agent answers through node 1.
+    let path = format!("/api/v1/accounts/acme/conversations/{id}/events?visitor_token={visitor}");
+    let mut visitor_stream = n0.events(&path).await;
+    let mut agent_stream = n0
+        .events(&format!("/api/v1/me/events?access_token={}", setup.owner))
+        .await;
+    let mut texts = Vec::new();
+    let first = messages(&mut visitor_stream, 1).await;
+    texts.extend(first);
+    for n in 0..5 {
+        let (status, body) = n1
+            .request(
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/messages"),
+                Some(&setup.owner),
+                json!({"text": format!("reply {n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    texts.extend(messages(&mut visitor_stream, 5).await);
+    assert_eq!(
+        texts,
+        ["Hello from the shop", "reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]
+    );
+    // Nothing more (no repeat), and the agent stream on node 0 got each reply once.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), messages(&mut visitor_stream, 1))
+            .await
+            .is_err(),
+        "a message was repeated"
+    );
+    let mut replies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while replies.len() < 5 && Instant::now() < deadline {
+        let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(500), agent_stream.next_event()).await
+        else {
+            continue;
+        };
+        if event.event == "message" && event.data["author"] == "agent" {
+            replies.push(event.data["text"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(replies, ["reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]);
+}
+
+#[tokio::test]
+async fn the_busy_reply_is_sent_once_for_the_whole_cluster() {
+    let setup = cluster_of(3).await;
+    patch_account(&setup.nodes[0], &setup.owner, json!({"busy_after_seconds": 1})).await;
+    setup.nodes[0].set_status(&setup.owner, "online").await;
+    let visitor = "visitor-token-abcdef0123456789";
+    let (status, started) = setup.nodes[2]
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": visitor, "text": "Anyone there?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["conversation"]["id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let conversation = setup.nodes[1]
+        .get_ok(&format!("/api/v1/conversations/{id}"), Some(&setup.owner))
+        .await;
+    let bots = conversation["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["author"] == "bot")
+        .count();
+    assert_eq!(bots, 1, "{conversation}");
+}
+
+/// The texts of the next `n` message events.
+async fn messages(stream: &mut Sse, n: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    while texts.len() < n {
+        let Some(event) = tokio::time::timeout(SOON, stream.next_event())
+            .await
+            .ok()
+            .flatten()
+        else {
+            break;
+        };
+        if event.event == "message" {
+            texts.push(event.data["text"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    texts
+}
+
+/// Polls `check` every 100 ms until it gives a value or `within` passes.
+async fn wait_for<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
