@@ -101,7 +101,7 @@ fn spawn_redis(port: u16, dir: &std::path::Path) -> Option<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("redis-server is installed");
+        .expect("redis-server on PATH (`cargo xtask test` installs it)");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if child.try_wait().expect("redis-server status").is_some() {
