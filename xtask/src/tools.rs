@@ -77,6 +77,13 @@ const TOOLS: &[Tool] = &[
         probe: Probe::Runs(Argv::new(CHROMEDRIVER, &["--version"])),
         install: Install::Apt("chromium-driver"),
     },
+    // The cluster bus tests (server/tests/bus.rs) start their own Redis servers.
+    Tool {
+        name: "redis-server",
+        needed_for: Toolset::All,
+        probe: Probe::Runs(Argv::new("redis-server", &["--version"])),
+        install: Install::Apt("redis-server"),
+    },
     Tool {
         name: "rustfmt",
         needed_for: Toolset::All,
