@@ -336,7 +336,7 @@ impl Hub {
                     return;
                 };
                 let writer = hub.writer(&notified).await;
-                writer.apply(|_, _| ()).await;
+                writer.rederive().await;
                 conversations::send_due_replies(&writer).await;
             }
         });
@@ -470,7 +470,7 @@ impl Hub {
         // Present before and after: no derived status can change, and the
         // timer finds the later grace end when it next wakes.
         if !was_present {
-            self.writer(live).await.apply(|_, _| ()).await;
+            self.writer(live).await.rederive().await;
         }
     }
 
@@ -741,6 +741,18 @@ impl Writer<'_> {
 
     pub fn now(&self) -> Timestamp {
         self.hub.clock.now()
+    }
+
+    /// Re-derives after time passed or presence changed (nothing stored
+    /// changed): in a cluster nothing is announced unless a status changed.
+    pub async fn rederive(&self) {
+        if self.hub.cluster.is_some() {
+            if let Err(e) = self.hub.cluster_derive(self.live, false).await {
+                tracing::error!(error = %e, account = %self.live.slug, "could not derive the account");
+            }
+            return;
+        }
+        self.apply(|_, _| ()).await;
     }
 
     /// Changes the live state, re-derives every scope, publishes what really
