@@ -1,12 +1,15 @@
 //! The harness for onair's end-to-end tests and benchmarks: the real `onair`
-//! binary started as a child process on port 0 with its own SQLite file,
-//! driven over real HTTP and SSE, stopped with real signals; and real browsers
-//! (headless Chromium through chromedriver) in [`browser`].
+//! binary started as a child process on port 0 with its own SQLite file (or a
+//! fresh PostgreSQL database), driven over real HTTP and SSE, stopped with real
+//! signals; real browsers (headless Chromium through chromedriver) in
+//! [`browser`]; and clusters of nodes sharing PostgreSQL and Redis behind an
+//! nginx load balancer in [`cluster`].
 //!
 //! The binary comes from `ONAIR_BIN` (set by `cargo xtask test`), or is built
 //! once with `cargo build -p onair-server --bin onair`.
 
 pub mod browser;
+pub mod cluster;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -94,6 +97,25 @@ pub fn onair_at(binary: &Path) -> Command {
     command
 }
 
+/// Where a server keeps its data: anything that names a `--database` URL, such
+/// as a [`Database`] (SQLite) or a [`cluster::PgDatabase`] (PostgreSQL).
+pub trait Store {
+    /// The URL passed as `onair serve --database`.
+    fn database_url(&self) -> String;
+}
+
+impl<T: Store + ?Sized> Store for &T {
+    fn database_url(&self) -> String {
+        (**self).database_url()
+    }
+}
+
+impl Store for Database {
+    fn database_url(&self) -> String {
+        self.url()
+    }
+}
+
 /// A temporary directory holding one SQLite database.
 #[derive(Debug)]
 pub struct Database {
@@ -166,11 +188,11 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(database: &Database) -> Server {
+    pub fn start(database: &impl Store) -> Server {
         Server::start_with(database, Options::default())
     }
 
-    pub fn start_with(database: &Database, options: Options<'_>) -> Server {
+    pub fn start_with(database: &impl Store, options: Options<'_>) -> Server {
         let mut command = onair_at(options.binary.unwrap_or_else(|| onair_bin()));
         command
             .args([
@@ -178,7 +200,7 @@ impl Server {
                 "--listen",
                 options.listen.unwrap_or("127.0.0.1:0"),
                 "--database",
-                &database.url(),
+                &database.database_url(),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -244,6 +266,11 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The address it listens on, such as `127.0.0.1:4321`.
+    pub fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
     }
 
     pub fn pid(&self) -> String {
@@ -321,19 +348,7 @@ impl Server {
         token: Option<&str>,
         body: Value,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let bytes = response.bytes().await.expect("body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, body)
+        send(&self.client, method, self.url(path), token, body).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -396,27 +411,61 @@ impl Server {
 
     /// Opens an event stream, asserting a 200 `text/event-stream`.
     pub async fn events(&self, path: &str) -> Sse {
-        let response = self
-            .client
-            .get(self.url(path))
-            .send()
+        self.try_events(path)
             .await
-            .expect("stream request");
-        assert_eq!(response.status(), StatusCode::OK, "stream {path}");
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
-        Sse {
-            response,
-            buffer: String::new(),
-        }
+            .unwrap_or_else(|problem| panic!("stream {path}: {problem}"))
     }
+
+    /// Opens an event stream; what it answered instead unless that is a 200
+    /// `text/event-stream`.
+    pub async fn try_events(&self, path: &str) -> Result<Sse, String> {
+        open_events(&self.client, self.url(path)).await
+    }
+}
+
+/// One request to `url`: the status and the body as JSON (a JSON string when
+/// the body is not JSON). `Server` and the cluster's load balancer share it.
+pub async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+/// Opens an event stream at `url`; what it answered instead unless that is a
+/// 200 `text/event-stream`.
+pub async fn open_events(client: &reqwest::Client, url: String) -> Result<Sse, String> {
+    let response = client.get(url).send().await.expect("stream request");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if status != StatusCode::OK || !content_type.starts_with("text/event-stream") {
+        let body = response.text().await.unwrap_or_default();
+        return Err(format!("{status} {content_type:?}: {body}"));
+    }
+    Ok(Sse {
+        response,
+        buffer: String::new(),
+    })
 }
 
 impl Drop for Server {

@@ -11,6 +11,9 @@ pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// explicitly so that wasm-pack never tries to download a driver of its own.
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Debian's nginx (from `nginx-light`), the load balancer of the cluster tests.
+pub(crate) const NGINX: &str = "/usr/sbin/nginx";
+
 /// Which commands need a tool: `demo` and `widget` install only what the widget build needs, so
 /// trying the demo does not pull in a browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +80,14 @@ const TOOLS: &[Tool] = &[
         probe: Probe::Runs(Argv::new(CHROMEDRIVER, &["--version"])),
         install: Install::Apt("chromium-driver"),
     },
-    // The cluster bus tests (server/tests/bus.rs) start their own Redis servers.
+    // The cluster tests put nginx in front of several nodes, and start a Redis of their own for
+    // the nodes to share (never a system one: each test gets a fresh one on a free port).
+    Tool {
+        name: "nginx",
+        needed_for: Toolset::All,
+        probe: Probe::Runs(Argv::new(NGINX, &["-v"])),
+        install: Install::Apt("nginx-light"),
+    },
     Tool {
         name: "redis-server",
         needed_for: Toolset::All,
@@ -307,9 +317,38 @@ mod tests {
         );
         let all = names(Toolset::All);
         assert_eq!(all.len(), TOOLS.len());
-        for tool in ["chromium", "chromium-driver", "rustfmt", "clippy"] {
+        for tool in [
+            "chromium",
+            "chromium-driver",
+            "nginx",
+            "redis-server",
+            "rustfmt",
+            "clippy",
+        ] {
             assert!(all.contains(&tool), "{tool} missing from {all:?}");
         }
+    }
+
+    #[test]
+    fn the_debian_packages_are_a_browser_a_load_balancer_and_redis() {
+        let packages: Vec<&str> = TOOLS
+            .iter()
+            .filter_map(|tool| match tool.install {
+                Install::Apt(package) => Some(package),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            packages,
+            ["chromium", "chromium-driver", "nginx-light", "redis-server"]
+        );
+        assert!(
+            TOOLS
+                .iter()
+                .filter(|tool| matches!(tool.install, Install::Apt(_)))
+                .all(|tool| tool.needed_for == Toolset::All),
+            "the widget build needs no Debian package"
+        );
     }
 
     #[test]
