@@ -162,6 +162,23 @@ impl PgDatabase {
         })
         .unwrap_or_else(|problem| panic!("PostgreSQL at {}: {problem}", redacted(&admin_url)))
     }
+
+    /// Ends every connection to this database (`pg_terminate_backend`), as
+    /// a restarted database server or a network cut would; returns how many.
+    pub fn terminate_connections(&self) -> u64 {
+        let name = self.name.clone();
+        on_postgres(&self.admin_url, move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .await?;
+            Ok(rows.len() as u64)
+        })
+        .unwrap_or_else(|e| panic!("terminating connections to {}: {e}", self.name))
+    }
 }
 
 impl Store for PgDatabase {

@@ -94,8 +94,14 @@ async fn what_one_node_creates_is_usable_through_every_node_at_once() {
     patch_account(n0, &setup.owner, json!({"name": "Acme Cluster"})).await;
     let account = n1.get_ok("/api/v1/accounts/acme", Some(&second)).await;
     assert_eq!(account["name"], "Acme Cluster");
-    let agents = n2.get_ok("/api/v1/accounts/acme/agents", Some(&setup.owner)).await;
-    assert_eq!(agents["agents"].as_array().map(Vec::len), Some(2), "{agents}");
+    let agents = n2
+        .get_ok("/api/v1/accounts/acme/agents", Some(&setup.owner))
+        .await;
+    assert_eq!(
+        agents["agents"].as_array().map(Vec::len),
+        Some(2),
+        "{agents}"
+    );
     let _ = &setup.database;
 }
 
@@ -107,7 +113,10 @@ async fn a_status_change_reaches_streams_on_every_node_with_one_version_that_onl
     assert!(first.iter().all(|s| s["version"] == v0), "{first:?}");
 
     let mut last = v0;
-    for (round, status) in ["online", "busy", "offline", "online"].into_iter().enumerate() {
+    for (round, status) in ["online", "busy", "offline", "online"]
+        .into_iter()
+        .enumerate()
+    {
         // Through a different node each time.
         let via = &setup.nodes[round % 3];
         via.set_status(&setup.owner, status).await;
@@ -127,12 +136,19 @@ async fn a_status_change_reaches_streams_on_every_node_with_one_version_that_onl
             changed.elapsed()
         );
         assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
-        assert!(versions[0] > last, "versions rise: {last} then {versions:?}");
+        assert!(
+            versions[0] > last,
+            "versions rise: {last} then {versions:?}"
+        );
         last = versions[0];
     }
     // No duplicate or late extra event on any node.
     for stream in &mut streams {
-        assert!(next_status(stream, Duration::from_millis(300)).await.is_none());
+        assert!(
+            next_status(stream, Duration::from_millis(300))
+                .await
+                .is_none()
+        );
     }
 
     // Versions rise across a restart of every node.
@@ -164,11 +180,22 @@ async fn logout_through_one_node_ends_that_devices_streams_on_every_node_within_
     on_one.expect("agent").await;
     on_two.expect("agent").await;
     let (status, _) = setup.nodes[0]
-        .request(Method::DELETE, "/api/v1/sessions/current", Some(&device), Value::Null)
+        .request(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&device),
+            Value::Null,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(on_one.ends_within(Duration::from_secs(1)).await, "node 1 kept the stream");
-    assert!(on_two.ends_within(Duration::from_secs(1)).await, "node 2 kept the stream");
+    assert!(
+        on_one.ends_within(Duration::from_secs(1)).await,
+        "node 1 kept the stream"
+    );
+    assert!(
+        on_two.ends_within(Duration::from_secs(1)).await,
+        "node 2 kept the stream"
+    );
     let (status, _) = setup.nodes[2].get("/api/v1/me", Some(&device)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -177,11 +204,19 @@ async fn logout_through_one_node_ends_that_devices_streams_on_every_node_within_
 async fn grace_expiry_is_published_once_for_the_whole_cluster() {
     let setup = cluster_of(3).await;
     patch_account(&setup.nodes[0], &setup.owner, json!({"grace_seconds": 2})).await;
+    let (mut streams, first) = status_streams(&setup.nodes).await;
+    assert!(first.iter().all(|s| s["status"] == "offline"), "{first:?}");
     // A device that only sends requests: present for 2 s after the last one.
     setup.nodes[1].set_status(&setup.owner, "online").await;
-    let (mut streams, first) = status_streams(&setup.nodes).await;
-    assert!(first.iter().all(|s| s["status"] == "online"), "{first:?}");
-    let online_version = first[0]["version"].as_u64().expect("version");
+    let mut online = Vec::new();
+    for stream in &mut streams {
+        let event = next_status(stream, Duration::from_secs(2))
+            .await
+            .expect("online");
+        assert_eq!(event["status"], "online");
+        online.push(event["version"].as_u64().expect("version"));
+    }
+    let online_version = online[0];
     let mut seen = Vec::new();
     for (n, stream) in streams.iter_mut().enumerate() {
         let event = next_status(stream, Duration::from_secs(5))
@@ -191,10 +226,15 @@ async fn grace_expiry_is_published_once_for_the_whole_cluster() {
         seen.push(event["version"].as_u64().expect("version"));
     }
     // One change: one version, one above the last, on every node.
-    assert!(seen.iter().all(|v| *v == online_version + 1), "{online_version} then {seen:?}");
+    assert!(
+        seen.iter().all(|v| *v == online_version + 1),
+        "{online_version} then {seen:?}"
+    );
     for stream in &mut streams {
         assert!(
-            next_status(stream, Duration::from_millis(1500)).await.is_none(),
+            next_status(stream, Duration::from_millis(1500))
+                .await
+                .is_none(),
             "a second publication of the expiry"
         );
     }
@@ -207,8 +247,12 @@ async fn a_killed_node_loses_no_write_and_its_sessions_keep_their_grace() {
     setup.nodes[0].set_status(&setup.owner, "online").await;
     // Two devices whose only sign of life is a stream on node 2: a phone
     // that will reconnect to node 1, a laptop that will not.
-    let phone = setup.nodes[2].login_ok("acme", &owner_email("acme"), PASSWORD).await;
-    let laptop = setup.nodes[2].login_ok("acme", &owner_email("acme"), PASSWORD).await;
+    let phone = setup.nodes[2]
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
+    let laptop = setup.nodes[2]
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
     let mut phone_stream = setup.nodes[2]
         .events(&format!("/api/v1/me/events?access_token={phone}"))
         .await;
@@ -219,7 +263,12 @@ async fn a_killed_node_loses_no_write_and_its_sessions_keep_their_grace() {
     laptop_stream.expect("agent").await;
     // The owner's own session (node 0, requests only) must not count: log it out.
     let (status, _) = setup.nodes[0]
-        .request(Method::DELETE, "/api/v1/sessions/current", Some(&setup.owner), Value::Null)
+        .request(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&setup.owner),
+            Value::Null,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     // An acknowledged write through node 2 just before it dies.
@@ -246,30 +295,42 @@ async fn a_killed_node_loses_no_write_and_its_sessions_keep_their_grace() {
     // No flap: online for the whole window in which the laptop's grace runs
     // out (membership timeout 10 s + grace 4 s).
     assert!(
-        next_status(&mut chat_box, Duration::from_secs(17)).await.is_none(),
+        next_status(&mut chat_box, Duration::from_secs(17))
+            .await
+            .is_none(),
         "the chat box changed while a device was still present"
     );
     // The write is there.
-    let account = setup.nodes[1].get_ok("/api/v1/accounts/acme", Some(&phone)).await;
+    let account = setup.nodes[1]
+        .get_ok("/api/v1/accounts/acme", Some(&phone))
+        .await;
     assert_eq!(account["busy_message"], "Back in a moment");
     // Without the phone, the chat box goes offline by grace + 60 s.
     drop(phone_again);
     let offline = next_status(&mut chat_box, Duration::from_secs(4 + 60))
         .await
         .expect("offline once no device is present");
-    assert_eq!(offline["status"], "offline");
+    assert_eq!(offline["status"], "offline", "{offline}");
     eprintln!("offline {:?} after the kill", killed.elapsed());
 }
 
 #[tokio::test]
 async fn a_node_paused_past_the_membership_timeout_causes_no_flap() {
     let setup = cluster_of(2).await;
-    let device = setup.nodes[1].login_ok("acme", &owner_email("acme"), PASSWORD).await;
+    let device = setup.nodes[1]
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
     let (status, _) = setup.nodes[0]
-        .request(Method::DELETE, "/api/v1/sessions/current", Some(&setup.owner), Value::Null)
+        .request(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&setup.owner),
+            Value::Null,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     setup.nodes[1].set_status(&device, "online").await;
+    wait_until_status(&setup.nodes[0], "online").await;
     let mut agent_stream = setup.nodes[1]
         .events(&format!("/api/v1/me/events?access_token={device}"))
         .await;
@@ -283,7 +344,9 @@ async fn a_node_paused_past_the_membership_timeout_causes_no_flap() {
     // The device's grace (120 s) covers the pause, and once the node is back
     // its stream counts again: nothing changes.
     assert!(
-        next_status(&mut chat_box, Duration::from_secs(6)).await.is_none(),
+        next_status(&mut chat_box, Duration::from_secs(6))
+            .await
+            .is_none(),
         "the chat box flapped"
     );
     let me = setup.nodes[1].get_ok("/api/v1/me", Some(&device)).await;
@@ -293,9 +356,11 @@ async fn a_node_paused_past_the_membership_timeout_causes_no_flap() {
 #[tokio::test]
 async fn redis_restarting_answers_503_meanwhile_and_delivery_comes_back_without_a_flap() {
     let mut setup = cluster_of(2).await;
-    setup.nodes[1].set_status(&setup.owner, "online").await;
     let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
-    assert_eq!(chat_box.expect("status").await.data["status"], "online");
+    assert_eq!(chat_box.expect("status").await.data["status"], "offline");
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    let online = next_status(&mut chat_box, Duration::from_secs(2)).await;
+    assert_eq!(online.expect("online")["status"], "online");
 
     setup.redis.stop();
     let unhealthy = wait_for(Duration::from_secs(15), || async {
@@ -321,7 +386,9 @@ async fn redis_restarting_answers_503_meanwhile_and_delivery_comes_back_without_
     .await
     .expect("the other node too");
     assert!(
-        next_status(&mut chat_box, Duration::from_millis(200)).await.is_none(),
+        next_status(&mut chat_box, Duration::from_millis(200))
+            .await
+            .is_none(),
         "the chat box flapped while Redis was away"
     );
     setup.nodes[1].set_status(&setup.owner, "busy").await;
@@ -329,7 +396,10 @@ async fn redis_restarting_answers_503_meanwhile_and_delivery_comes_back_without_
         .await
         .expect("delivery is back");
     assert_eq!(event["status"], "busy");
-    eprintln!("delivery back {:?} after Redis restarted", restarted.elapsed());
+    eprintln!(
+        "delivery back {:?} after Redis restarted",
+        restarted.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -364,8 +434,13 @@ async fn a_node_whose_database_connections_are_killed_serves_again() {
         (status == StatusCode::OK).then_some(())
     })
     .await;
-    assert!(answered.is_some(), "the node did not recover its database connection");
-    let snapshot = setup.nodes[1].get_ok("/api/v1/accounts/acme/status", None).await;
+    assert!(
+        answered.is_some(),
+        "the node did not recover its database connection"
+    );
+    let snapshot = setup.nodes[1]
+        .get_ok("/api/v1/accounts/acme/status", None)
+        .await;
     assert_eq!(snapshot["status"], "online");
 }
 
@@ -386,7 +461,10 @@ async fn a_conversation_across_nodes_skips_and_repeats_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
-    let id = started["conversation"]["id"].as_str().expect("id").to_owned();
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     // The visitor's stream is on node 0; the agent answers through node 1.
     let path = format!("/api/v1/accounts/acme/conversations/{id}/events?visitor_token={visitor}");
     let mut visitor_stream = n0.events(&path).await;
@@ -410,7 +488,14 @@ async fn a_conversation_across_nodes_skips_and_repeats_nothing() {
     texts.extend(messages(&mut visitor_stream, 5).await);
     assert_eq!(
         texts,
-        ["Hello from the shop", "reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]
+        [
+            "Hello from the shop",
+            "reply 0",
+            "reply 1",
+            "reply 2",
+            "reply 3",
+            "reply 4"
+        ]
     );
     // Nothing more (no repeat), and the agent stream on node 0 got each reply once.
     assert!(
@@ -431,13 +516,21 @@ async fn a_conversation_across_nodes_skips_and_repeats_nothing() {
             replies.push(event.data["text"].as_str().unwrap_or_default().to_owned());
         }
     }
-    assert_eq!(replies, ["reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]);
+    assert_eq!(
+        replies,
+        ["reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]
+    );
 }
 
 #[tokio::test]
 async fn the_busy_reply_is_sent_once_for_the_whole_cluster() {
     let setup = cluster_of(3).await;
-    patch_account(&setup.nodes[0], &setup.owner, json!({"busy_after_seconds": 1})).await;
+    patch_account(
+        &setup.nodes[0],
+        &setup.owner,
+        json!({"busy_after_seconds": 1}),
+    )
+    .await;
     setup.nodes[0].set_status(&setup.owner, "online").await;
     let visitor = "visitor-token-abcdef0123456789";
     let (status, started) = setup.nodes[2]
@@ -449,7 +542,10 @@ async fn the_busy_reply_is_sent_once_for_the_whole_cluster() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
-    let id = started["conversation"]["id"].as_str().expect("id").to_owned();
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let conversation = setup.nodes[1]
         .get_ok(&format!("/api/v1/conversations/{id}"), Some(&setup.owner))
@@ -461,6 +557,17 @@ async fn the_busy_reply_is_sent_once_for_the_whole_cluster() {
         .filter(|m| m["author"] == "bot")
         .count();
     assert_eq!(bots, 1, "{conversation}");
+}
+
+/// Waits until `node` says the site is `status` (a change through another
+/// node reaches it within moments).
+async fn wait_until_status(node: &Server, status: &str) {
+    let reached = wait_for(Duration::from_secs(2), || async {
+        let (_, snapshot) = node.get("/api/v1/accounts/acme/status", None).await;
+        (snapshot["status"] == status).then_some(())
+    })
+    .await;
+    assert!(reached.is_some(), "{} never said {status}", node.base);
 }
 
 /// The texts of the next `n` message events.

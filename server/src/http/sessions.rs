@@ -55,6 +55,11 @@ async fn login(
         None => "unnamed device".to_owned(),
     };
     let email = login.email.trim().to_lowercase();
+    // In a cluster the agent may have been added, or its password changed,
+    // through another node a moment ago: log in against what the store holds.
+    if hub.cluster.is_some() {
+        hub.cluster_reload(&live).await?;
+    }
     let found = {
         let inner = live.lock();
         inner
