@@ -34,6 +34,10 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 /// The `redis-server` the tests start, found on `PATH`.
 pub const REDIS_SERVER: &str = "redis-server";
 
+/// How often a child that lost its free port to someone else is started
+/// again on another.
+const PORT_ATTEMPTS: usize = 3;
+
 /// A port nobody listens on right now (the OS picks it; it is free again
 /// the moment this returns, for the caller's child process to take).
 pub fn free_port() -> u16 {
@@ -218,7 +222,17 @@ impl RedisServer {
             port: free_port(),
             dir: tempfile::tempdir().expect("temp dir"),
         };
-        redis.spawn();
+        // The free port may be taken by someone else before redis binds it.
+        for _ in 1..PORT_ATTEMPTS {
+            match redis.spawn() {
+                Ok(()) => return redis,
+                Err(_) if redis.log().contains("Address already in use") => {
+                    redis.port = free_port();
+                }
+                Err(problem) => panic!("{problem}"),
+            }
+        }
+        redis.spawn().unwrap_or_else(|problem| panic!("{problem}"));
         redis
     }
 
@@ -226,8 +240,11 @@ impl RedisServer {
         self.dir.path().join("redis.log")
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process and waits for `PONG`; why not, if it exits first.
+    fn spawn(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "redis-server is already running");
+        // A log per start, so a restart's problem is not hidden by the last.
+        let _ = std::fs::remove_file(self.log_path());
         let child = Command::new(REDIS_SERVER)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -250,21 +267,24 @@ impl RedisServer {
                 .as_mut()
                 .and_then(|child| child.try_wait().ok().flatten());
             if let Some(status) = exited {
-                panic!(
+                self.child = None;
+                return Err(format!(
                     "redis-server on port {} exited with {status}; it logged:\n{}",
                     self.port,
                     self.log()
-                );
+                ));
             }
             if Instant::now() >= deadline {
-                panic!(
+                self.kill_9();
+                return Err(format!(
                     "redis-server on port {} did not answer PING within {PATIENCE:?}; it logged:\n{}",
                     self.port,
                     self.log()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     /// `redis://127.0.0.1:PORT`, for `onair serve --redis`.
@@ -338,7 +358,8 @@ impl RedisServer {
     /// nothing is persisted).
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        self.spawn()
+            .unwrap_or_else(|problem| panic!("restart: {problem}"));
     }
 }
 
@@ -476,6 +497,19 @@ impl LoadBalancer {
     /// Starts nginx in front of `nodes` and waits until its port answers.
     pub fn start(nodes: &[&Server]) -> LoadBalancer {
         assert!(!nodes.is_empty(), "a load balancer needs a node");
+        let upstreams: Vec<String> = nodes.iter().map(|node| node.addr().to_owned()).collect();
+        // The free port may be taken by someone else before nginx binds it.
+        for _ in 1..PORT_ATTEMPTS {
+            match LoadBalancer::try_start(&upstreams) {
+                Ok(balancer) => return balancer,
+                Err(problem) if problem.contains("Address already in use") => continue,
+                Err(problem) => panic!("{problem}"),
+            }
+        }
+        LoadBalancer::try_start(&upstreams).unwrap_or_else(|problem| panic!("{problem}"))
+    }
+
+    fn try_start(upstreams: &[String]) -> Result<LoadBalancer, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         // nginx started as root runs its worker as `nobody`, which must reach
         // the temp paths inside.
@@ -485,8 +519,7 @@ impl LoadBalancer {
                 .expect("chmod the nginx dir");
         }
         let port = free_port();
-        let upstreams: Vec<String> = nodes.iter().map(|node| node.addr().to_owned()).collect();
-        let config = nginx_config(dir.path(), port, &upstreams);
+        let config = nginx_config(dir.path(), port, upstreams);
         let config_path = dir.path().join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
         let child = Command::new(NGINX)
@@ -511,20 +544,20 @@ impl LoadBalancer {
         let deadline = Instant::now() + PATIENCE;
         while !answers(port) {
             if let Some(status) = balancer.child.try_wait().ok().flatten() {
-                panic!(
+                return Err(format!(
                     "nginx exited with {status}; it logged:\n{}",
                     balancer.error_log()
-                );
+                ));
             }
             if Instant::now() >= deadline {
-                panic!(
+                return Err(format!(
                     "nginx did not listen on port {port} within {PATIENCE:?}; it logged:\n{}",
                     balancer.error_log()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        balancer
+        Ok(balancer)
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -577,6 +610,9 @@ impl LoadBalancer {
 
 impl Drop for LoadBalancer {
     fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
         // SIGTERM lets the master stop its worker; SIGKILL would orphan it.
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
