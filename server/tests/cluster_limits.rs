@@ -235,7 +235,7 @@ async fn an_address_gets_thirty_login_attempts_a_minute_across_the_cluster() {
 }
 
 #[tokio::test]
-async fn a_refused_login_attempt_counts_against_the_address_limit_not() {
+async fn a_refused_login_attempt_takes_none_of_the_address_attempts() {
     let redis = RedisServer::start();
     let nodes = two_nodes(&redis).await;
     let locked = LoginKey::of("account-1", "ann@acme.example");
@@ -316,4 +316,58 @@ async fn a_stopped_redis_fails_calls_promptly_and_a_restarted_one_serves_again()
     assert_eq!(attempt(&nodes.0, &key, HOME).await, Ok(()));
     nodes.1.login_failed(&key).await.expect("Redis answers");
     nodes.0.login_succeeded(&key).await.expect("Redis answers");
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_fails_calls_promptly_and_serves_again_after() {
+    let redis = RedisServer::start();
+    let nodes = two_nodes(&redis).await;
+    assert_eq!(message(&nodes.0, &token(1), HOME).await, Ok(()));
+    let mut admin = redis.admin().await;
+    let () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "2500", "ALL"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let paused = Instant::now();
+    for n in 0..4 {
+        let verdict = promptly(node(&nodes, n).check_message(&token(1), HOME)).await;
+        assert!(verdict.is_err(), "call {n} during the pause: {verdict:?}");
+    }
+    assert!(paused.elapsed() < Duration::from_millis(2500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while promptly(nodes.1.check_message(&token(1), HOME))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "still failing after the pause");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_calls_promptly() {
+    // Accepts connections and holds them without a word.
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("redis://127.0.0.1:{port}/");
+    let limits = promptly(ClusterLimits::connect(&url))
+        .await
+        .expect("connect");
+    let key = LoginKey::of("account-1", "ann@acme.example");
+    for round in 0..3 {
+        let verdict = promptly(limits.check_message(&token(1), HOME)).await;
+        assert!(verdict.is_err(), "round {round}: {verdict:?}");
+        let verdict = promptly(limits.login_attempt(&key, HOME)).await;
+        assert!(verdict.is_err(), "round {round}: {verdict:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
