@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
@@ -101,7 +101,8 @@ impl RateLimiter {
 }
 
 impl RetryAfter {
-    fn of_ms(wait: i64) -> RetryAfter {
+    /// A wait of `wait` milliseconds, in whole seconds (at least 1).
+    pub fn of_ms(wait: i64) -> RetryAfter {
         let seconds = u64::try_from(wait).unwrap_or(1).div_ceil(1000);
         RetryAfter(seconds.max(1))
     }
@@ -120,6 +121,11 @@ impl LoginKey {
         hasher.update([0]);
         hasher.update(email.as_bytes());
         LoginKey(hasher.finalize().into())
+    }
+
+    /// The key's hash, for limiters that keep it elsewhere (Redis).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
@@ -187,19 +193,27 @@ impl LoginLimiter {
 /// An address as limited: IPv4 as is; IPv6 by its /64, the block one host or
 /// home usually holds (limiting single v6 addresses would be no limit at all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum AddressKey {
+pub enum AddressKey {
     V4(u32),
     V6(u64),
 }
 
 impl AddressKey {
-    fn of(address: IpAddr) -> AddressKey {
+    pub fn of(address: IpAddr) -> AddressKey {
         match address {
             IpAddr::V4(v4) => AddressKey::V4(v4.into()),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => AddressKey::V4(v4.into()),
                 None => AddressKey::V6((u128::from(v6) >> 64) as u64),
             },
+        }
+    }
+
+    /// The address as text: `192.0.2.1`, or the block as `2001:db8:1:2::/64`.
+    pub fn key_text(&self) -> String {
+        match *self {
+            AddressKey::V4(v4) => Ipv4Addr::from(v4).to_string(),
+            AddressKey::V6(block) => format!("{}/64", Ipv6Addr::from(u128::from(block) << 64)),
         }
     }
 }
@@ -319,8 +333,6 @@ impl Ring {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
     use super::*;
 
     fn at(ms: i64) -> Timestamp {
@@ -393,6 +405,15 @@ mod tests {
         assert_ne!(AddressKey::of(a.into()), AddressKey::of(c.into()));
         let mapped: Ipv6Addr = "::ffff:192.0.2.1".parse().expect("v6");
         assert_eq!(AddressKey::of(mapped.into()), AddressKey::of(HOME));
+    }
+
+    #[test]
+    fn address_keys_read_as_the_address_or_its_64_block() {
+        assert_eq!(AddressKey::of(HOME).key_text(), "192.0.2.1");
+        let mapped: Ipv6Addr = "::ffff:192.0.2.1".parse().expect("v6");
+        assert_eq!(AddressKey::of(mapped.into()).key_text(), "192.0.2.1");
+        let v6: Ipv6Addr = "2001:db8:1:2:ffff::9".parse().expect("v6");
+        assert_eq!(AddressKey::of(v6.into()).key_text(), "2001:db8:1:2::/64");
     }
 
     #[test]

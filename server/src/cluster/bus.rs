@@ -535,7 +535,7 @@ async fn probe_loop(shared: Arc<Shared>) {
 /// Accepts only `redis://` URLs (no TLS, no unix sockets: the bus talks to
 /// a Redis on a private network) and returns the URL with any password
 /// replaced, fit for logs.
-fn check_url(url: &str) -> Result<String, BusError> {
+pub(crate) fn check_url(url: &str) -> Result<String, BusError> {
     let mut parsed = url::Url::parse(url).map_err(|e| BusError::InvalidUrl(e.to_string()))?;
     if parsed.scheme() != "redis" {
         return Err(BusError::InvalidUrl(format!(

@@ -13,8 +13,11 @@
 //!   refreshes every account it has.
 //!
 //! [`bus`] is the Redis side; [`Broadcast`] is what the hub needs of it.
+//! [`limits`] holds the rate limits in Redis, so that they hold across the
+//! cluster rather than per node.
 
 pub mod bus;
+pub mod limits;
 
 use std::fmt;
 use std::sync::Arc;
