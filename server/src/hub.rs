@@ -1028,6 +1028,64 @@ impl Inner {
     }
 }
 
+// The limits of visitor messages and logins (docs/hardening.md): one
+// interface for handlers; on a node of a cluster the windows live in Redis so
+// they hold for the whole cluster, with this node's own windows as the
+// fallback while Redis does not answer.
+impl Hub {
+    /// Counts a visitor message, or refuses it (counting nothing).
+    pub async fn check_message_limit(
+        &self,
+        token: &TokenHash,
+        address: std::net::IpAddr,
+    ) -> std::result::Result<(), crate::limits::RetryAfter> {
+        if let Some(limits) = self.cluster.as_ref().and_then(|c| c.limits.as_ref()) {
+            match limits.check_message(token, address).await {
+                Ok(verdict) => return verdict,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster rate limits unavailable; limiting on this node")
+                }
+            }
+        }
+        self.limits.check(token, address, self.clock.now())
+    }
+
+    /// Counts a login attempt, or refuses it before any hashing.
+    pub async fn login_attempt(
+        &self,
+        key: &crate::limits::LoginKey,
+        address: std::net::IpAddr,
+    ) -> std::result::Result<(), crate::limits::RetryAfter> {
+        if let Some(limits) = self.cluster.as_ref().and_then(|c| c.limits.as_ref()) {
+            match limits.login_attempt(key, address).await {
+                Ok(verdict) => return verdict,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster login limits unavailable; limiting on this node")
+                }
+            }
+        }
+        self.logins.attempt(key, address, self.clock.now())
+    }
+
+    /// Records a failed login.
+    pub async fn login_failed(&self, key: &crate::limits::LoginKey) {
+        if let Some(limits) = self.cluster.as_ref().and_then(|c| c.limits.as_ref()) {
+            if limits.login_failed(key).await.is_ok() {
+                return;
+            }
+        }
+        self.logins.failed(key, self.clock.now());
+    }
+
+    /// A successful login forgets the key's failures.
+    pub async fn login_succeeded(&self, key: &crate::limits::LoginKey) {
+        if let Some(limits) = self.cluster.as_ref().and_then(|c| c.limits.as_ref()) {
+            let _ = limits.login_succeeded(key).await;
+        }
+        self.logins.succeeded(key);
+    }
+}
+
 // Cluster mode (docs/cluster.md): every node keeps every account's state as
 // here, refreshed from the store when another node says it changed; what a
 // scope's chat boxes are told is derived under the account's row lock, so a

@@ -49,7 +49,10 @@ async fn open_hub(url: &str, redis: Option<&str>) -> anyhow::Result<Arc<Hub>> {
     let (bus, events) = cluster::start_bus(redis, &node_id)
         .await
         .with_context(|| format!("connecting to {}", store::redacted_url(redis)))?;
-    let link = cluster::ClusterLink::new(node_id.clone(), cluster_store, bus);
+    let limits = cluster::limits::ClusterLimits::connect(redis)
+        .await
+        .with_context(|| format!("connecting to {}", store::redacted_url(redis)))?;
+    let link = cluster::ClusterLink::new(node_id.clone(), cluster_store, bus, Some(limits));
     let options = HubOptions {
         cluster: Some(link),
         ..HubOptions::default()

@@ -605,3 +605,63 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn rate_limits_hold_for_the_whole_cluster_not_per_node() {
+    let setup = cluster_of(2).await;
+    setup.nodes[0].set_status(&setup.owner, "online").await;
+    let visitor = "visitor-token-limits-0123456789";
+    let (status, started) = setup.nodes[0]
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": visitor, "text": "message 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/api/v1/accounts/acme/conversations/{id}/messages");
+    // Messages 2 to 10, alternating nodes: all accepted.
+    for n in 2..=10 {
+        let node = &setup.nodes[n % 2];
+        let (status, body) = node
+            .request(
+                Method::POST,
+                &path,
+                None,
+                json!({"visitor_token": visitor, "text": format!("message {n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "message {n}: {body}");
+    }
+    // The 11th is refused on either node.
+    for node in &setup.nodes {
+        let (status, body) = node
+            .request(
+                Method::POST,
+                &path,
+                None,
+                json!({"visitor_token": visitor, "text": "11"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["error"]["code"], "rate_limited");
+    }
+
+    // Five failed logins spread over the nodes lock the email on both.
+    for n in 0..5 {
+        let (status, _) = setup.nodes[n % 2]
+            .login("acme", &owner_email("acme"), "wrong password")
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    for node in &setup.nodes {
+        let (status, body) = node.login("acme", &owner_email("acme"), PASSWORD).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["error"]["code"], "too_many_attempts");
+    }
+}

@@ -91,6 +91,8 @@ pub struct ClusterLink {
     pub node_id: String,
     pub store: Arc<dyn ClusterStore>,
     pub bus: Arc<dyn Broadcast>,
+    /// Rate limits for the whole cluster (docs/hardening.md).
+    pub limits: Option<limits::ClusterLimits>,
 }
 
 /// An announcement on [`CHANNEL`].
@@ -115,11 +117,13 @@ impl ClusterLink {
         node_id: String,
         store: Arc<dyn ClusterStore>,
         bus: Arc<dyn Broadcast>,
+        limits: Option<limits::ClusterLimits>,
     ) -> ClusterLink {
         ClusterLink {
             node_id,
             store,
             bus,
+            limits,
         }
     }
 

@@ -110,7 +110,7 @@ async fn start(
         if delivery == Delivery::Offline && email.is_none() {
             return Err(live_conversations::missing_email());
         }
-        rate_limit(hub, &token_hash, address)?;
+        rate_limit(hub, &token_hash, address).await?;
         let new = NewConversation {
             group,
             name,
@@ -137,7 +137,7 @@ async fn visitor_message(
         let ApiJson(body) = body?;
         let token_hash = visitor_token(&body.visitor_token)?;
         let text = text(&body.text)?;
-        rate_limit(hub, &token_hash, address)?;
+        rate_limit(hub, &token_hash, address).await?;
         let posted =
             live_conversations::visitor_message(hub, &live, &id, &token_hash, text).await?;
         Ok((StatusCode::CREATED, axum::Json(posted)).into_response())
@@ -265,9 +265,9 @@ fn visitor_name(value: Option<&str>) -> Result<Option<String>> {
     Ok(Some(name.to_owned()))
 }
 
-fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Result<()> {
-    hub.limits
-        .check(token_hash, address, hub.clock.now())
+async fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Result<()> {
+    hub.check_message_limit(token_hash, address)
+        .await
         .map_err(|retry| Error::RateLimited {
             code: "rate_limited",
             message: "too many messages",

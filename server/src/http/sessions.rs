@@ -71,8 +71,8 @@ async fn login(
     let (agent_id, stored_hash) = found.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
     // Throttled before any hashing, the same for known and unknown emails.
     let key = LoginKey::of(&live.id, &email);
-    hub.logins
-        .attempt(&key, address, hub.clock.now())
+    hub.login_attempt(&key, address)
+        .await
         .map_err(|retry| Error::RateLimited {
             code: "too_many_attempts",
             message: "too many login attempts",
@@ -81,7 +81,7 @@ async fn login(
     // Unknown email and wrong password get the same answer after the same work.
     let matches = auth::verify_password(login.password, stored_hash).await?;
     let (true, Some(agent_id)) = (matches, agent_id) else {
-        hub.logins.failed(&key, hub.clock.now());
+        hub.login_failed(&key).await;
         tracing::info!(account = %slug, %address, "failed login");
         return Err(Error::Unauthorized {
             code: "invalid_credentials",
@@ -89,7 +89,7 @@ async fn login(
         });
     };
 
-    hub.logins.succeeded(&key);
+    hub.login_succeeded(&key).await;
     let token = auth::new_token();
     let now = hub.clock.now();
     let record = SessionRecord {
