@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use onair_tests::browser::{
     Browser, BrowserOptions, Chromedriver, CustomerSite, Embed, Login, now_ms, require_widget,
 };
+use onair_tests::cluster::{Cluster, LoadBalancer, PgDatabase, RedisServer};
 use onair_tests::*;
 use serde_json::json;
 
@@ -709,6 +710,301 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
         browser.close().await;
     }
     server.stop();
+}
+
+/// The chat between a visitor and an agent in cluster mode: two nodes on one PostgreSQL and one
+/// Redis, Debian's nginx in front of both (round-robin, `proxy_buffering off`).
+///
+/// Round-robin cannot be told where to send a request, so the two who chat are pinned to
+/// different nodes by their addresses, and every node's `/metrics` is asked where their event
+/// streams are:
+/// - the visitor's chat box is embedded from node A's address: its status stream, its
+///   conversation stream and its posts are all on A;
+/// - the agent's dashboard is opened on node B's address: its stream, its status change and
+///   its reply are all on B.
+///
+/// So each step of the chat crosses from one node to the other (through Redis and
+/// PostgreSQL). Through nginx go: a second shopper's chat box on the same site, embedded from
+/// the load balancer's address (the loader, the wasm and its status stream through the proxy,
+/// on whichever node round-robin picks), which must follow the agent's status live too; the
+/// conversation read back as the agent; and the agent going offline at the end, which must
+/// reach both chat boxes and the dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_and_an_agent_on_different_nodes_behind_a_load_balancer_chat() {
+    let database = PgDatabase::fresh();
+    let redis = RedisServer::start();
+    let mut nodes = Cluster::start(2, &database, &redis, &[]);
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let balancer = LoadBalancer::start(&[a, b]);
+    require_widget(a).await;
+    require_widget(b).await;
+    let owner = a.create_account("acme").await;
+
+    let visitor_site = CustomerSite::start(&a.base, acme()).await;
+    let shopper_site = CustomerSite::start(&balancer.base(), acme()).await;
+    let driver = Chromedriver::start().await;
+    let visitor = Browser::new(&driver).await;
+    visitor.goto(&visitor_site.url).await;
+    visitor.wait_for_chatbox("offline", LOAD).await;
+    let shopper = Browser::new(&driver).await;
+    shopper.goto(&shopper_site.url).await;
+    shopper.wait_for_chatbox("offline", LOAD).await;
+    // The visitor's status stream on A; the shopper's, through nginx, on either node.
+    let (on_a, on_b) = (open_streams(a).await, open_streams(b).await);
+    assert_eq!(on_a.status + on_b.status, 2, "A: {on_a:?}, B: {on_b:?}");
+    assert!(on_a.status >= 1, "the visitor's status stream: A: {on_a:?}");
+    println!(
+        "the shopper's status stream went through nginx to node {}",
+        if on_b.status == 1 { "B" } else { "A" }
+    );
+
+    // The agent, on node B: logs in and goes online; both chat boxes follow.
+    let agent = Browser::new(&driver).await;
+    log_in(&agent, b, "Agent's laptop").await;
+    wait_for_streams(b, "the dashboard's stream on B", |s| s.agent == 1).await;
+    assert_eq!(
+        open_streams(a).await.agent,
+        0,
+        "the dashboard must be on B only"
+    );
+    agent.click("#me").await;
+    agent.click("#menu button[data-status=online]").await;
+    agent
+        .wait_for_attribute("#chosen", "data-status", "online", SOON)
+        .await;
+    visitor.wait_for_chatbox("online", SOON).await;
+    shopper.wait_for_chatbox("online", SOON).await;
+
+    // The visitor, through node A, opens the chat and writes.
+    visitor
+        .find_in_chatbox(".bubble")
+        .await
+        .click()
+        .await
+        .expect("click the chat bubble");
+    visitor
+        .wait_until(
+            "the chat panel",
+            &format!("!{CHATBOX}.querySelector('.panel').hidden"),
+            SOON,
+        )
+        .await;
+    let question = "Hello from node A! Is the green teapot still in stock?";
+    visitor
+        .find_in_chatbox("#chat-text")
+        .await
+        .send_keys(question)
+        .await
+        .expect("type into the chat box");
+    visitor
+        .find_in_chatbox("form:has(#chat-text) button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("click Send");
+    visitor
+        .wait_until(
+            "the visitor's message in the chat box",
+            &format!(
+                "{CHATBOX}.querySelector('.log').textContent.includes({})",
+                json!(question)
+            ),
+            SOON,
+        )
+        .await;
+    wait_for_streams(a, "the visitor's conversation stream on A", |s| {
+        s.conversation == 1
+    })
+    .await;
+    assert_eq!(
+        open_streams(b).await.conversation,
+        0,
+        "the visitor's conversation stream must be on A only"
+    );
+
+    // The agent's inbox, on B, shows it; the agent opens it and answers.
+    let id = agent
+        .wait_until(
+            "the conversation in the agent's inbox",
+            "(function () { var c = document.querySelector('#inbox [data-conversation-id]\
+             [data-state=open][data-unread=true]'); return c && c.dataset.conversationId; })()",
+            SOON,
+        )
+        .await;
+    let id = id.as_str().expect("a conversation id").to_owned();
+    agent
+        .wait_for_attribute("#inbox-unread", "data-count", "1", SOON)
+        .await;
+    agent.click(&conversation_item(&id)).await;
+    let shown = agent
+        .wait_until(
+            "the visitor's message on the dashboard",
+            "(function () { var m = document.querySelector('#conversation [data-author=visitor]'); \
+             return m && m.querySelector('.b').textContent; })()",
+            SOON,
+        )
+        .await;
+    assert_eq!(shown, question);
+    let answer = "Hi from node B! Yes, two left — shall I put one aside for you?";
+    agent
+        .find("#reply textarea[name=text]")
+        .await
+        .send_keys(&format!("{answer}{ENTER}"))
+        .await
+        .expect("type the answer");
+    let sent_at = Instant::now();
+
+    // The visitor's chat box, on A, shows the answer; nothing twice, on either side.
+    visitor
+        .wait_until(
+            "the agent's answer in the chat box",
+            &format!(
+                "{CHATBOX}.querySelector('.log').textContent.includes({})",
+                json!(answer)
+            ),
+            SOON,
+        )
+        .await;
+    println!(
+        "the visitor on node A saw the answer {} ms after the agent on node B pressed Enter",
+        sent_at.elapsed().as_millis()
+    );
+    let texts = visitor
+        .eval(&format!(
+            "return Array.from({CHATBOX}.querySelectorAll('.log .m')).map(function (m) {{ \
+             return m.textContent; }})"
+        ))
+        .await;
+    let texts: Vec<String> = serde_json::from_value(texts).expect("texts");
+    assert_eq!(
+        texts.len(),
+        2,
+        "the question and the answer, once each: {texts:?}"
+    );
+    assert!(texts[0].contains(question), "{texts:?}");
+    assert!(texts[1].contains(answer), "{texts:?}");
+    agent
+        .wait_until(
+            "the answer on the dashboard",
+            "document.querySelectorAll('#conversation [data-author=agent]').length === 1",
+            SOON,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .eval("return document.querySelectorAll('#conversation [data-message-id]').length")
+            .await,
+        2,
+        "the dashboard shows the question and the answer once each"
+    );
+
+    // Through nginx: the conversation as stored, once each.
+    let (status, stored) = balancer
+        .get(&format!("/api/v1/conversations/{id}"), Some(&owner))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{stored}");
+    let messages: Vec<_> = stored["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["author"].clone(), m["text"].clone()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (json!("visitor"), json!(question)),
+            (json!("agent"), json!(answer)),
+        ]
+    );
+    // The shopper's chat box is still empty: the conversation is the visitor's alone.
+    assert_eq!(
+        shopper
+            .eval(&format!(
+                "return {CHATBOX}.querySelectorAll('.log .m').length"
+            ))
+            .await,
+        0
+    );
+
+    // The agent goes offline through nginx: both chat boxes and the dashboard follow.
+    let (status, body) = balancer
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/me/status",
+            Some(&owner),
+            json!({"status": "offline"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    visitor.wait_for_chatbox("offline", SOON).await;
+    shopper.wait_for_chatbox("offline", SOON).await;
+    agent
+        .wait_for_attribute("#chosen", "data-status", "offline", SOON)
+        .await;
+    assert_eq!(
+        shown_statuses(&visitor).await,
+        ["connecting", "offline", "online", "offline"]
+    );
+    assert_eq!(
+        shown_statuses(&shopper).await,
+        ["connecting", "offline", "online", "offline"]
+    );
+
+    for browser in [agent, visitor, shopper] {
+        browser.close().await;
+    }
+    drop(balancer);
+    for node in &mut nodes {
+        node.stop();
+    }
+}
+
+/// A node's open event streams, from its `/metrics`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct OpenStreams {
+    status: u64,
+    agent: u64,
+    conversation: u64,
+}
+
+async fn open_streams(node: &Server) -> OpenStreams {
+    let text = node
+        .client
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics");
+    let gauge = |kind: &str| {
+        let name = format!("onair_open_streams{{kind=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name.as_str()))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name}in:\n{text}"))
+    };
+    OpenStreams {
+        status: gauge("status"),
+        agent: gauge("agent"),
+        conversation: gauge("conversation"),
+    }
+}
+
+/// Waits until `node`'s open streams satisfy `holds`: a stream is counted once the server has
+/// taken it, which may be a moment after the page has shown what it sent.
+async fn wait_for_streams(node: &Server, what: &str, holds: impl Fn(&OpenStreams) -> bool) {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let streams = open_streams(node).await;
+        if holds(&streams) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("{what}: not within {SOON:?}; {} has {streams:?}", node.base);
+        }
+        tokio::time::sleep(onair_tests::browser::POLL).await;
+    }
 }
 
 /// The chat box's shadow root, in the page's JavaScript.
