@@ -2,6 +2,7 @@
 //! [`serve`] runs it on a listener until a shutdown future resolves. The
 //! `onair` binary is a thin `main` over these, and tests call them on port 0.
 
+pub mod account;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -251,15 +251,8 @@ async fn update(
     if let Some(origins) = patch.allowed_origins {
         record.allowed_origins = origins.iter().map(|o| origin(o)).collect::<Result<_>>()?;
     }
-    state.hub.store.update_account(&record).await?;
-    let view = writer
-        .apply(|inner, _| {
-            inner.account = record;
-            inner.sync_model();
-            account_view(inner)
-        })
-        .await;
-    Ok(axum::Json(view))
+    writer.update_account(record).await?;
+    Ok(axum::Json(writer.read(account_view)))
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, no path.

@@ -1,7 +1,5 @@
 //! `/accounts/{account}/agents`: an admin manages the account's agents.
 
-use std::collections::BTreeSet;
-
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::Admin;
 use super::validate;
 use crate::AppState;
+use crate::account::{AgentChange, unknown_agent};
 use crate::auth;
-use crate::error::{ApiJson, Error, Result};
-use crate::hub::{AccountLive, Hub, Inner, Writer};
+use crate::error::{ApiJson, Result};
+use crate::hub::{AccountLive, Hub};
 use crate::store::AgentRecord;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -61,13 +60,6 @@ async fn show(
     Ok(axum::Json(view))
 }
 
-fn unknown_agent(id: &str) -> Error {
-    Error::not_found(
-        "unknown_agent",
-        format!("there is no agent {id:?} in this account"),
-    )
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewAgent {
@@ -82,21 +74,6 @@ struct NewAgent {
     status: Option<Status>,
 }
 
-/// Every key must name a group of the account; duplicates collapse.
-fn check_groups(inner: &Inner, keys: &[String]) -> Result<Vec<String>> {
-    let mut set = BTreeSet::new();
-    for key in keys {
-        if !inner.groups.contains_key(key) {
-            return Err(Error::bad_request(
-                "unknown_group",
-                format!("there is no group {key:?} in this account"),
-            ));
-        }
-        set.insert(key.clone());
-    }
-    Ok(set.into_iter().collect())
-}
-
 async fn create(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -107,12 +84,6 @@ async fn create(
     auth::check_password_shape(&new.password)?;
     let password_hash = auth::hash_password(new.password).await?;
     let writer = state.hub.writer(&live).await;
-    let groups = writer.read(|inner| {
-        if inner.agents.values().any(|a| a.email == email) {
-            return Err(email_taken(&email));
-        }
-        check_groups(inner, &new.groups)
-    })?;
     let record = AgentRecord {
         id: uuid::Uuid::new_v4().to_string(),
         account_id: live.id.clone(),
@@ -120,33 +91,12 @@ async fn create(
         email,
         role: new.role.unwrap_or(Role::Agent),
         status: new.status.unwrap_or(Status::Offline),
-        groups,
+        groups: new.groups,
         password_hash,
         created_at: writer.now(),
     };
-    let view = put_agent(&state.hub, &writer, record).await?;
+    let view = writer.add_agent(record).await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
-}
-
-fn email_taken(email: &str) -> Error {
-    Error::conflict(
-        "email_taken",
-        format!("an agent with the email {email:?} already exists in this account"),
-    )
-}
-
-/// Stores an agent, then makes it live; answers its view.
-async fn put_agent(hub: &Hub, writer: &Writer<'_>, record: AgentRecord) -> Result<wire::Agent> {
-    hub.store.put_agent(&record).await?;
-    let id = record.id.clone();
-    writer
-        .apply(|inner, now| {
-            inner.agents.insert(id.clone(), record);
-            inner.sync_model();
-            inner.agent_view(&id, now)
-        })
-        .await
-        .ok_or_else(|| Error::Internal("agent vanished while being stored".into()))
 }
 
 /// Sets an agent's chosen status: every device of the agent and every chat
@@ -157,12 +107,11 @@ pub(crate) async fn set_status(
     agent_id: &str,
     status: Status,
 ) -> Result<wire::Agent> {
-    let writer = hub.writer(live).await;
-    let mut record = writer
-        .read(|inner| inner.agents.get(agent_id).cloned())
-        .ok_or_else(|| unknown_agent(agent_id))?;
-    record.status = status;
-    put_agent(hub, &writer, record).await
+    let change = AgentChange {
+        status: Some(status),
+        ..AgentChange::default()
+    };
+    hub.writer(live).await.change_agent(agent_id, change).await
 }
 
 #[derive(Deserialize)]
@@ -193,49 +142,15 @@ async fn update(
         }
         None => None,
     };
+    let change = AgentChange {
+        name,
+        role: patch.role,
+        groups: patch.groups,
+        status: patch.status,
+        password_hash,
+    };
     let writer = state.hub.writer(&live).await;
-    let record = writer.read(|inner| {
-        let mut record = inner
-            .agents
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| unknown_agent(&id))?;
-        if let Some(groups) = &patch.groups {
-            record.groups = check_groups(inner, groups)?;
-        }
-        if let Some(role) = patch.role {
-            if role != Role::Admin && record.role == Role::Admin && admins(inner) == 1 {
-                return Err(last_admin());
-            }
-            record.role = role;
-        }
-        if let Some(name) = name {
-            record.name = name;
-        }
-        if let Some(status) = patch.status {
-            record.status = status;
-        }
-        if let Some(hash) = password_hash {
-            record.password_hash = hash;
-        }
-        Ok(record)
-    })?;
-    Ok(axum::Json(put_agent(&state.hub, &writer, record).await?))
-}
-
-fn admins(inner: &Inner) -> usize {
-    inner
-        .agents
-        .values()
-        .filter(|a| a.role == Role::Admin)
-        .count()
-}
-
-fn last_admin() -> Error {
-    Error::conflict(
-        "last_admin",
-        "an account needs at least one admin; make another agent admin first",
-    )
+    Ok(axum::Json(writer.change_agent(&id, change).await?))
 }
 
 async fn remove(
@@ -243,16 +158,7 @@ async fn remove(
     Admin(live): Admin,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let writer = state.hub.writer(&live).await;
-    writer.read(|inner| {
-        let record = inner.agents.get(&id).ok_or_else(|| unknown_agent(&id))?;
-        if record.role == Role::Admin && admins(inner) == 1 {
-            return Err(last_admin());
-        }
-        Ok(())
-    })?;
-    state.hub.store.delete_agent(&id).await?;
     // Its sessions end with it, and so do their streams.
-    writer.apply(|inner, _| inner.remove_agent(&id)).await;
+    state.hub.writer(&live).await.remove_agent(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

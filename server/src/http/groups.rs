@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::Admin;
 use super::validate;
 use crate::AppState;
-use crate::error::{ApiJson, Error, Result};
-use crate::hub::Inner;
+use crate::account::group_view;
+use crate::error::{ApiJson, Result};
 use crate::store::GroupRecord;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -28,26 +28,10 @@ struct Groups {
     groups: Vec<wire::Group>,
 }
 
-fn view(record: &GroupRecord) -> wire::Group {
-    wire::Group {
-        key: record.key.clone(),
-        name: record.name.clone(),
-    }
-}
-
-pub(crate) fn unknown_group(key: &str) -> Error {
-    Error::not_found(
-        "unknown_group",
-        format!("there is no group {key:?} in this account"),
-    )
-}
-
-pub(crate) fn group<'a>(inner: &'a Inner, key: &str) -> Result<&'a GroupRecord> {
-    inner.groups.get(key).ok_or_else(|| unknown_group(key))
-}
+pub(crate) use crate::account::group;
 
 async fn list(Admin(live): Admin) -> Result<axum::Json<Groups>> {
-    let groups = live.lock().groups.values().map(view).collect();
+    let groups = live.lock().groups.values().map(group_view).collect();
     Ok(axum::Json(Groups { groups }))
 }
 
@@ -56,7 +40,7 @@ async fn show(
     Path((_, key)): Path<(String, String)>,
 ) -> Result<axum::Json<wire::Group>> {
     let inner = live.lock();
-    Ok(axum::Json(view(group(&inner, &key)?)))
+    Ok(axum::Json(group_view(group(&inner, &key)?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,12 +58,6 @@ async fn create(
     let key = validate::key("key", &new.key)?;
     let name = validate::name("name", &new.name)?;
     let writer = state.hub.writer(&live).await;
-    if writer.read(|inner| inner.groups.contains_key(&key)) {
-        return Err(Error::conflict(
-            "key_taken",
-            format!("a group with the key {key:?} already exists"),
-        ));
-    }
     let record = GroupRecord {
         account_id: live.id.clone(),
         key,
@@ -87,15 +65,8 @@ async fn create(
         office_hours: None,
         created_at: writer.now(),
     };
-    state.hub.store.put_group(&record).await?;
-    let response = view(&record);
-    writer
-        .apply(|inner, _| {
-            inner.groups.insert(record.key.clone(), record);
-            inner.sync_model();
-        })
-        .await;
-    Ok((StatusCode::CREATED, axum::Json(response)))
+    let view = writer.add_group(record).await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,17 +81,17 @@ async fn update(
     Path((_, key)): Path<(String, String)>,
     ApiJson(patch): ApiJson<GroupPatch>,
 ) -> Result<axum::Json<wire::Group>> {
+    let name = patch
+        .name
+        .as_deref()
+        .map(|name| validate::name("name", name))
+        .transpose()?;
     let writer = state.hub.writer(&live).await;
-    let mut record = writer.read(|inner| group(inner, &key).cloned())?;
-    if let Some(name) = &patch.name {
-        record.name = validate::name("name", name)?;
-    }
-    state.hub.store.put_group(&record).await?;
-    let response = view(&record);
-    writer
-        .apply(|inner, _| inner.groups.insert(key, record))
-        .await;
-    Ok(axum::Json(response))
+    let view = match name {
+        Some(name) => writer.rename_group(&key, name).await?,
+        None => writer.read(|inner| group(inner, &key).map(group_view))?,
+    };
+    Ok(axum::Json(view))
 }
 
 async fn remove(
@@ -128,18 +99,6 @@ async fn remove(
     Admin(live): Admin,
     Path((_, key)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let writer = state.hub.writer(&live).await;
-    writer.read(|inner| group(inner, &key).map(drop))?;
-    state.hub.store.delete_group(&live.id, &key).await?;
-    writer
-        .apply(|inner, _| {
-            inner.groups.remove(&key);
-            // Its members leave it; one left in no group now counts for every group.
-            for agent in inner.agents.values_mut() {
-                agent.groups.retain(|k| k != &key);
-            }
-            inner.sync_model();
-        })
-        .await;
+    state.hub.writer(&live).await.remove_group(&key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

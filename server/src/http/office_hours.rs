@@ -54,13 +54,7 @@ async fn put_account(
     let writer = state.hub.writer(&live).await;
     let mut record = writer.read(|inner| inner.account.clone());
     record.office_hours = Some(spec.clone());
-    state.hub.store.update_account(&record).await?;
-    writer
-        .apply(|inner, _| {
-            inner.account = record;
-            inner.sync_model();
-        })
-        .await;
+    writer.update_account(record).await?;
     Ok(axum::Json(spec))
 }
 
@@ -104,15 +98,10 @@ async fn set_group_hours(
     key: &str,
     spec: Option<OfficeHoursSpec>,
 ) -> Result<()> {
-    let writer = state.hub.writer(live).await;
-    let mut record = writer.read(|inner| group(inner, key).cloned())?;
-    record.office_hours = spec;
-    state.hub.store.put_group(&record).await?;
-    writer
-        .apply(|inner, _| {
-            inner.groups.insert(key.to_owned(), record);
-            inner.sync_model();
-        })
-        .await;
-    Ok(())
+    state
+        .hub
+        .writer(live)
+        .await
+        .set_group_office_hours(key, spec)
+        .await
 }

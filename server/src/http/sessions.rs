@@ -101,28 +101,13 @@ async fn login(
         streaming: false,
         created_at: now,
     };
-    let writer = hub.writer(&live).await;
-    if !writer.read(|inner| inner.agents.contains_key(&agent_id)) {
-        // Deleted while the password was being checked.
-        return Err(Error::Unauthorized {
-            code: "invalid_credentials",
-            message: "the email or password is wrong",
-        });
-    }
-    hub.store.put_session(&record).await?;
     let session = SessionView {
         id: record.id.clone(),
         device,
     };
     let token_hash = record.token_hash;
     let session_id = record.id.clone();
-    let agent = writer
-        .apply(|inner, now| {
-            inner.add_session(record);
-            inner.agent_view(&agent_id, now)
-        })
-        .await
-        .ok_or_else(|| Error::Internal("agent vanished during login".into()))?;
+    let agent = hub.writer(&live).await.start_session(record).await?;
     hub.index_token(token_hash, &live, &session_id);
     tracing::info!(account = %slug, agent = %agent_id, session = %session_id, "logged in");
     Ok((
@@ -136,10 +121,11 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>, auth: AgentAuth) -> Result<StatusCode> {
-    let writer = state.hub.writer(&auth.live).await;
-    state.hub.store.delete_session(&auth.session_id).await?;
-    writer
-        .apply(|inner, _| inner.end_session(&auth.session_id))
-        .await;
+    state
+        .hub
+        .writer(&auth.live)
+        .await
+        .end_session(&auth.session_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
