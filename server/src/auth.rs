@@ -90,12 +90,8 @@ impl AgentAuth {
     }
 }
 
-/// `?access_token=` for `EventSource`, which cannot set headers. Only event
-/// streams take it: a token in any other URL would be needlessly exposed.
+/// `?access_token=`, for `EventSource`, which cannot set headers.
 fn query_token(parts: &Parts) -> Option<&str> {
-    if !parts.uri.path().ends_with("/events") {
-        return None;
-    }
     parts
         .uri
         .query()?
@@ -103,16 +99,48 @@ fn query_token(parts: &Parts) -> Option<&str> {
         .find_map(|pair| pair.strip_prefix("access_token="))
 }
 
+/// An agent request authenticated on the agent's event stream, the one route
+/// that also takes `?access_token=` (an `EventSource` cannot set headers). The
+/// route decides by taking this extractor: a token in any other URL would be
+/// needlessly exposed, so [`AgentAuth`] takes the header only.
+#[derive(Debug, Clone)]
+pub struct AgentStreamAuth(pub AgentAuth);
+
+impl FromRequestParts<AppState> for AgentStreamAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer_of(&parts.headers)
+            .or_else(|| query_token(parts))
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Unauthorized {
+                code: "missing_credentials",
+                message: "send Authorization: Bearer <token> or ?access_token=<token>",
+            })?;
+        AgentAuth::with_token(token, state)
+            .await
+            .map(AgentStreamAuth)
+    }
+}
+
 impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer_of(&parts.headers).or_else(|| query_token(parts)).filter(|t| !t.is_empty()).ok_or(
-            Error::Unauthorized {
-                code: "missing_credentials",
-                message: "send Authorization: Bearer <token> (or ?access_token= on the event stream)",
-            },
-        )?;
+        let token =
+            bearer_of(&parts.headers)
+                .filter(|t| !t.is_empty())
+                .ok_or(Error::Unauthorized {
+                    code: "missing_credentials",
+                    message: "send Authorization: Bearer <token>",
+                })?;
+        AgentAuth::with_token(token, state).await
+    }
+}
+
+impl AgentAuth {
+    /// The session a bearer token names; a sign of life for it.
+    async fn with_token(token: &str, state: &AppState) -> Result<AgentAuth> {
         let invalid = Error::Unauthorized {
             code: "invalid_token",
             message: "the token is unknown or has ended",

@@ -11,7 +11,7 @@ use onair_shared::wire::{self, Status};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::AgentAuth;
+use crate::auth::{AgentAuth, AgentStreamAuth};
 use crate::conversations;
 use crate::error::{ApiJson, Error, Result};
 use crate::hub::{AccountLive, Hub};
@@ -88,7 +88,10 @@ async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<Sta
 /// Conversation events are not replayed: a dashboard fetches
 /// `GET /conversations` each time the stream opens, which covers a drop and a
 /// stream ended because it fell behind alike.
-async fn events(State(state): State<AppState>, auth: AgentAuth) -> Result<Response> {
+async fn events(
+    State(state): State<AppState>,
+    AgentStreamAuth(auth): AgentStreamAuth,
+) -> Result<Response> {
     let hub = &state.hub;
     let AgentAuth {
         live,

@@ -2204,3 +2204,43 @@ async fn access_token_in_the_query_is_taken_by_event_streams_only() {
     let mut events = app.agent_events(&owner).await;
     assert_eq!(events.next().await.event, "agent");
 }
+
+#[tokio::test]
+async fn a_path_ending_in_events_takes_no_query_token_unless_it_is_the_agent_stream() {
+    let app = spawn_app().await;
+    let owner = app.create_account("acme").await;
+    app.add_group("acme", &owner, "events").await;
+    let token = &owner.token;
+    for (method, path) in [
+        (
+            Method::PATCH,
+            format!("/api/v1/accounts/acme/groups/events?access_token={token}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/accounts/acme/groups/events?access_token={token}"),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/accounts/acme/groups/events?access_token={token}"),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/accounts/acme/groups/events/office-hours?access_token={token}"),
+        ),
+    ] {
+        let body = if method == Method::PATCH {
+            json!({"name": "Renamed"})
+        } else {
+            Value::Null
+        };
+        let answer = app.request(method.clone(), &path, None, body).await;
+        check_error(&answer, StatusCode::UNAUTHORIZED, "missing_credentials");
+    }
+    // The group is untouched.
+    let group = app
+        .get("/api/v1/accounts/acme/groups/events", Some(token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(group["name"], "events");
+}
