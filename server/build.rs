@@ -13,9 +13,15 @@ fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let pkg = manifest.join("../www/pkg");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("widget_assets.rs");
-    println!("cargo:rerun-if-changed={}", pkg.display());
-    for file in [GLUE, WASM] {
-        println!("cargo:rerun-if-changed={}", pkg.join(file).display());
+    // A path that does not exist makes cargo run this again on every build;
+    // without a widget build, watch `www/`, which changes when one appears.
+    if pkg.is_dir() {
+        println!("cargo:rerun-if-changed={}", pkg.display());
+        for file in [GLUE, WASM] {
+            println!("cargo:rerun-if-changed={}", pkg.join(file).display());
+        }
+    } else {
+        println!("cargo:rerun-if-changed={}", manifest.join("../www").display());
     }
 
     let code = match (fs::read(pkg.join(GLUE)), fs::read(pkg.join(WASM))) {
