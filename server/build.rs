@@ -21,7 +21,10 @@ fn main() {
             println!("cargo:rerun-if-changed={}", pkg.join(file).display());
         }
     } else {
-        println!("cargo:rerun-if-changed={}", manifest.join("../www").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            manifest.join("../www").display()
+        );
     }
 
     let code = match (fs::read(pkg.join(GLUE)), fs::read(pkg.join(WASM))) {

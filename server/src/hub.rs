@@ -1028,26 +1028,68 @@ impl Inner {
     }
 }
 
+/// A visitor message counted against the limits, until it is accepted.
+#[derive(Debug)]
+pub struct MessageCount {
+    token: TokenHash,
+    address: std::net::IpAddr,
+    at: Timestamp,
+    /// Where the cluster's limits counted it.
+    ticket: Option<String>,
+}
+
 // The limits of visitor messages and logins (docs/hardening.md): one
 // interface for handlers; on a node of a cluster the windows live in Redis so
 // they hold for the whole cluster, with this node's own windows as the
 // fallback while Redis does not answer.
 impl Hub {
-    /// Counts a visitor message, or refuses it (counting nothing).
+    /// Counts a visitor message, or refuses it (counting nothing). A message
+    /// that is then not accepted (its write failed) is released with
+    /// [`Hub::release_message`]: only accepted messages count.
     pub async fn check_message_limit(
         &self,
         token: &TokenHash,
         address: std::net::IpAddr,
-    ) -> std::result::Result<(), crate::limits::RetryAfter> {
+    ) -> std::result::Result<MessageCount, crate::limits::RetryAfter> {
+        let mut counted = MessageCount {
+            token: *token,
+            address,
+            at: self.clock.now(),
+            ticket: None,
+        };
         if let Some(limits) = self.cluster.as_ref().and_then(|c| c.limits.as_ref()) {
-            match limits.check_message(token, address).await {
-                Ok(verdict) => return verdict,
+            let ticket = crate::cluster::limits::nonce();
+            match limits.check_message_as(token, address, &ticket).await {
+                Ok(verdict) => {
+                    counted.ticket = Some(ticket);
+                    return verdict.map(|()| counted);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cluster rate limits unavailable; limiting on this node")
                 }
             }
         }
-        self.limits.check(token, address, self.clock.now())
+        self.limits
+            .check(token, address, counted.at)
+            .map(|()| counted)
+    }
+
+    /// Takes back a counted message that was not accepted.
+    pub async fn release_message(&self, counted: MessageCount) {
+        let cluster = self.cluster.as_ref().and_then(|c| c.limits.as_ref());
+        match (&counted.ticket, cluster) {
+            (Some(ticket), Some(limits)) => {
+                if let Err(e) = limits
+                    .release_message(&counted.token, counted.address, ticket)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not take back a counted message");
+                }
+            }
+            _ => self
+                .limits
+                .release(&counted.token, counted.address, counted.at),
+        }
     }
 
     /// Counts a login attempt, or refuses it before any hashing.

@@ -94,6 +94,21 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Takes back a message counted at `at` that was not accepted after all
+    /// (its write failed): only accepted messages count.
+    pub fn release(&self, token: &TokenHash, address: IpAddr, at: Timestamp) {
+        let at = at.as_millisecond();
+        let address = AddressKey::of(address);
+        let mut addresses = self.per_address.shard(&address);
+        let mut tokens = self.per_token.shard(token);
+        if let Some(ring) = addresses.keys.get_mut(&address) {
+            ring.unpush(at);
+        }
+        if let Some(ring) = tokens.keys.get_mut(token) {
+            ring.unpush(at);
+        }
+    }
+
     /// Keys remembered now (for tests of the memory bound).
     pub fn tracked(&self) -> (usize, usize) {
         (self.per_token.len(), self.per_address.len())
@@ -324,6 +339,17 @@ impl Ring {
         self.len = (self.len + 1).min(self.times.len());
     }
 
+    /// Takes back the newest instant if it is `at`. When the ring was full,
+    /// the instant it replaced had left the window already (else `at` would
+    /// have been refused), so nothing that counts is lost.
+    fn unpush(&mut self, at: i64) {
+        let newest = (self.next + self.times.len() - 1) % self.times.len();
+        if self.len > 0 && self.times[newest] == at {
+            self.next = newest;
+            self.len -= 1;
+        }
+    }
+
     /// No message within the window: forgetting the key changes nothing.
     fn is_idle(&self, now: i64, window_ms: i64) -> bool {
         let newest = self.times[(self.next + self.times.len() - 1) % self.times.len()];
@@ -394,6 +420,20 @@ mod tests {
         assert!(limiter.check(&token(1), HOME, at(1)).is_err());
         assert_eq!(limiter.check(&token(2), HOME, at(2)), Ok(()));
         assert!(limiter.check(&token(3), HOME, at(3)).is_err());
+    }
+
+    #[test]
+    fn a_released_message_gives_its_place_back() {
+        let limiter = RateLimiter::new(2, 60, MAX_KEYS);
+        assert_eq!(limiter.check(&token(1), HOME, at(0)), Ok(()));
+        assert_eq!(limiter.check(&token(1), HOME, at(1)), Ok(()));
+        assert!(limiter.check(&token(1), HOME, at(2)).is_err());
+        limiter.release(&token(1), HOME, at(1));
+        assert_eq!(limiter.check(&token(1), HOME, at(3)), Ok(()));
+        assert!(limiter.check(&token(1), HOME, at(4)).is_err());
+        // Releasing what is not the newest changes nothing.
+        limiter.release(&token(1), HOME, at(0));
+        assert!(limiter.check(&token(1), HOME, at(5)).is_err());
     }
 
     #[test]

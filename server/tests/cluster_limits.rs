@@ -371,3 +371,28 @@ async fn a_server_that_never_answers_fails_calls_promptly() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test]
+async fn a_released_message_gives_its_place_back_on_every_node() {
+    let redis = RedisServer::start();
+    let nodes = two_nodes(&redis).await;
+    for n in 0..PER_TOKEN - 1 {
+        assert_eq!(message(node(&nodes, n), &token(7), HOME).await, Ok(()));
+    }
+    // The tenth is counted under a ticket, then its write fails: released.
+    let ticket = onair_server::cluster::limits::nonce();
+    let counted = nodes
+        .0
+        .check_message_as(&token(7), HOME, &ticket)
+        .await
+        .expect("Redis answers");
+    assert_eq!(counted, Ok(()));
+    nodes
+        .1
+        .release_message(&token(7), HOME, &ticket)
+        .await
+        .expect("Redis answers");
+    // Its place is free again, on either node, and only that one.
+    assert_eq!(message(&nodes.1, &token(7), HOME).await, Ok(()));
+    assert_refused_for(message(&nodes.0, &token(7), HOME).await, 60);
+}

@@ -83,6 +83,19 @@ end
 return 0
 ";
 
+/// Removes from every key the members ending in `ARGV[1]` (a ticket).
+const RELEASE: &str = r"
+local removed = 0
+for _, key in ipairs(KEYS) do
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(member, -string.len(ARGV[1])) == ARGV[1] then
+      removed = removed + redis.call('ZREM', key, member)
+    end
+  end
+end
+return removed
+";
+
 /// Records an instant in `KEYS[1]`, keeping the last `ARGV[2]` within the
 /// window of `ARGV[3]` ms. `ARGV[1]`: a random suffix for the member.
 const RECORD: &str = r"
@@ -135,6 +148,7 @@ struct Inner {
     /// Until when calls fail without trying to connect.
     pause_until: Mutex<Option<Instant>>,
     check: Script,
+    release: Script,
     record: Script,
 }
 
@@ -157,6 +171,7 @@ impl ClusterLimits {
                 connecting: tokio::sync::Mutex::new(()),
                 pause_until: Mutex::new(None),
                 check: Script::new(CHECK),
+                release: Script::new(RELEASE),
                 record: Script::new(RECORD),
             }),
         };
@@ -174,19 +189,42 @@ impl ClusterLimits {
         token: &TokenHash,
         address: IpAddr,
     ) -> Result<Result<(), RetryAfter>, LimitsError> {
+        self.check_message_as(token, address, &nonce()).await
+    }
+
+    /// As [`ClusterLimits::check_message`], counting the message under
+    /// `ticket` (random), which [`ClusterLimits::release_message`] takes back.
+    pub async fn check_message_as(
+        &self,
+        token: &TokenHash,
+        address: IpAddr,
+        ticket: &str,
+    ) -> Result<Result<(), RetryAfter>, LimitsError> {
         let mut call = self.inner.check.prepare_invoke();
-        call.key(format!("onair:rl:msg:tok:{}", hex(token)))
-            .key(format!(
-                "onair:rl:msg:addr:{}",
-                AddressKey::of(address).key_text()
-            ))
-            .arg(nonce())
+        call.key(message_token_key(token))
+            .key(message_address_key(address))
+            .arg(ticket)
             .arg(2)
             .arg(PER_TOKEN)
             .arg(WINDOW_MS)
             .arg(PER_ADDRESS)
             .arg(WINDOW_MS);
         self.verdict(&call).await
+    }
+
+    /// Takes back a message counted under `ticket` that was not accepted after
+    /// all (its write failed): only accepted messages count.
+    pub async fn release_message(
+        &self,
+        token: &TokenHash,
+        address: IpAddr,
+        ticket: &str,
+    ) -> Result<(), LimitsError> {
+        let mut call = self.inner.release.prepare_invoke();
+        call.key(message_token_key(token))
+            .key(message_address_key(address))
+            .arg(format!("-{ticket}"));
+        self.invoke::<i64>(&call).await.map(drop)
     }
 
     /// Counts one login attempt from `address` for `key`, or refuses it
@@ -334,7 +372,16 @@ fn failures_key(key: &LoginKey) -> String {
 }
 
 /// Makes a member unique when two attempts share a millisecond.
-fn nonce() -> String {
+fn message_token_key(token: &TokenHash) -> String {
+    format!("onair:rl:msg:tok:{}", hex(token))
+}
+
+fn message_address_key(address: IpAddr) -> String {
+    format!("onair:rl:msg:addr:{}", AddressKey::of(address).key_text())
+}
+
+/// A random ticket for a counted message.
+pub fn nonce() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 

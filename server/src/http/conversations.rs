@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::auth::{self, AgentAuth};
 use crate::conversations::{self as live_conversations, NewConversation};
 use crate::error::{ApiJson, Error, Result};
-use crate::hub::{Hub, TokenHash};
+use crate::hub::{Hub, MessageCount, TokenHash};
 use crate::metrics::StreamGauge;
 use crate::sse;
 use crate::store::ConversationFilter;
@@ -110,7 +110,7 @@ async fn start(
         if delivery == Delivery::Offline && email.is_none() {
             return Err(live_conversations::missing_email());
         }
-        rate_limit(hub, &token_hash, address).await?;
+        let counted = rate_limit(hub, &token_hash, address).await?;
         let new = NewConversation {
             group,
             name,
@@ -119,7 +119,12 @@ async fn start(
             token_hash,
             text,
         };
-        let started = live_conversations::start(hub, &live, new).await?;
+        let started = accepted(
+            hub,
+            counted,
+            live_conversations::start(hub, &live, new).await,
+        )
+        .await?;
         Ok((StatusCode::CREATED, axum::Json(started)).into_response())
     })
     .await
@@ -137,9 +142,9 @@ async fn visitor_message(
         let ApiJson(body) = body?;
         let token_hash = visitor_token(&body.visitor_token)?;
         let text = text(&body.text)?;
-        rate_limit(hub, &token_hash, address).await?;
-        let posted =
-            live_conversations::visitor_message(hub, &live, &id, &token_hash, text).await?;
+        let counted = rate_limit(hub, &token_hash, address).await?;
+        let posted = live_conversations::visitor_message(hub, &live, &id, &token_hash, text).await;
+        let posted = accepted(hub, counted, posted).await?;
         Ok((StatusCode::CREATED, axum::Json(posted)).into_response())
     })
     .await
@@ -265,7 +270,7 @@ fn visitor_name(value: Option<&str>) -> Result<Option<String>> {
     Ok(Some(name.to_owned()))
 }
 
-async fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Result<()> {
+async fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Result<MessageCount> {
     hub.check_message_limit(token_hash, address)
         .await
         .map_err(|retry| Error::RateLimited {
@@ -273,6 +278,15 @@ async fn rate_limit(hub: &Hub, token_hash: &TokenHash, address: IpAddr) -> Resul
             message: "too many messages",
             retry_after: retry.0,
         })
+}
+
+/// Only accepted messages count against the limits: a message whose write
+/// failed (or that was refused after counting) gives its place back.
+async fn accepted<T>(hub: &Hub, counted: MessageCount, outcome: Result<T>) -> Result<T> {
+    if outcome.is_err() {
+        hub.release_message(counted).await;
+    }
+    outcome
 }
 
 fn query_params(uri: &Uri) -> Result<HashMap<String, String>> {

@@ -444,6 +444,60 @@ async fn messages_written_while_a_stream_connects_arrive_exactly_once() {
     }
 }
 
+/// Only accepted messages count against a visitor's limit: ten messages that
+/// failed to be stored (500) leave the visitor all its places.
+#[tokio::test]
+async fn messages_that_failed_to_be_stored_do_not_use_up_the_rate_limit() {
+    let gate = Arc::new(Gate::default());
+    let wrapper = {
+        let gate = Arc::clone(&gate);
+        StoreWrapper(Arc::new(move |inner| {
+            Arc::new(GatedStore {
+                inner,
+                gate: Arc::clone(&gate),
+            }) as Arc<dyn Store>
+        }))
+    };
+    let app = spawn_app_with(TestConfig {
+        store_wrapper: Some(wrapper),
+        ..TestConfig::default()
+    })
+    .await;
+    let owner = app.create_account(SLUG).await;
+    app.set_status(&owner, "online").await;
+    let visitor = token();
+    let id = start_ok(&app, &visitor, "first").await;
+    let path = format!("/api/v1/accounts/{SLUG}/conversations/{id}/messages");
+    gate.fail_appends.store(true, Ordering::SeqCst);
+    for n in 0..10 {
+        app.post(
+            &path,
+            None,
+            json!({"visitor_token": visitor, "text": format!("lost {n}")}),
+        )
+        .await
+        .expect_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    }
+    gate.fail_appends.store(false, Ordering::SeqCst);
+    // The first message counted; nine places are left.
+    for n in 0..9 {
+        app.post(
+            &path,
+            None,
+            json!({"visitor_token": visitor, "text": format!("kept {n}")}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    app.post(
+        &path,
+        None,
+        json!({"visitor_token": visitor, "text": "one too many"}),
+    )
+    .await
+    .expect_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+}
+
 /// The stream subscribes to the live feed before it reads the history: a
 /// message stored and published between that read and the first live frame
 /// still arrives, once. The store is paused right after the history read
@@ -1447,12 +1501,14 @@ async fn metrics_count_visitor_streams_and_messages() {
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// Pauses the next history read (when armed) after it has read.
+/// Pauses the next history read (when armed) after it has read; fails
+/// message writes while `fail_appends` is set.
 #[derive(Debug, Default)]
 struct Gate {
     armed: AtomicBool,
     history_read: Notify,
     go_on: Notify,
+    fail_appends: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -1539,6 +1595,11 @@ impl Store for GatedStore {
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
     ) -> StoreResult<Vec<MessageRecord>> {
+        if self.gate.fail_appends.load(Ordering::SeqCst) {
+            return Err(onair_server::store::StoreError::Backend(
+                "the disk is full".into(),
+            ));
+        }
         self.inner.append_messages(conversation, messages).await
     }
     async fn conversation(
