@@ -42,6 +42,7 @@ pub(crate) fn router(state: AppState) -> Router {
             Error::MethodNotAllowed
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(json_rejections))
         .layer(
             // Spans carry the path only: a query may hold `access_token`.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -49,6 +50,47 @@ pub(crate) fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Rejections axum answers itself before a handler runs (a path segment
+/// that is not UTF-8, say) come as plain text; they are turned into the
+/// error shape every other answer has (`invalid_path`, or `invalid_request`),
+/// readable cross-origin like the public routes' answers.
+async fn json_rejections(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let from_a_page = request.headers().contains_key(header::ORIGIN);
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !response.status().is_client_error() || !plain_text {
+        return response;
+    }
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let code = if text.starts_with("Invalid URL") {
+        "invalid_path"
+    } else {
+        "invalid_request"
+    };
+    let mut answer = Error::bad_request(code, text).into_response();
+    *answer.status_mut() = status;
+    if from_a_page {
+        answer.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            axum::http::HeaderValue::from_static("*"),
+        );
+    }
+    answer
 }
 
 /// The account named by the path's `{account}`, for an admin of it: 401
