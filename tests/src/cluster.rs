@@ -167,6 +167,20 @@ impl PgDatabase {
         .unwrap_or_else(|problem| panic!("PostgreSQL at {}: {problem}", redacted(&admin_url)))
     }
 
+    /// Makes the database refuse (or take again) new connections, as a
+    /// database server that is down would (`ALLOW_CONNECTIONS`).
+    pub fn refuse_connections(&self, refuse: bool) {
+        let statement = format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {}",
+            self.name,
+            if refuse { "false" } else { "true" }
+        );
+        on_postgres(&self.admin_url, move |client| async move {
+            client.batch_execute(&statement).await
+        })
+        .unwrap_or_else(|e| panic!("changing connections to {}: {e}", self.name));
+    }
+
     /// Ends every connection to this database (`pg_terminate_backend`), as
     /// a restarted database server or a network cut would; returns how many.
     pub fn terminate_connections(&self) -> u64 {

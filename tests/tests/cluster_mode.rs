@@ -665,3 +665,27 @@ async fn rate_limits_hold_for_the_whole_cluster_not_per_node() {
         assert_eq!(body["error"]["code"], "too_many_attempts");
     }
 }
+
+#[tokio::test]
+async fn healthz_answers_503_while_the_database_refuses_connections() {
+    let setup = cluster_of(2).await;
+    let (status, _) = setup.nodes[0].get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    setup.database.refuse_connections(true);
+    setup.database.terminate_connections();
+    let down = wait_for(Duration::from_secs(15), || async {
+        let (status, body) = setup.nodes[0].get("/healthz", None).await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await
+    .expect("/healthz says 503 while the database refuses connections");
+    assert_eq!(down["error"]["code"], "database_unavailable");
+    setup.database.refuse_connections(false);
+    wait_for(Duration::from_secs(15), || async {
+        let (status, _) = setup.nodes[0].get("/healthz", None).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await
+    .expect("healthy again once the database takes connections");
+    setup.nodes[0].set_status(&setup.owner, "online").await;
+}
