@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// longest-idle one, or is answered 503 when none is idle.
     #[arg(long, env = "ONAIR_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(16..))]
     pub max_connections: Option<u64>,
+    /// Reverse proxies in front of the server, `CIDR,…` (e.g.
+    /// `127.0.0.1,10.0.0.0/8`): only for requests from these is the client's
+    /// address taken from `X-Forwarded-For` (rate limits, logs).
+    #[arg(long, env = "ONAIR_TRUSTED_PROXIES", value_parser = crate::proxies::TrustedProxies::parse)]
+    pub trusted_proxies: Option<crate::proxies::TrustedProxies>,
     /// Create the `demo` account (groups `sales` and `support`, three agents)
     /// if it is missing, and print its logins.
     #[arg(long, env = "ONAIR_DEMO")]
@@ -86,6 +91,7 @@ impl fmt::Debug for ServeArgs {
                 &self.redis.as_deref().map(crate::store::redacted_url),
             )
             .field("max_connections", &self.max_connections)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("demo", &self.demo)
             .finish()
     }

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod password;
+pub mod proxies;
 pub mod sse;
 pub mod store;
 
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub operator_token: Option<String>,
     /// Connection cap and timeouts (docs/hardening.md).
     pub connections: connections::ConnectionLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (docs/hardening.md).
+    pub trusted_proxies: proxies::TrustedProxies,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -57,6 +60,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("operator_token", &token)
             .field("connections", &self.connections)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

@@ -82,6 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map_or_else(ConnectionLimits::default, |max| {
                     ConnectionLimits::with_max(usize::try_from(max).unwrap_or(usize::MAX))
                 }),
+            trusted_proxies: args.trusted_proxies.unwrap_or_default(),
         }),
     };
     if args.demo && demo::seed(&state).await? {

@@ -125,27 +125,35 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
     }
 }
 
-/// The client's address: the peer of the TCP connection. Requests that did
-/// not come over one (the demo seeding calls the router directly) share the
-/// unspecified address.
+/// The client's address: the peer of the TCP connection, or behind a
+/// trusted proxy what `X-Forwarded-For` says (see `proxies`). Requests that
+/// did not come over a connection (the demo seeding calls the router
+/// directly) share the unspecified address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &AppState,
     ) -> Result<Self, std::convert::Infallible> {
-        let address = parts
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map_or(
                 std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                 |info| info.0.ip(),
             );
-        Ok(ClientAddr(address))
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        Ok(ClientAddr(
+            state.config.trusted_proxies.client(peer, forwarded),
+        ))
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct TestConfig {
     pub(crate) keep_alive: Option<Duration>,
     /// Leave `ONAIR_OPERATOR_TOKEN` unset.
     pub(crate) no_operator: bool,
+    /// `--trusted-proxies`.
+    pub(crate) trusted_proxies: Option<&'static str>,
     /// Wraps the store the server uses (to observe or delay it).
     pub(crate) store_wrapper: Option<StoreWrapper>,
 }
@@ -100,6 +102,10 @@ async fn start(
         hub: Arc::clone(&hub),
         config: Arc::new(ServerConfig {
             operator_token,
+            trusted_proxies: config
+                .trusted_proxies
+                .map(|list| onair_server::proxies::TrustedProxies::parse(list).expect("a list"))
+                .unwrap_or_default(),
             ..ServerConfig::default()
         }),
     };

@@ -128,3 +128,65 @@ async fn an_address_gets_thirty_login_attempts_a_minute_across_emails_and_accoun
         .await
         .expect(StatusCode::CREATED);
 }
+
+async fn login_from(app: &TestApp, forwarded_for: &str, n: usize) -> StatusCode {
+    app.client
+        .post(app.url("/api/v1/accounts/acme/sessions"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"email": format!("guess{n}@acme.example"), "password": "wrong password"}))
+        .send()
+        .await
+        .expect("login request")
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_one_limited() {
+    let app = spawn_app_with(TestConfig {
+        manual_clock: Some(START.parse::<Timestamp>().expect("instant")),
+        trusted_proxies: Some("127.0.0.1/32"),
+        ..TestConfig::default()
+    })
+    .await;
+    app.create_account("acme").await;
+    for n in 0..30 {
+        assert_eq!(
+            login_from(&app, "203.0.113.5", n).await,
+            StatusCode::UNAUTHORIZED,
+            "{n}"
+        );
+    }
+    assert_eq!(
+        login_from(&app, "203.0.113.5", 30).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A client cannot escape by writing its own entry left of the proxy's.
+    assert_eq!(
+        login_from(&app, "198.51.100.1, 203.0.113.5", 31).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another visitor behind the same proxy is not affected.
+    assert_eq!(
+        login_from(&app, "203.0.113.6", 32).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let app = manual_app().await;
+    app.create_account("acme").await;
+    // create_account logged in once from 127.0.0.1.
+    for n in 0..29 {
+        let forged = format!("203.0.113.{n}");
+        assert_eq!(
+            login_from(&app, &forged, n).await,
+            StatusCode::UNAUTHORIZED,
+            "{n}"
+        );
+    }
+    assert_eq!(
+        login_from(&app, "192.0.2.200", 99).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
