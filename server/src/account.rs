@@ -144,6 +144,49 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Ends every session of an agent but `keep` (the device asking, when an
+    /// agent changes its own password), at once: no grace, their streams end.
+    /// Returns how many ended.
+    pub async fn end_sessions_of(&self, agent_id: &str, keep: Option<&str>) -> Result<usize> {
+        let ending: Vec<String> = self.read(|inner| {
+            inner
+                .sessions
+                .values()
+                .filter(|s| s.record.agent_id == agent_id)
+                .map(|s| s.record.id.clone())
+                .filter(|id| Some(id.as_str()) != keep)
+                .collect()
+        });
+        for id in &ending {
+            self.hub().store.delete_session(id).await?;
+        }
+        self.apply(|inner, _| {
+            for id in &ending {
+                inner.end_session(id);
+            }
+        })
+        .await;
+        Ok(ending.len())
+    }
+
+    /// Ends one of an agent's own sessions (another device); 404 for a
+    /// session that is not the agent's.
+    pub async fn end_own_session(&self, agent_id: &str, session_id: &str) -> Result<()> {
+        let mine = self.read(|inner| {
+            inner
+                .sessions
+                .get(session_id)
+                .is_some_and(|s| s.record.agent_id == agent_id)
+        });
+        if !mine {
+            return Err(Error::not_found(
+                "unknown_session",
+                format!("you have no session {session_id:?}"),
+            ));
+        }
+        self.end_session(session_id).await
+    }
+
     /// Replaces the account's settings (office hours included).
     pub async fn update_account(&self, record: AccountRecord) -> Result<()> {
         self.hub().store.update_account(&record).await?;

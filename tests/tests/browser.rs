@@ -239,6 +239,86 @@ async fn a_status_chosen_on_the_desktop_dashboard_shows_on_the_phone_and_in_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_the_dashboard() {
+    let database = Database::new();
+    let (mut server, _) = server_with_account(&database).await;
+    let driver = Chromedriver::start().await;
+    let desktop = Browser::new(&driver).await;
+    let phone = Browser::with_options(&driver, BrowserOptions::phone()).await;
+    // The phone first: the desktop's device list is read when it logs in.
+    log_in(&phone, &server, "Phone").await;
+    log_in(&desktop, &server, "Desktop").await;
+
+    // The desktop logs the phone out from its device list.
+    desktop
+        .wait_until(
+            "the phone in the desktop's device list",
+            "document.querySelector('#devices [aria-label=\"Log out Phone\"]')",
+            SOON,
+        )
+        .await;
+    desktop
+        .click("#devices [aria-label=\"Log out Phone\"]")
+        .await;
+    phone
+        .wait_until(
+            "the phone back at the login form",
+            "!document.getElementById('login').hidden",
+            RECOVERY,
+        )
+        .await;
+    desktop
+        .wait_until(
+            "the desktop's device list without the phone",
+            "!document.querySelector('#devices [aria-label=\"Log out Phone\"]')",
+            SOON,
+        )
+        .await;
+
+    // The phone logs in again; the desktop changes the password.
+    log_in(&phone, &server, "Phone").await;
+    desktop.click("#password-box summary").await;
+    desktop
+        .type_into("#password-form [name=current]", PASSWORD)
+        .await;
+    desktop
+        .type_into("#password-form [name=fresh]", "a brand new secret")
+        .await;
+    desktop.click("#password-form button[type=submit]").await;
+    desktop
+        .wait_until(
+            "the password changed",
+            "document.getElementById('password-msg').textContent.includes('Password changed')",
+            SOON,
+        )
+        .await;
+    phone
+        .wait_until(
+            "the phone logged out by the new password",
+            "!document.getElementById('login').hidden",
+            RECOVERY,
+        )
+        .await;
+    let desktop_live = desktop
+        .eval("return document.getElementById('login').hidden")
+        .await;
+    assert_eq!(
+        desktop_live, true,
+        "the desktop that changed it stays logged in"
+    );
+    let (status, _) = server.login("acme", &owner_email("acme"), PASSWORD).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    server
+        .login_ok("acme", &owner_email("acme"), "a brand new secret")
+        .await;
+
+    for browser in [desktop, phone] {
+        browser.close().await;
+    }
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_lang_de_makes_the_chat_box_speak_german() {
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;

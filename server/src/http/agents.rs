@@ -23,6 +23,10 @@ pub(crate) fn router() -> Router<AppState> {
             "/accounts/{account}/agents/{id}",
             get(show).patch(update).delete(remove),
         )
+        .route(
+            "/accounts/{account}/agents/{id}/sessions",
+            axum::routing::delete(end_sessions),
+        )
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +130,7 @@ struct AgentPatch {
 
 async fn update(
     State(state): State<AppState>,
+    caller: crate::auth::AgentAuth,
     Admin(live): Admin,
     Path((_, id)): Path<(String, String)>,
     ApiJson(patch): ApiJson<AgentPatch>,
@@ -142,6 +147,7 @@ async fn update(
         }
         None => None,
     };
+    let new_password = password_hash.is_some();
     let change = AgentChange {
         name,
         role: patch.role,
@@ -150,7 +156,29 @@ async fn update(
         password_hash,
     };
     let writer = state.hub.writer(&live).await;
-    Ok(axum::Json(writer.change_agent(&id, change).await?))
+    let view = writer.change_agent(&id, change).await?;
+    if new_password {
+        // A new password ends the agent's other sessions (all of them, when
+        // an admin changes someone else's).
+        writer
+            .end_sessions_of(&id, Some(&caller.session_id))
+            .await?;
+    }
+    Ok(axum::Json(view))
+}
+
+/// Ends every session of an agent (a lost phone, someone who left).
+async fn end_sessions(
+    State(state): State<AppState>,
+    Admin(live): Admin,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let writer = state.hub.writer(&live).await;
+    if !writer.read(|inner| inner.agents.contains_key(&id)) {
+        return Err(unknown_agent(&id));
+    }
+    writer.end_sessions_of(&id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove(

@@ -24,6 +24,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/me/status", put(set_status))
         .route("/me/heartbeat", post(heartbeat))
         .route("/me/events", get(events))
+        .route("/me/password", put(change_password))
+        .route("/me/sessions/{id}", axum::routing::delete(end_session))
 }
 
 async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Json<wire::Me>> {
@@ -76,6 +78,61 @@ async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<Sta
         .hub
         .store
         .touch_session(&auth.session_id, now, streaming)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// The agent's own password: the current one must be right; every other
+/// session of the agent ends at once (docs/hardening.md).
+async fn change_password(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    ApiJson(change): ApiJson<PasswordChange>,
+) -> Result<StatusCode> {
+    crate::auth::check_password_shape(&change.new_password)?;
+    let stored = auth
+        .live
+        .lock()
+        .agents
+        .get(&auth.agent_id)
+        .map(|a| a.password_hash.clone());
+    if !crate::auth::verify_password(change.current_password, stored).await? {
+        return Err(Error::Forbidden {
+            code: "wrong_password",
+            message: "the current password is wrong",
+        });
+    }
+    let password_hash = crate::auth::hash_password(change.new_password).await?;
+    let writer = state.hub.writer(&auth.live).await;
+    let change = crate::account::AgentChange {
+        password_hash: Some(password_hash),
+        ..crate::account::AgentChange::default()
+    };
+    writer.change_agent(&auth.agent_id, change).await?;
+    writer
+        .end_sessions_of(&auth.agent_id, Some(&auth.session_id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends one of my devices' sessions.
+async fn end_session(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode> {
+    state
+        .hub
+        .writer(&auth.live)
+        .await
+        .end_own_session(&auth.agent_id, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

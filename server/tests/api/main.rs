@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access;
 mod admin;
 mod conversations;
 mod durability;
