@@ -425,6 +425,37 @@ pub async fn close(hub: &Hub, live: &AccountLive, id: &str) -> Result<wire::Conv
     Ok(view(&conversation))
 }
 
+/// Erases a conversation and its messages for good: its visitor streams
+/// end, dashboards are told to drop it, and no busy reply waits for it.
+pub async fn erase(hub: &Hub, live: &AccountLive, id: &str) -> Result<()> {
+    let writer = hub.writer(live).await;
+    if !hub.store.delete_conversation(&live.id, id).await? {
+        return Err(unknown_conversation(id));
+    }
+    forget(&writer, id);
+    if let Some(cluster) = &hub.cluster {
+        cluster.announce_conversation(&live.id, id, 0, true).await;
+    }
+    Ok(())
+}
+
+/// The live side of an erasure, on this node.
+fn forget(writer: &Writer<'_>, id: &str) {
+    let live = writer.live();
+    writer.update(|inner| inner.model.waiting.remove(id));
+    // Dropping the feed's sender ends the conversation's visitor streams.
+    live.conversations.visitors().remove(id);
+    let frame = sse::frame(
+        "conversation_erased",
+        None,
+        &serde_json::json!({ "id": id }),
+    );
+    let _ = live.conversations.agents_sender().send(AgentFrame {
+        group: None,
+        bytes: frame,
+    });
+}
+
 /// Sends the busy replies that have fallen due (the account timer calls this
 /// on waking). A reply that cannot be stored is logged and dropped rather
 /// than retried in a loop.
@@ -591,7 +622,12 @@ pub async fn refresh_from_store(
         .await;
     let (conversation, messages) = match read {
         Ok(Some(found)) => found,
-        Ok(None) => return,
+        // Erased through another node.
+        Ok(None) => {
+            let writer = hub.writer(live).await;
+            forget(&writer, conversation_id);
+            return;
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not read a conversation another node changed");
             return;

@@ -196,6 +196,7 @@ on_both_backends!(
     meta_values_are_set_and_overwritten,
     an_unknown_slug_loads_nothing,
     a_reopened_database_keeps_its_data,
+    an_erased_conversation_is_gone_with_its_messages,
 );
 
 // Fixtures.
@@ -918,6 +919,77 @@ async fn a_conversation_reads_with_its_messages_after_a_seq(db: TestDb) {
         Some(closed)
     );
     assert_eq!(store.messages_after("c1", 0).await.expect("read").len(), 3);
+}
+
+async fn an_erased_conversation_is_gone_with_its_messages(db: TestDb) {
+    let acme = account("acme");
+    let globex = account("globex");
+    let store = store_with(&db, &[&acme, &globex]).await;
+    let kept = conversation("kept", &acme, None);
+    let gone = conversation("gone", &acme, None);
+    store
+        .create_conversation(&kept, &[message(&kept, "stays", at(10))])
+        .await
+        .expect("create");
+    store
+        .create_conversation(
+            &gone,
+            &[message(&gone, "one", at(20)), message(&gone, "two", at(21))],
+        )
+        .await
+        .expect("create");
+    // Not through another account.
+    assert!(
+        !store
+            .delete_conversation(&globex.id, "gone")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .conversation(&acme.id, "gone")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        store
+            .delete_conversation(&acme.id, "gone")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .conversation(&acme.id, "gone")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .messages_after("gone", 0)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_conversation(&acme.id, "gone")
+            .await
+            .expect("delete again")
+    );
+    let left = store
+        .list_conversations(&acme.id, &all(10))
+        .await
+        .expect("list");
+    assert_eq!(
+        left.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["kept"]
+    );
+    assert_eq!(
+        store.messages_after("kept", 0).await.expect("read").len(),
+        1
+    );
 }
 
 async fn a_conversation_belongs_to_its_account_only(db: TestDb) {

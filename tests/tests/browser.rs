@@ -319,6 +319,60 @@ async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_erases_a_conversation_from_the_dashboard() {
+    let database = Database::new();
+    let (mut server, owner) = server_with_account(&database).await;
+    server.set_status(&owner, "online").await;
+    let (status, started) = server
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": "visitor-erase-0123456789abcdef", "text": "Forget me"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{started}");
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let driver = Chromedriver::start().await;
+    let admin = Browser::new(&driver).await;
+    log_in(&admin, &server, "Desktop").await;
+    let item = format!("#conversation-list [data-conversation-id=\"{id}\"]");
+    admin
+        .wait_until(
+            "the conversation in the inbox",
+            &format!("document.querySelector('{item}')"),
+            SOON,
+        )
+        .await;
+    admin.click(&item).await;
+    admin
+        .wait_until(
+            "the erase button for an admin",
+            "!document.getElementById('erase-conversation').hidden",
+            SOON,
+        )
+        .await;
+    admin.click("#erase-conversation").await;
+    admin.client.accept_alert().await.expect("confirm erasing");
+    admin
+        .wait_until(
+            "the conversation gone from the inbox",
+            &format!("!document.querySelector('{item}')"),
+            SOON,
+        )
+        .await;
+    let (status, _) = server
+        .get(&format!("/api/v1/conversations/{id}"), Some(&owner))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    admin.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_lang_de_makes_the_chat_box_speak_german() {
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;

@@ -43,7 +43,8 @@ pub(crate) fn router() -> Router<AppState> {
             get(visitor_events).options(preflight_conversation),
         )
         .route("/conversations", get(list))
-        .route("/conversations/{id}", get(show))
+        .route("/conversations/{id}", get(show).delete(erase))
+        .route("/conversations/{id}/export", get(export))
         .route("/conversations/{id}/messages", post(reply))
         .route("/conversations/{id}/close", post(close))
 }
@@ -387,6 +388,50 @@ async fn show(
             .map(live_conversations::message_view)
             .collect(),
     }))
+}
+
+/// `DELETE /conversations/{id}` (admin): the conversation and its messages
+/// are gone for good (docs/hardening.md).
+async fn erase(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    auth.require_admin_of(&auth.live)?;
+    live_conversations::erase(&state.hub, &auth.live, &id).await?;
+    tracing::info!(account = %auth.live.slug, conversation = %id, "conversation erased");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /conversations/{id}/export` (admin): the conversation and all its
+/// messages as one JSON document, to keep before an erasure.
+async fn export(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    auth.require_admin_of(&auth.live)?;
+    let (conversation, messages) = state
+        .hub
+        .store
+        .conversation_with_messages(&auth.live.id, &id, 0)
+        .await?
+        .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+    let document = wire::ConversationWithMessages {
+        conversation: live_conversations::view(&conversation),
+        messages: messages
+            .iter()
+            .map(live_conversations::message_view)
+            .collect(),
+    };
+    let disposition = format!("attachment; filename=\"conversation-{id}.json\"");
+    let mut response = axum::Json(document).into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -241,6 +241,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn update_conversation(&self, conversation: &ConversationRecord) -> StoreResult<()> {
         self.append_messages(conversation, &[]).await.map(drop)
     }
+    /// Removes one of the account's conversations and its messages for good.
+    /// False when there was none.
+    async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool>;
     /// One of the account's conversations.
     async fn conversation(
         &self,

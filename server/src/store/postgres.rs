@@ -857,6 +857,27 @@ impl Store for PostgresStore {
         Ok(stored)
     }
 
+    async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "DELETE FROM messages WHERE conversation_id = $1
+             AND conversation_id IN (SELECT id FROM conversations WHERE account_id = $2)",
+            &[&id, &account_id],
+        )
+        .await
+        .map_err(backend)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM conversations WHERE id = $1 AND account_id = $2",
+                &[&id, &account_id],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(removed == 1)
+    }
+
     async fn conversation(
         &self,
         account_id: &str,

@@ -705,6 +705,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let (account_id, id) = (account_id.to_owned(), id.to_owned());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            // Messages first: erasure must not depend on foreign keys being on.
+            tx.execute(
+                "DELETE FROM messages WHERE conversation_id = ?1
+                 AND conversation_id IN (SELECT id FROM conversations WHERE account_id = ?2)",
+                params![id, account_id],
+            )
+            .map_err(backend)?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM conversations WHERE id = ?1 AND account_id = ?2",
+                    params![id, account_id],
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
     async fn conversation(
         &self,
         account_id: &str,

@@ -444,6 +444,100 @@ async fn messages_written_while_a_stream_connects_arrive_exactly_once() {
     }
 }
 
+#[tokio::test]
+async fn an_admin_exports_then_erases_a_conversation_for_good() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let bob = app.add_agent(SLUG, &owner, "Bob", &[]).await;
+    app.set_status(&owner, "online").await;
+    let visitor = token();
+    let id = start_ok(&app, &visitor, "please forget me").await;
+    app.post(
+        &format!("/api/v1/conversations/{id}/messages"),
+        Some(&bob.token),
+        json!({"text": "of course"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let mut visitor_stream = app.sse(&events_path(&id, &visitor), None).await;
+    let mut agent_stream = app.agent_events(&owner).await;
+    while agent_stream.next().await.event != "site" {}
+
+    // Agents who are not admins may do neither.
+    app.get(
+        &format!("/api/v1/conversations/{id}/export"),
+        Some(&bob.token),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "admin_required");
+    app.delete(&format!("/api/v1/conversations/{id}"), Some(&bob.token))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "admin_required");
+
+    let export = app
+        .get(
+            &format!("/api/v1/conversations/{id}/export"),
+            Some(&owner.token),
+        )
+        .await;
+    assert!(
+        export
+            .headers
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("attachment")),
+        "{:?}",
+        export.headers
+    );
+    let export = export.expect(StatusCode::OK);
+    assert_eq!(export["conversation"]["id"], id.as_str());
+    let texts: Vec<&str> = export["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["please forget me", "of course"]);
+
+    app.delete(&format!("/api/v1/conversations/{id}"), Some(&owner.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.get(&format!("/api/v1/conversations/{id}"), Some(&owner.token))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+    app.delete(&format!("/api/v1/conversations/{id}"), Some(&owner.token))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+    let list = app
+        .get("/api/v1/conversations", Some(&owner.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        list["conversations"].as_array().map(Vec::len),
+        Some(0),
+        "{list}"
+    );
+    // Dashboards are told; the visitor's stream ends and cannot come back.
+    let erased = loop {
+        let event = agent_stream.next().await;
+        if event.event == "conversation_erased" {
+            break event;
+        }
+    };
+    assert_eq!(erased.data["id"], id.as_str());
+    assert!(
+        visitor_stream.ends_within(SOON).await,
+        "the visitor stream goes on"
+    );
+    app.post(
+        &format!("/api/v1/accounts/{SLUG}/conversations/{id}/messages"),
+        None,
+        json!({"visitor_token": visitor, "text": "hello?"}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+}
+
 /// Only accepted messages count against a visitor's limit: ten messages that
 /// failed to be stored (500) leave the visitor all its places.
 #[tokio::test]
@@ -1601,6 +1695,9 @@ impl Store for GatedStore {
             ));
         }
         self.inner.append_messages(conversation, messages).await
+    }
+    async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        self.inner.delete_conversation(account_id, id).await
     }
     async fn conversation(
         &self,
