@@ -72,6 +72,8 @@ struct NewAgent {
     groups: Vec<String>,
     #[serde(default)]
     status: Option<Status>,
+    #[serde(default)]
+    email_notifications: Option<bool>,
 }
 
 async fn create(
@@ -93,6 +95,7 @@ async fn create(
         status: new.status.unwrap_or(Status::Offline),
         groups: new.groups,
         password_hash,
+        email_notifications: new.email_notifications.unwrap_or(true),
         created_at: writer.now(),
     };
     let view = writer.add_agent(record).await?;
@@ -122,6 +125,7 @@ struct AgentPatch {
     groups: Option<Vec<String>>,
     status: Option<Status>,
     password: Option<String>,
+    email_notifications: Option<bool>,
 }
 
 async fn update(
@@ -148,6 +152,7 @@ async fn update(
         groups: patch.groups,
         status: patch.status,
         password_hash,
+        email_notifications: patch.email_notifications,
     };
     let writer = state.hub.writer(&live).await;
     Ok(axum::Json(writer.change_agent(&id, change).await?))

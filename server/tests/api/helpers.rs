@@ -32,6 +32,8 @@ pub(crate) struct TestConfig {
     pub(crate) no_operator: bool,
     /// Wraps the store the server uses (to observe or delay it).
     pub(crate) store_wrapper: Option<StoreWrapper>,
+    /// Send email notifications through this outbox (`--smtp-url`).
+    pub(crate) outbox: Option<Arc<onair_server::notify::Outbox>>,
 }
 
 /// A function from the real store to the one the server gets.
@@ -91,6 +93,7 @@ async fn start(
             clock,
             keep_alive,
             cluster: None,
+            outbox: config.outbox.clone(),
         },
     )
     .await
