@@ -2,11 +2,14 @@
 //! SQLite file per test, real HTTP and SSE clients.
 
 mod helpers;
+#[path = "../common/smtp.rs"]
+mod smtp;
 
 mod admin;
 mod conversations;
 mod durability;
 mod files;
 mod logins;
+mod notifications;
 mod smoke;
 mod status;
