@@ -157,3 +157,29 @@ impl fmt::Debug for CreateAccountArgs {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_smtp_password_is_left_out_of_debug_output() {
+        let cli = Cli::try_parse_from([
+            "onair",
+            "serve",
+            "--smtp-url",
+            "smtps://mailer:s3cret-pass@mail.example:465",
+            "--mail-from",
+            "onair <noreply@example.com>",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+        assert!(shown.contains("mail.example"), "{shown}");
+    }
+}
