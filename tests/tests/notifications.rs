@@ -108,3 +108,71 @@ async fn an_offline_message_acknowledged_before_kill_9_is_emailed_once_after_res
         "no addresses in logs:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn the_nodes_of_a_cluster_send_each_email_once() {
+    use onair_tests::cluster::{Cluster, PgDatabase, RedisServer};
+
+    let sink = SmtpSink::start().await;
+    sink.set_down(true);
+    let database = PgDatabase::fresh();
+    let redis = RedisServer::start();
+    let url = sink.url();
+    let args = [
+        "--smtp-url",
+        url.as_str(),
+        "--mail-from",
+        FROM,
+        "--outbox-retry-ms",
+        "200",
+    ];
+    let nodes = Cluster::start(3, &database, &redis, &args);
+    let owner = nodes[0].create_account("acme").await;
+    let (status, body) = nodes[0]
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/agents",
+            Some(&owner),
+            json!({"name": "Sam", "email": "sam@acme.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Offline messages through every node while the relay is down: each
+    // node's worker tries, fails and retries.
+    for n in 0..9 {
+        let (status, body) = nodes[n % 3]
+            .request(
+                Method::POST,
+                "/api/v1/accounts/acme/conversations",
+                None,
+                json!({"visitor_token": format!("visitor-token-{n:02}-0123456789"),
+                       "email": "vic@visitor.example", "text": format!("message {n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sink.set_down(false);
+
+    let mails = sink.wait_for(18, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails_then = sink.mails();
+    assert_eq!(
+        mails_then.len(),
+        18,
+        "two agents × nine messages, once each"
+    );
+    let mut sent: Vec<(String, String)> = mails
+        .iter()
+        .map(|m| {
+            let body = m.body();
+            let n = (0..9)
+                .find(|n| body.contains(&format!("message {n}\r\n")))
+                .expect("a message number");
+            (m.to.join(","), format!("message {n}"))
+        })
+        .collect();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 18, "no email twice: {sent:?}");
+}
