@@ -23,6 +23,7 @@ pub struct AgentChange {
     pub status: Option<Status>,
     /// A new password's hash.
     pub password_hash: Option<String>,
+    pub email_notifications: Option<bool>,
 }
 
 impl Writer<'_> {
@@ -63,6 +64,9 @@ impl Writer<'_> {
             }
             if let Some(hash) = change.password_hash {
                 record.password_hash = hash;
+            }
+            if let Some(on) = change.email_notifications {
+                record.email_notifications = on;
             }
             Ok(record)
         })?;

@@ -67,6 +67,27 @@ pub struct ServeArgs {
     /// if it is missing, and print its logins.
     #[arg(long, env = "ONAIR_DEMO")]
     pub demo: bool,
+    /// Email notifications: the relay to send through, `smtp://HOST:PORT`
+    /// (plain, a relay on localhost), `smtp://USER:PASS@HOST:PORT?tls=starttls`
+    /// or `smtps://USER:PASS@HOST:PORT`. Without it no email is sent.
+    #[arg(long, env = "ONAIR_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of notification emails, e.g. `onair <noreply@example.com>`
+    /// (required with --smtp-url).
+    #[arg(long, env = "ONAIR_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Where people reach this server, for links in emails (default:
+    /// `http://` and the listen address).
+    #[arg(long, env = "ONAIR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Testing: the first retry of a failed email after this many ms
+    /// (default 10 s, doubling up to an hour).
+    #[arg(long, env = "ONAIR_OUTBOX_RETRY_MS", hide = true)]
+    pub outbox_retry_ms: Option<u64>,
+    /// Testing: how long a claimed email is held before it falls due again
+    /// (default 5 min).
+    #[arg(long, env = "ONAIR_OUTBOX_LEASE_MS", hide = true)]
+    pub outbox_lease_ms: Option<u64>,
 }
 
 impl fmt::Debug for DatabaseArg {
@@ -93,6 +114,14 @@ impl fmt::Debug for ServeArgs {
             .field("max_connections", &self.max_connections)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("demo", &self.demo)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(crate::store::redacted_url),
+            )
+            .field("mail_from", &self.mail_from)
+            .field("public_url", &self.public_url)
+            .field("outbox_retry_ms", &self.outbox_retry_ms)
+            .field("outbox_lease_ms", &self.outbox_lease_ms)
             .finish()
     }
 }
@@ -132,5 +161,31 @@ impl fmt::Debug for CreateAccountArgs {
             .field("slug", &self.slug)
             .field("owner_email", &self.owner_email)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_smtp_password_is_left_out_of_debug_output() {
+        let cli = Cli::try_parse_from([
+            "onair",
+            "serve",
+            "--smtp-url",
+            "smtps://mailer:s3cret-pass@mail.example:465",
+            "--mail-from",
+            "onair <noreply@example.com>",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+        assert!(shown.contains("mail.example"), "{shown}");
     }
 }

@@ -36,8 +36,9 @@ use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
 use crate::hub::{AccountLive, Hub, Inner, TokenHash, Writer};
+use crate::notify;
 use crate::sse;
-use crate::store::{ConversationRecord, MessageRecord};
+use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
 
 /// Frames an agent stream may fall behind before it is ended.
 pub const AGENT_FEED_CAPACITY: usize = 1024;
@@ -308,13 +309,15 @@ pub async fn start(
         replies: Default::default(),
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
+    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
     let stored = hub
         .store
-        .create_conversation(&conversation, &messages)
+        .create_conversation(&conversation, &messages, &outbox)
         .await?;
+    wake_outbox(hub, &outbox);
     publish(&writer, &conversation, true, &stored);
     announce(&writer, &conversation, true, &stored).await;
     let first = stored
@@ -352,10 +355,15 @@ pub async fn visitor_message(
     conversation.state = state_of(delivery);
     conversation.last_message_at = now;
     let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
+    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
-    let stored = hub.store.append_messages(&conversation, &messages).await?;
+    let stored = hub
+        .store
+        .append_messages(&conversation, &messages, &outbox)
+        .await?;
+    wake_outbox(hub, &outbox);
     publish(&writer, &conversation, state_changed, &stored);
     announce(&writer, &conversation, state_changed, &stored).await;
     let first = stored
@@ -397,7 +405,10 @@ pub async fn agent_reply(
         text,
         now,
     );
-    let stored = hub.store.append_messages(&conversation, &[reply]).await?;
+    let stored = hub
+        .store
+        .append_messages(&conversation, &[reply], &[])
+        .await?;
     publish(&writer, &conversation, state_changed, &stored);
     announce(&writer, &conversation, state_changed, &stored).await;
     let message = stored
@@ -502,10 +513,32 @@ async fn send_due_reply(
     if !messages.is_empty() {
         conversation.last_message_at = now;
     }
-    let stored = store.append_messages(&conversation, &messages).await?;
+    let stored = store.append_messages(&conversation, &messages, &[]).await?;
     publish(writer, &conversation, false, &stored);
     announce(writer, &conversation, false, &stored).await;
     Ok(())
+}
+
+/// The notifications a visitor's message causes, stored with it: emails to
+/// the scope's agents when it is an offline message and the server sends
+/// email; none otherwise.
+fn notifications(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    message: &MessageRecord,
+    delivery: Delivery,
+) -> Vec<OutboxItem> {
+    if delivery != Delivery::Offline || writer.hub().outbox.is_none() {
+        return Vec::new();
+    }
+    let now = Timestamp::now();
+    writer.read(|inner| notify::offline_message_emails(inner, conversation, message, now))
+}
+
+fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
+    if let (Some(outbox), false) = (&hub.outbox, items.is_empty()) {
+        outbox.wake();
+    }
 }
 
 /// After a stored change: the busy-reply deadline in the model, then the

@@ -30,6 +30,7 @@ use crate::conversations;
 use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, RateLimiter};
 use crate::metrics::{Metrics, SessionCounts};
+use crate::notify::Outbox;
 use crate::sse;
 use crate::store::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, SessionRecord,
@@ -54,6 +55,8 @@ pub struct HubOptions {
     pub keep_alive: Duration,
     /// Cluster mode (docs/cluster.md): the shared store and the bus.
     pub cluster: Option<ClusterLink>,
+    /// Email notifications (docs/notifications.md); none without `--smtp-url`.
+    pub outbox: Option<Arc<Outbox>>,
 }
 
 impl Default for HubOptions {
@@ -62,6 +65,7 @@ impl Default for HubOptions {
             clock: Clock::System,
             keep_alive: KEEP_ALIVE_EVERY,
             cluster: None,
+            outbox: None,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct Hub {
     me: Weak<Hub>,
     /// Set on the nodes of a cluster.
     pub cluster: Option<ClusterLink>,
+    /// Set when the server sends email notifications.
+    pub outbox: Option<Arc<Outbox>>,
 }
 
 /// One account's live state.
@@ -143,6 +149,7 @@ impl Hub {
             clock,
             keep_alive,
             cluster,
+            outbox,
         } = options;
         let now = clock.now();
         let shutdown_at = store
@@ -164,6 +171,7 @@ impl Hub {
             started_at: now,
             me: me.clone(),
             cluster,
+            outbox,
         });
         if let Some(cluster) = &hub.cluster {
             cluster.store.register_node(&cluster.node_id, now).await?;
@@ -174,6 +182,7 @@ impl Hub {
         if hub.cluster.is_some() {
             crate::cluster::spawn_membership(&hub);
         }
+        crate::notify::spawn_worker(&hub);
         let ticker = Arc::downgrade(&hub);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(keep_alive);
@@ -906,6 +915,7 @@ impl Inner {
             groups: record.groups.clone(),
             status: record.status,
             available,
+            email_notifications: record.email_notifications,
         })
     }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod password;
 pub mod proxies;
 pub mod sse;
@@ -129,6 +130,7 @@ pub async fn create_account_from_cli(
         groups: owner.groups,
         status: owner.status,
         available: false,
+        email_notifications: owner.email_notifications,
     };
     Ok(serde_json::to_string_pretty(
         &serde_json::json!({ "account": http::account_wire(&account), "owner": owner }),

@@ -7,6 +7,7 @@ use clap::Parser;
 use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeArgs};
 use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
+use onair_server::notify::{MailConfig, Outbox, OutboxTiming};
 use onair_server::{AppState, Hub, ServerConfig, cluster, demo, store};
 use tracing_subscriber::EnvFilter;
 
@@ -33,16 +34,21 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Opens the database a URL names and loads every account from it.
 /// Opens the database a URL names and loads every account from it; with a
 /// Redis URL, as a node of a cluster.
-async fn open_hub(url: &str, redis: Option<&str>) -> anyhow::Result<Arc<Hub>> {
+async fn open_hub(
+    url: &str,
+    redis: Option<&str>,
+    outbox: Option<Arc<Outbox>>,
+) -> anyhow::Result<Arc<Hub>> {
     let opening = || format!("opening {}", store::redacted_url(url));
     let Some(redis) = redis else {
         let store = store::open(url).await.with_context(opening)?;
-        return Hub::load(store, HubOptions::default())
-            .await
-            .context("loading accounts");
+        let options = HubOptions {
+            outbox,
+            ..HubOptions::default()
+        };
+        return Hub::load(store, options).await.context("loading accounts");
     };
     let (store, cluster_store) = store::open_cluster(url).await.with_context(opening)?;
     let node_id = uuid::Uuid::new_v4().to_string();
@@ -55,6 +61,7 @@ async fn open_hub(url: &str, redis: Option<&str>) -> anyhow::Result<Arc<Hub>> {
     let link = cluster::ClusterLink::new(node_id.clone(), cluster_store, bus, Some(limits));
     let options = HubOptions {
         cluster: Some(link),
+        outbox,
         ..HubOptions::default()
     };
     let hub = Hub::load(store, options)
@@ -72,7 +79,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store::redacted_url(&args.database.url)
         );
     }
-    let hub = open_hub(&args.database.url, args.redis.as_deref()).await?;
+    let outbox = outbox(&args)?;
+    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox).await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {
@@ -108,6 +116,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     onair_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The email outbox `--smtp-url` asks for, checked before anything starts.
+fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
+    let Some(smtp_url) = &args.smtp_url else {
+        if args.mail_from.is_some() {
+            tracing::warn!("--mail-from is set without --smtp-url: no email will be sent");
+        }
+        return Ok(None);
+    };
+    let Some(from) = &args.mail_from else {
+        anyhow::bail!(
+            "--smtp-url needs --mail-from (ONAIR_MAIL_FROM), the sender of notification emails, e.g. --mail-from 'onair <noreply@example.com>'"
+        );
+    };
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let mut timing = OutboxTiming::default();
+    if let Some(ms) = args.outbox_retry_ms {
+        timing.first_retry = std::time::Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.outbox_lease_ms {
+        timing.lease = std::time::Duration::from_millis(ms);
+    }
+    let config = MailConfig::new(smtp_url, from, &public_url, timing)?;
+    tracing::info!(relay = %store::redacted_url(smtp_url), "email notifications on");
+    Ok(Some(Arc::new(Outbox::new(config)?)))
 }
 
 fn print_demo_help(addr: std::net::SocketAddr) {

@@ -17,6 +17,12 @@ pub struct Metrics {
     pub conversation_streams: AtomicU64,
     pub events_sent: AtomicU64,
     pub messages: AtomicU64,
+    /// Notifications waiting in the outbox (as its worker last counted them,
+    /// over every node of a cluster).
+    pub outbox_queued: AtomicU64,
+    pub outbox_sent: AtomicU64,
+    pub outbox_retried: AtomicU64,
+    pub outbox_failed: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,9 +101,13 @@ impl Metrics {
         let conversation_streams = self.conversation_streams.load(Ordering::Relaxed);
         let events_sent = self.events_sent.load(Ordering::Relaxed);
         let messages = self.messages.load(Ordering::Relaxed);
+        let outbox_queued = self.outbox_queued.load(Ordering::Relaxed);
+        let outbox_sent = self.outbox_sent.load(Ordering::Relaxed);
+        let outbox_retried = self.outbox_retried.load(Ordering::Relaxed);
+        let outbox_failed = self.outbox_failed.load(Ordering::Relaxed);
         // (name, type, help, [(labels, value)])
         type Family<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, u64)]);
-        let metrics: [Family<'_>; 6] = [
+        let metrics: [Family<'_>; 10] = [
             (
                 "onair_open_streams",
                 "gauge",
@@ -119,6 +129,30 @@ impl Metrics {
                 "counter",
                 "Conversation messages stored (visitors', agents' and automatic).",
                 &[("", messages)],
+            ),
+            (
+                "onair_outbox_queued",
+                "gauge",
+                "Notifications (emails) waiting to be sent or retried.",
+                &[("", outbox_queued)],
+            ),
+            (
+                "onair_outbox_sent_total",
+                "counter",
+                "Notifications (emails) this process sent.",
+                &[("", outbox_sent)],
+            ),
+            (
+                "onair_outbox_retried_total",
+                "counter",
+                "Failed notification attempts this process scheduled again.",
+                &[("", outbox_retried)],
+            ),
+            (
+                "onair_outbox_failed_total",
+                "counter",
+                "Notifications this process gave up on after retrying for a day.",
+                &[("", outbox_failed)],
             ),
             (
                 "onair_accounts",

@@ -82,6 +82,15 @@ impl AgentState {
             sessions: BTreeMap::new(),
         }
     }
+
+    /// CONTRACT §1.2: every agent counts for the site; for group `g`, the
+    /// agents in `g` and every agent in no group.
+    pub fn is_eligible(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Site => true,
+            Scope::Group(key) => self.groups.is_empty() || self.groups.contains(key),
+        }
+    }
 }
 
 /// What makes a session present: open agent streams, or a recent sign of life.
@@ -192,10 +201,19 @@ impl AccountState {
         &'a self,
         scope: &'a Scope,
     ) -> impl Iterator<Item = &'a AgentState> + 'a {
-        self.agents.values().filter(move |agent| match scope {
-            Scope::Site => true,
-            Scope::Group(key) => agent.groups.is_empty() || agent.groups.contains(key),
-        })
+        self.eligible_agent_ids(scope).map(|(_, agent)| agent)
+    }
+
+    /// [`eligible_agents`](Self::eligible_agents) with each agent's id: who
+    /// hears of a scope's conversations (its streams, its notifications).
+    pub fn eligible_agent_ids<'a>(
+        &'a self,
+        scope: &'a Scope,
+    ) -> impl Iterator<Item = (&'a str, &'a AgentState)> + 'a {
+        self.agents
+            .iter()
+            .filter(move |(_, agent)| agent.is_eligible(scope))
+            .map(|(id, agent)| (id.as_str(), agent))
     }
 
     /// Chosen `online` or `busy`, and at least one session present.

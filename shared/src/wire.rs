@@ -128,6 +128,8 @@ pub struct Agent {
     pub status: Status,
     /// Chosen `online` or `busy` and at least one session present.
     pub available: bool,
+    /// Whether the agent gets an email for each offline message of its scopes.
+    pub email_notifications: bool,
 }
 
 /// One of an agent's sessions (devices), as `GET /me` lists them.

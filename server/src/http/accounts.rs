@@ -110,6 +110,7 @@ pub(crate) async fn new_account_records(
         status: Status::Offline,
         groups: Vec::new(),
         password_hash,
+        email_notifications: true,
         created_at: now,
     };
     Ok((account, owner))

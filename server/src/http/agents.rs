@@ -76,6 +76,8 @@ struct NewAgent {
     groups: Vec<String>,
     #[serde(default)]
     status: Option<Status>,
+    #[serde(default)]
+    email_notifications: Option<bool>,
 }
 
 async fn create(
@@ -97,6 +99,7 @@ async fn create(
         status: new.status.unwrap_or(Status::Offline),
         groups: new.groups,
         password_hash,
+        email_notifications: new.email_notifications.unwrap_or(true),
         created_at: writer.now(),
     };
     let view = writer.add_agent(record).await?;
@@ -126,6 +129,7 @@ struct AgentPatch {
     groups: Option<Vec<String>>,
     status: Option<Status>,
     password: Option<String>,
+    email_notifications: Option<bool>,
 }
 
 async fn update(
@@ -154,6 +158,7 @@ async fn update(
         groups: patch.groups,
         status: patch.status,
         password_hash,
+        email_notifications: patch.email_notifications,
     };
     let writer = state.hub.writer(&live).await;
     let view = writer.change_agent(&id, change).await?;

@@ -20,7 +20,7 @@ use crate::sse;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/me", get(show))
+        .route("/me", get(show).patch(update))
         .route("/me/status", put(set_status))
         .route("/me/heartbeat", post(heartbeat))
         .route("/me/events", get(events))
@@ -36,6 +36,34 @@ async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Js
         .ok_or_else(agent_gone)?;
     let sessions = inner.sessions_of(&auth.agent_id, now);
     Ok(axum::Json(wire::Me { agent, sessions }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MePatch {
+    email_notifications: Option<bool>,
+}
+
+/// The agent's own settings: whether it gets notification emails.
+async fn update(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    ApiJson(patch): ApiJson<MePatch>,
+) -> Result<axum::Json<wire::Agent>> {
+    let change = crate::account::AgentChange {
+        email_notifications: patch.email_notifications,
+        ..Default::default()
+    };
+    let writer = state.hub.writer(&auth.live).await;
+    let agent = writer
+        .change_agent(&auth.agent_id, change)
+        .await
+        .map_err(|e| match e {
+            // Deleted meanwhile: its token no longer counts.
+            Error::NotFound { .. } => agent_gone(),
+            other => other,
+        })?;
+    Ok(axum::Json(agent))
 }
 
 fn agent_gone() -> Error {
@@ -187,10 +215,12 @@ async fn events(
         let agent_id = agent_id.clone();
         // The agent's groups now, not at connect: an admin may move it.
         move |group: &str| {
+            let scope = onair_shared::model::Scope::Group(group.to_owned());
             live.lock()
+                .model
                 .agents
                 .get(&agent_id)
-                .is_some_and(|a| a.groups.is_empty() || a.groups.iter().any(|g| g == group))
+                .is_some_and(|a| a.is_eligible(&scope))
         }
     };
     let guard = PresenceGuard {

@@ -69,6 +69,8 @@ pub struct AgentRecord {
     pub status: Status,
     pub groups: Vec<String>,
     pub password_hash: String,
+    /// Whether the agent gets an email for each offline message of its scopes.
+    pub email_notifications: bool,
     pub created_at: Timestamp,
 }
 
@@ -81,6 +83,7 @@ impl fmt::Debug for AgentRecord {
             .field("role", &self.role)
             .field("status", &self.status)
             .field("groups", &self.groups)
+            .field("email_notifications", &self.email_notifications)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +161,32 @@ pub struct MessageRecord {
     pub created_at: Timestamp,
 }
 
+/// A notification to send, stored with the change that causes it (see
+/// `notify`). `attempts` counts the failed tries so far.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: String,
+    pub account_id: String,
+    /// What the payload is: `email`.
+    pub kind: String,
+    /// JSON, as `kind` defines it.
+    pub payload: String,
+    pub created_at: Timestamp,
+    pub attempts: u32,
+}
+
+impl fmt::Debug for OutboxItem {
+    // Not the payload: it holds addresses and a visitor's words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxItem")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("kind", &self.kind)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Which of an account's conversations to list, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConversationFilter {
@@ -223,27 +252,57 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Creates a conversation with its first messages (the visitor's, and an
     /// automatic reply if any) in one transaction. Returns the messages with
     /// their `seq`, in order. Durable when it returns.
+    ///
+    /// `outbox`: notifications the change causes, stored in the same
+    /// transaction, due at once.
     async fn create_conversation(
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>>;
     /// Stores a conversation's new state (`state`, `last_message_at`, reply
     /// bookkeeping) and appends messages to it, in one transaction. Returns
     /// the messages with their `seq`. Durable when it returns.
+    /// `outbox` as for [`create_conversation`](Store::create_conversation).
     async fn append_messages(
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>>;
     /// Stores a conversation's new state without a message (closing it, an
     /// automatic reply the account turned off).
     async fn update_conversation(&self, conversation: &ConversationRecord) -> StoreResult<()> {
-        self.append_messages(conversation, &[]).await.map(drop)
+        self.append_messages(conversation, &[], &[]).await.map(drop)
     }
     /// Removes one of the account's conversations and its messages for good.
     /// False when there was none.
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool>;
+
+    /// Claims up to `limit` outbox items due at `now` (oldest due first) for
+    /// this caller: each is leased to it until `lease_until` (when it falls
+    /// due again, should the caller die). Each due item goes to one caller,
+    /// however many claim at once.
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>>;
+    /// Records an item as sent.
+    async fn outbox_sent(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+    /// Records a failed attempt; the next is due at `next_attempt_at`.
+    async fn outbox_retry(
+        &self,
+        id: &str,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// Records a last failed attempt: the item is given up.
+    async fn outbox_failed(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<()>;
+    /// How many items wait to be sent, and when the earliest is due.
+    async fn outbox_pending(&self) -> StoreResult<(u64, Option<Timestamp>)>;
     /// One of the account's conversations.
     async fn conversation(
         &self,

@@ -29,7 +29,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 use super::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
-    ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, PublishedScope,
+    ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
     SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
 };
 
@@ -37,6 +37,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_cluster.sql"),
+    include_str!("../../migrations/postgres/0003_notifications.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -296,7 +297,8 @@ async fn load_account_data(
         .query(
             "SELECT id, name, email, role, status, password_hash, created_at,
                     ARRAY(SELECT group_key FROM agent_groups g
-                          WHERE g.agent_id = agents.id ORDER BY group_key)
+                          WHERE g.agent_id = agents.id ORDER BY group_key),
+                    email_notifications
              FROM agents WHERE account_id = $1 ORDER BY created_at, id",
             &[&account.id],
         )
@@ -316,6 +318,7 @@ async fn load_account_data(
                 status: parse_enum(&status, Status::parse)?,
                 groups: get(row, 7)?,
                 password_hash: get(row, 5)?,
+                email_notifications: get(row, 8)?,
                 created_at: from_millis(get(row, 6)?)?,
             })
         })
@@ -505,15 +508,51 @@ async fn insert_messages(
     Ok(stored)
 }
 
+/// Inserts outbox items, due at their creation.
+async fn insert_outbox(
+    tx: &deadpool_postgres::Transaction<'_>,
+    items: &[OutboxItem],
+) -> StoreResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (id, account_id, kind, payload, created_at, attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $5)",
+        )
+        .await
+        .map_err(backend)?;
+    for item in items {
+        let attempts = i32::try_from(item.attempts).unwrap_or(i32::MAX);
+        tx.execute(
+            &stmt,
+            &[
+                &item.id,
+                &item.account_id,
+                &item.kind,
+                &item.payload,
+                &millis(item.created_at),
+                &attempts,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 async fn write_agent(
     tx: &deadpool_postgres::Transaction<'_>,
     agent: &AgentRecord,
 ) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at,
+             email_notifications)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
-             role = excluded.role, status = excluded.status, password_hash = excluded.password_hash",
+             role = excluded.role, status = excluded.status, password_hash = excluded.password_hash,
+             email_notifications = excluded.email_notifications",
         &[
             &agent.id,
             &agent.account_id,
@@ -523,6 +562,7 @@ async fn write_agent(
             &agent.status.as_str(),
             &agent.password_hash,
             &millis(agent.created_at),
+            &agent.email_notifications,
         ],
     )
     .await
@@ -786,6 +826,7 @@ impl Store for PostgresStore {
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>> {
         let c = conversation;
         let mut client = self.client().await?;
@@ -815,6 +856,7 @@ impl Store for PostgresStore {
         .await
         .map_err(backend)?;
         let stored = insert_messages(&tx, messages).await?;
+        insert_outbox(&tx, outbox).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
@@ -823,6 +865,7 @@ impl Store for PostgresStore {
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>> {
         let c = conversation;
         let mut client = self.client().await?;
@@ -853,6 +896,7 @@ impl Store for PostgresStore {
             )));
         }
         let stored = insert_messages(&tx, messages).await?;
+        insert_outbox(&tx, outbox).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
@@ -860,6 +904,14 @@ impl Store for PostgresStore {
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
+        // Its mail (sent or waiting) holds the visitor's words: it goes too.
+        tx.execute(
+            "DELETE FROM outbox WHERE account_id = $2
+             AND payload->>'conversation_id' = $1",
+            &[&id, &account_id],
+        )
+        .await
+        .map_err(backend)?;
         tx.execute(
             "DELETE FROM messages WHERE conversation_id = $1
              AND conversation_id IN (SELECT id FROM conversations WHERE account_id = $2)",
@@ -947,6 +999,109 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<MessageRecord>> {
         let client = self.client().await?;
         messages_after(&client, conversation_id, after).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        // SKIP LOCKED: rows another node is claiming at this moment are left
+        // to it, and once it commits their lease puts them out of reach.
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "UPDATE outbox SET next_attempt_at = $2
+                 WHERE id IN (SELECT id FROM outbox
+                              WHERE sent_at IS NULL AND failed_at IS NULL
+                                AND next_attempt_at <= $1
+                              ORDER BY next_attempt_at, id LIMIT $3
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING id, account_id, kind, payload::text, created_at, attempts",
+                &[&millis(now), &millis(lease_until), &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let attempts: i32 = get(row, 5)?;
+                Ok(OutboxItem {
+                    id: get(row, 0)?,
+                    account_id: get(row, 1)?,
+                    kind: get(row, 2)?,
+                    payload: get(row, 3)?,
+                    created_at: from_millis(get(row, 4)?)?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        items.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(items)
+    }
+
+    async fn outbox_sent(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1",
+                &[&id, &millis(at)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: &str,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+                 WHERE id = $1 AND sent_at IS NULL",
+                &[&id, &millis(next_attempt_at), &error],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, failed_at = $2, last_error = $3
+                 WHERE id = $1 AND sent_at IS NULL",
+                &[&id, &millis(at), &error],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_pending(&self) -> StoreResult<(u64, Option<Timestamp>)> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*), min(next_attempt_at) FROM outbox
+                 WHERE sent_at IS NULL AND failed_at IS NULL",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        let count: i64 = get(&row, 0)?;
+        let next: Option<i64> = get(&row, 1)?;
+        Ok((
+            u64::try_from(count).unwrap_or(0),
+            next.map(from_millis).transpose()?,
+        ))
     }
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {

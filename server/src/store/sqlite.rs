@@ -15,13 +15,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+    MessageRecord, OutboxItem, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_conversations.sql"),
+    include_str!("../../migrations/0003_notifications.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -190,7 +191,8 @@ fn load_account_data(
     let mut agents_stmt = conn.prepare_cached(
         "SELECT id, name, email, role, status, password_hash, created_at,
                 (SELECT json_group_array(group_key) FROM
-                    (SELECT group_key FROM agent_groups g WHERE g.agent_id = agents.id ORDER BY group_key))
+                    (SELECT group_key FROM agent_groups g WHERE g.agent_id = agents.id ORDER BY group_key)),
+                email_notifications
          FROM agents WHERE account_id = ?1 ORDER BY created_at, id",
     )?;
     let agents = agents_stmt
@@ -207,6 +209,7 @@ fn load_account_data(
                 status: parse_enum(&status, Status::parse)?,
                 groups: from_json(&groups)?,
                 password_hash: row.get(5)?,
+                email_notifications: row.get(8)?,
                 created_at: from_millis(row.get(6)?)?,
             })
         })?
@@ -361,12 +364,36 @@ fn insert_messages(
         .collect()
 }
 
+/// Inserts outbox items, due at their creation.
+fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> StoreResult<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (id, account_id, kind, payload, created_at, attempts, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+        )
+        .map_err(backend)?;
+    for item in items {
+        stmt.execute(params![
+            item.id,
+            item.account_id,
+            item.kind,
+            item.payload,
+            millis(item.created_at),
+            item.attempts,
+        ])
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 fn write_agent(tx: &rusqlite::Transaction<'_>, agent: &AgentRecord) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at,
+             email_notifications)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
-             role = excluded.role, status = excluded.status, password_hash = excluded.password_hash",
+             role = excluded.role, status = excluded.status, password_hash = excluded.password_hash,
+             email_notifications = excluded.email_notifications",
         params![
             agent.id,
             agent.account_id,
@@ -376,6 +403,7 @@ fn write_agent(tx: &rusqlite::Transaction<'_>, agent: &AgentRecord) -> StoreResu
             agent.status.as_str(),
             agent.password_hash,
             millis(agent.created_at),
+            agent.email_notifications,
         ],
     )
     .map_err(conflict_or_backend("email"))?;
@@ -633,9 +661,11 @@ impl Store for SqliteStore {
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>> {
         let c = conversation.clone();
         let messages = messages.to_vec();
+        let outbox = outbox.to_vec();
         self.with(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute(
@@ -661,6 +691,7 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             let stored = insert_messages(&tx, &messages)?;
+            insert_outbox(&tx, &outbox)?;
             tx.commit().map_err(backend)?;
             Ok(stored)
         })
@@ -671,9 +702,11 @@ impl Store for SqliteStore {
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>> {
         let c = conversation.clone();
         let messages = messages.to_vec();
+        let outbox = outbox.to_vec();
         self.with(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             let updated = tx
@@ -699,6 +732,7 @@ impl Store for SqliteStore {
                 )));
             }
             let stored = insert_messages(&tx, &messages)?;
+            insert_outbox(&tx, &outbox)?;
             tx.commit().map_err(backend)?;
             Ok(stored)
         })
@@ -709,6 +743,13 @@ impl Store for SqliteStore {
         let (account_id, id) = (account_id.to_owned(), id.to_owned());
         self.with(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
+            // Its mail (sent or waiting) holds the visitor's words: it goes too.
+            tx.execute(
+                "DELETE FROM outbox WHERE account_id = ?2
+                 AND json_extract(payload, '$.conversation_id') = ?1",
+                params![id, account_id],
+            )
+            .map_err(backend)?;
             // Messages first: erasure must not depend on foreign keys being on.
             tx.execute(
                 "DELETE FROM messages WHERE conversation_id = ?1
@@ -804,6 +845,106 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        // One statement on the one connection: atomic against any other claim.
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "UPDATE outbox SET next_attempt_at = ?2
+                     WHERE id IN (SELECT id FROM outbox
+                                  WHERE sent_at IS NULL AND failed_at IS NULL
+                                    AND next_attempt_at <= ?1
+                                  ORDER BY next_attempt_at, id LIMIT ?3)
+                     RETURNING id, account_id, kind, payload, created_at, attempts",
+                )
+                .map_err(backend)?;
+            let mut items = stmt
+                .query_map(params![millis(now), millis(lease_until), limit], |row| {
+                    Ok(OutboxItem {
+                        id: row.get(0)?,
+                        account_id: row.get(1)?,
+                        kind: row.get(2)?,
+                        payload: row.get(3)?,
+                        created_at: from_millis(row.get(4)?)?,
+                        attempts: row.get(5)?,
+                    })
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            items.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn outbox_sent(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET sent_at = ?2, last_error = NULL WHERE id = ?1",
+                params![id, millis(at)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: &str,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<()> {
+        let (id, error) = (id.to_owned(), error.to_owned());
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND sent_at IS NULL",
+                params![id, millis(next_attempt_at), error],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_failed(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<()> {
+        let (id, error) = (id.to_owned(), error.to_owned());
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND sent_at IS NULL",
+                params![id, millis(at), error],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_pending(&self) -> StoreResult<(u64, Option<Timestamp>)> {
+        self.with(|conn| {
+            let (count, next): (i64, Option<i64>) = conn
+                .query_row(
+                    "SELECT count(*), min(next_attempt_at) FROM outbox
+                     WHERE sent_at IS NULL AND failed_at IS NULL",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(backend)?;
+            let next = next.map(from_millis).transpose().map_err(backend)?;
+            Ok((u64::try_from(count).unwrap_or(0), next))
+        })
+        .await
+    }
+
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_owned();
         self.with(move |conn| {
@@ -869,6 +1010,7 @@ mod tests {
             status: Status::Offline,
             groups: Vec::new(),
             password_hash: "x".to_owned(),
+            email_notifications: true,
             created_at: at(0),
         }
     }
@@ -918,12 +1060,12 @@ mod tests {
         let store = store_with(&[&acme]).await;
         let mut c = conversation("c1", &acme, None);
         let first = store
-            .create_conversation(&c, &[message(&c, "a", at(0)), message(&c, "b", at(0))])
+            .create_conversation(&c, &[message(&c, "a", at(0)), message(&c, "b", at(0))], &[])
             .await
             .expect("create");
         c.last_message_at = at(5);
         let more = store
-            .append_messages(&c, &[message(&c, "c", at(5))])
+            .append_messages(&c, &[message(&c, "c", at(5))], &[])
             .await
             .expect("append");
         let seqs: Vec<u64> = first.iter().chain(&more).map(|m| m.seq).collect();
@@ -952,7 +1094,7 @@ mod tests {
         let store = store_with(&[&acme, &globex]).await;
         let c = conversation("c1", &acme, None);
         store
-            .create_conversation(&c, &[message(&c, "a", at(0))])
+            .create_conversation(&c, &[message(&c, "a", at(0))], &[])
             .await
             .expect("create");
         assert!(
@@ -983,7 +1125,7 @@ mod tests {
             state: ConversationState::Closed,
             ..c.clone()
         };
-        assert!(store.append_messages(&stolen, &[]).await.is_err());
+        assert!(store.append_messages(&stolen, &[], &[]).await.is_err());
         assert_eq!(
             store.conversation(&acme.id, "c1").await.expect("read"),
             Some(c)
@@ -1005,7 +1147,7 @@ mod tests {
                 ..conversation(&format!("c{n}"), &acme, group)
             };
             store
-                .create_conversation(&c, &[message(&c, "hi", at(n))])
+                .create_conversation(&c, &[message(&c, "hi", at(n))], &[])
                 .await
                 .expect("create");
         }
@@ -1065,7 +1207,7 @@ mod tests {
         };
         for c in [&waiting, &replied, &closed] {
             store
-                .create_conversation(c, &[message(c, "hi", at(10))])
+                .create_conversation(c, &[message(c, "hi", at(10))], &[])
                 .await
                 .expect("create");
         }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use onair_server::store::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, SessionRecord, Store, StoreResult,
+    MessageRecord, OutboxItem, SessionRecord, Store, StoreResult,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -1681,20 +1681,46 @@ impl Store for GatedStore {
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>> {
-        self.inner.create_conversation(conversation, messages).await
+        self.inner
+            .create_conversation(conversation, messages, outbox)
+            .await
     }
     async fn append_messages(
         &self,
         conversation: &ConversationRecord,
         messages: &[MessageRecord],
+        outbox: &[OutboxItem],
     ) -> StoreResult<Vec<MessageRecord>> {
         if self.gate.fail_appends.load(Ordering::SeqCst) {
             return Err(onair_server::store::StoreError::Backend(
                 "the disk is full".into(),
             ));
         }
-        self.inner.append_messages(conversation, messages).await
+        self.inner
+            .append_messages(conversation, messages, outbox)
+            .await
+    }
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        self.inner.claim_outbox(now, lease_until, limit).await
+    }
+    async fn outbox_sent(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        self.inner.outbox_sent(id, at).await
+    }
+    async fn outbox_retry(&self, id: &str, next: Timestamp, error: &str) -> StoreResult<()> {
+        self.inner.outbox_retry(id, next, error).await
+    }
+    async fn outbox_failed(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<()> {
+        self.inner.outbox_failed(id, at, error).await
+    }
+    async fn outbox_pending(&self) -> StoreResult<(u64, Option<Timestamp>)> {
+        self.inner.outbox_pending().await
     }
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         self.inner.delete_conversation(account_id, id).await

@@ -34,6 +34,8 @@ pub(crate) struct TestConfig {
     pub(crate) trusted_proxies: Option<&'static str>,
     /// Wraps the store the server uses (to observe or delay it).
     pub(crate) store_wrapper: Option<StoreWrapper>,
+    /// Send email notifications through this outbox (`--smtp-url`).
+    pub(crate) outbox: Option<Arc<onair_server::notify::Outbox>>,
 }
 
 /// A function from the real store to the one the server gets.
@@ -93,6 +95,7 @@ async fn start(
             clock,
             keep_alive,
             cluster: None,
+            outbox: config.outbox.clone(),
         },
     )
     .await

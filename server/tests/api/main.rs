@@ -2,6 +2,8 @@
 //! SQLite file per test, real HTTP and SSE clients.
 
 mod helpers;
+#[path = "../common/smtp.rs"]
+mod smtp;
 
 mod access;
 mod admin;
@@ -9,5 +11,6 @@ mod conversations;
 mod durability;
 mod files;
 mod logins;
+mod notifications;
 mod smoke;
 mod status;
