@@ -24,6 +24,8 @@ pub struct AgentChange {
     /// A new password's hash.
     pub password_hash: Option<String>,
     pub email_notifications: Option<bool>,
+    /// Disabling ends the agent's sessions and refuses its logins.
+    pub disabled: Option<bool>,
 }
 
 impl Writer<'_> {
@@ -64,6 +66,16 @@ impl Writer<'_> {
             }
             if let Some(hash) = change.password_hash {
                 record.password_hash = hash;
+            }
+            if let Some(disabled) = change.disabled {
+                if disabled
+                    && record.role == Role::Admin
+                    && !record.disabled
+                    && enabled_admins(inner) == 1
+                {
+                    return Err(last_admin());
+                }
+                record.disabled = disabled;
             }
             if let Some(on) = change.email_notifications {
                 record.email_notifications = on;
@@ -122,11 +134,12 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// A new session (a login) of an agent that still exists.
+    /// A new session (a login) of an agent that still exists and is not
+    /// disabled.
     pub async fn start_session(&self, record: SessionRecord) -> Result<wire::Agent> {
         let agent_id = record.agent_id.clone();
-        if !self.read(|inner| inner.agents.contains_key(&agent_id)) {
-            // Deleted while the password was being checked.
+        if !self.read(|inner| inner.agents.get(&agent_id).is_some_and(|a| !a.disabled)) {
+            // Deleted or disabled while the password was being checked.
             return Err(Error::Unauthorized {
                 code: "invalid_credentials",
                 message: "the email or password is wrong",
@@ -253,6 +266,14 @@ fn known_groups(inner: &Inner, keys: &[String]) -> Result<Vec<String>> {
         set.insert(key.clone());
     }
     Ok(set.into_iter().collect())
+}
+
+fn enabled_admins(inner: &Inner) -> usize {
+    inner
+        .agents
+        .values()
+        .filter(|a| a.role == Role::Admin && !a.disabled)
+        .count()
 }
 
 fn admins(inner: &Inner) -> usize {

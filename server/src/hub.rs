@@ -832,7 +832,12 @@ impl Inner {
             let mut agent = previous
                 .remove(id)
                 .unwrap_or_else(|| AgentState::new(record.status));
-            agent.chosen = record.status;
+            // A disabled agent keeps its chosen status but counts for nothing.
+            agent.chosen = if record.disabled {
+                Status::Offline
+            } else {
+                record.status
+            };
             agent.groups = record.groups.iter().cloned().collect::<BTreeSet<_>>();
             self.model.agents.insert(id.clone(), agent);
         }
@@ -916,6 +921,7 @@ impl Inner {
             status: record.status,
             available,
             email_notifications: record.email_notifications,
+            disabled: record.disabled,
         })
     }
 

@@ -131,6 +131,7 @@ pub async fn create_account_from_cli(
         status: owner.status,
         available: false,
         email_notifications: owner.email_notifications,
+        disabled: owner.disabled,
     };
     Ok(serde_json::to_string_pretty(
         &serde_json::json!({ "account": http::account_wire(&account), "owner": owner }),

@@ -266,7 +266,7 @@ pub fn offline_message_emails(
         .model
         .eligible_agent_ids(&scope)
         .filter_map(|(id, _)| inner.agents.get(id))
-        .filter(|agent| agent.email_notifications)
+        .filter(|agent| agent.email_notifications && !agent.disabled)
         .filter_map(|agent| {
             let payload = EmailPayload {
                 agent_id: agent.id.clone(),

@@ -252,6 +252,7 @@ fn agent(account: &AccountRecord, name: &str, email_user: &str, groups: &[&str])
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         email_notifications: true,
+        disabled: false,
         created_at: at(1),
     }
 }
@@ -1415,9 +1416,11 @@ async fn an_agents_notification_setting_round_trips(db: TestDb) {
         .find(|a| a.name == "owner")
         .expect("owner");
     assert!(owner.email_notifications, "on by default");
+    assert!(!owner.disabled, "enabled by default");
     store
         .put_agent(&AgentRecord {
             email_notifications: true,
+            disabled: true,
             ..ann.clone()
         })
         .await
@@ -1427,7 +1430,7 @@ async fn an_agents_notification_setting_round_trips(db: TestDb) {
         loaded
             .agents
             .iter()
-            .any(|a| a.id == ann.id && a.email_notifications)
+            .any(|a| a.id == ann.id && a.email_notifications && a.disabled)
     );
 }
 
@@ -1635,7 +1638,11 @@ async fn postgres_nodes_starting_together_migrate_once() {
         .await
         .expect("the migrations table");
     let versions: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
-    assert_eq!(versions, [1, 2, 3], "each migration applied exactly once");
+    assert_eq!(
+        versions,
+        [1, 2, 3, 4],
+        "each migration applied exactly once"
+    );
 
     // Every one of them works, on the one schema.
     let acme = account("acme");

@@ -130,6 +130,9 @@ pub struct Agent {
     pub available: bool,
     /// Whether the agent gets an email for each offline message of its scopes.
     pub email_notifications: bool,
+    /// Disabled by an admin: cannot log in, counts for no chat box.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// One of an agent's sessions (devices), as `GET /me` lists them.

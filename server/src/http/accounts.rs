@@ -111,6 +111,7 @@ pub(crate) async fn new_account_records(
         groups: Vec::new(),
         password_hash,
         email_notifications: true,
+        disabled: false,
         created_at: now,
     };
     Ok((account, owner))

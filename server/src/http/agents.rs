@@ -100,6 +100,7 @@ async fn create(
         groups: new.groups,
         password_hash,
         email_notifications: new.email_notifications.unwrap_or(true),
+        disabled: false,
         created_at: writer.now(),
     };
     let view = writer.add_agent(record).await?;
@@ -130,6 +131,7 @@ struct AgentPatch {
     status: Option<Status>,
     password: Option<String>,
     email_notifications: Option<bool>,
+    disabled: Option<bool>,
 }
 
 async fn update(
@@ -152,6 +154,7 @@ async fn update(
         None => None,
     };
     let new_password = password_hash.is_some();
+    let disabling = patch.disabled == Some(true);
     let change = AgentChange {
         name,
         role: patch.role,
@@ -159,10 +162,15 @@ async fn update(
         status: patch.status,
         password_hash,
         email_notifications: patch.email_notifications,
+        disabled: patch.disabled,
     };
     let writer = state.hub.writer(&live).await;
-    let view = writer.change_agent(&id, change).await?;
-    if new_password {
+    let mut view = writer.change_agent(&id, change).await?;
+    if disabling {
+        // Every session, the asking admin's own too if it disabled itself.
+        writer.end_sessions_of(&id, None).await?;
+        view.available = false;
+    } else if new_password {
         // A new password ends the agent's other sessions (all of them, when
         // an admin changes someone else's).
         writer

@@ -71,6 +71,8 @@ pub struct AgentRecord {
     pub password_hash: String,
     /// Whether the agent gets an email for each offline message of its scopes.
     pub email_notifications: bool,
+    /// Disabled by an admin: no login, no part in any derivation.
+    pub disabled: bool,
     pub created_at: Timestamp,
 }
 
@@ -84,6 +86,7 @@ impl fmt::Debug for AgentRecord {
             .field("status", &self.status)
             .field("groups", &self.groups)
             .field("email_notifications", &self.email_notifications)
+            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_cluster.sql"),
     include_str!("../../migrations/postgres/0003_notifications.sql"),
+    include_str!("../../migrations/postgres/0004_disabled_agents.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -298,7 +299,7 @@ async fn load_account_data(
             "SELECT id, name, email, role, status, password_hash, created_at,
                     ARRAY(SELECT group_key FROM agent_groups g
                           WHERE g.agent_id = agents.id ORDER BY group_key),
-                    email_notifications
+                    email_notifications, disabled
              FROM agents WHERE account_id = $1 ORDER BY created_at, id",
             &[&account.id],
         )
@@ -319,6 +320,7 @@ async fn load_account_data(
                 groups: get(row, 7)?,
                 password_hash: get(row, 5)?,
                 email_notifications: get(row, 8)?,
+                disabled: get(row, 9)?,
                 created_at: from_millis(get(row, 6)?)?,
             })
         })
@@ -548,11 +550,11 @@ async fn write_agent(
 ) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at,
-             email_notifications)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             email_notifications, disabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
              role = excluded.role, status = excluded.status, password_hash = excluded.password_hash,
-             email_notifications = excluded.email_notifications",
+             email_notifications = excluded.email_notifications, disabled = excluded.disabled",
         &[
             &agent.id,
             &agent.account_id,
@@ -563,6 +565,7 @@ async fn write_agent(
             &agent.password_hash,
             &millis(agent.created_at),
             &agent.email_notifications,
+            &agent.disabled,
         ],
     )
     .await

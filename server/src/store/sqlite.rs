@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_conversations.sql"),
     include_str!("../../migrations/0003_notifications.sql"),
+    include_str!("../../migrations/0004_disabled_agents.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -192,7 +193,7 @@ fn load_account_data(
         "SELECT id, name, email, role, status, password_hash, created_at,
                 (SELECT json_group_array(group_key) FROM
                     (SELECT group_key FROM agent_groups g WHERE g.agent_id = agents.id ORDER BY group_key)),
-                email_notifications
+                email_notifications, disabled
          FROM agents WHERE account_id = ?1 ORDER BY created_at, id",
     )?;
     let agents = agents_stmt
@@ -210,6 +211,7 @@ fn load_account_data(
                 groups: from_json(&groups)?,
                 password_hash: row.get(5)?,
                 email_notifications: row.get(8)?,
+                disabled: row.get(9)?,
                 created_at: from_millis(row.get(6)?)?,
             })
         })?
@@ -389,11 +391,11 @@ fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> StoreR
 fn write_agent(tx: &rusqlite::Transaction<'_>, agent: &AgentRecord) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO agents (id, account_id, name, email, role, status, password_hash, created_at,
-             email_notifications)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             email_notifications, disabled)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
              role = excluded.role, status = excluded.status, password_hash = excluded.password_hash,
-             email_notifications = excluded.email_notifications",
+             email_notifications = excluded.email_notifications, disabled = excluded.disabled",
         params![
             agent.id,
             agent.account_id,
@@ -404,6 +406,7 @@ fn write_agent(tx: &rusqlite::Transaction<'_>, agent: &AgentRecord) -> StoreResu
             agent.password_hash,
             millis(agent.created_at),
             agent.email_notifications,
+            agent.disabled,
         ],
     )
     .map_err(conflict_or_backend("email"))?;
@@ -1011,6 +1014,7 @@ mod tests {
             groups: Vec::new(),
             password_hash: "x".to_owned(),
             email_notifications: true,
+            disabled: false,
             created_at: at(0),
         }
     }

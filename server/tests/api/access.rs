@@ -175,3 +175,71 @@ async fn an_admin_ends_all_of_an_agents_sessions() {
     // Bob can log in again: ending sessions is not disabling.
     app.login(SLUG, &bob.email, "laptop").await;
 }
+
+#[tokio::test]
+async fn a_disabled_agent_loses_its_sessions_cannot_log_in_and_counts_for_no_chat_box() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let bob = app.add_agent(SLUG, &owner, "Bob", &[]).await;
+    app.set_status(&bob, "online").await;
+    // The owner's own session must not keep the chat box online: offline.
+    app.set_status(&owner, "offline").await;
+    assert_eq!(app.status(SLUG, None).await["status"], "online");
+    let mut chat_box = app.status_events(SLUG, None).await;
+    assert_eq!(chat_box.next().await.data["status"], "online");
+
+    let disabled = app
+        .patch(
+            &format!("/api/v1/accounts/{SLUG}/agents/{}", bob.id),
+            Some(&owner.token),
+            json!({"disabled": true}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(disabled["disabled"], true);
+    assert_eq!(disabled["available"], false);
+    assert_eq!(chat_box.next().await.data["status"], "offline");
+    assert!(
+        !still_works(&app, &bob).await,
+        "a disabled agent's session goes on"
+    );
+    // Refused like a wrong password: the answer reveals nothing.
+    app.post(
+        &format!("/api/v1/accounts/{SLUG}/sessions"),
+        None,
+        json!({"email": bob.email, "password": PASSWORD}),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    // Still listed, still there: not deleted.
+    let listed = app
+        .get(
+            &format!("/api/v1/accounts/{SLUG}/agents/{}", bob.id),
+            Some(&owner.token),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(listed["disabled"], true);
+    assert_eq!(listed["status"], "online", "its chosen status is kept");
+
+    // The last enabled admin cannot disable itself.
+    app.patch(
+        &format!("/api/v1/accounts/{SLUG}/agents/{}", owner.id),
+        Some(&owner.token),
+        json!({"disabled": true}),
+    )
+    .await
+    .expect_error(StatusCode::CONFLICT, "last_admin");
+
+    // Enabled again: it logs in and its status counts again.
+    app.patch(
+        &format!("/api/v1/accounts/{SLUG}/agents/{}", bob.id),
+        Some(&owner.token),
+        json!({"disabled": false}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let bob = app.login(SLUG, &bob.email, "laptop").await;
+    assert_eq!(chat_box.next().await.data["status"], "online");
+    assert!(still_works(&app, &bob).await);
+}
