@@ -176,6 +176,20 @@ impl PostgresStore {
     }
 }
 
+/// A read-only transaction whose reads all see one snapshot, for reads that
+/// must agree with each other.
+async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> StoreResult<deadpool_postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(backend)
+}
+
 fn backend(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Backend(format!("PostgreSQL: {db}")),
@@ -590,13 +604,7 @@ async fn write_agent(
 impl Store for PostgresStore {
     async fn load_all(&self) -> StoreResult<Vec<AccountData>> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(backend)?;
+        let tx = snapshot(&mut client).await?;
         let rows = tx
             .query(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id"),
@@ -615,13 +623,7 @@ impl Store for PostgresStore {
 
     async fn load_account(&self, slug: &str) -> StoreResult<Option<AccountData>> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(backend)?;
+        let tx = snapshot(&mut client).await?;
         let row = tx
             .query_opt(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE slug = $1"),
@@ -950,13 +952,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
         let mut client = self.client().await?;
         // One snapshot for both reads, so they agree.
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(backend)?;
+        let tx = snapshot(&mut client).await?;
         let Some(conversation) = find_conversation(&tx, account_id, id).await? else {
             tx.commit().await.map_err(backend)?;
             return Ok(None);
@@ -1342,13 +1338,7 @@ impl ClusterStore for PostgresStore {
         alive_after: Timestamp,
     ) -> StoreResult<Option<ClusterAccount>> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(backend)?;
+        let tx = snapshot(&mut client).await?;
         let row = tx
             .query_opt(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"),
