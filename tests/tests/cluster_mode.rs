@@ -689,3 +689,108 @@ async fn healthz_answers_503_while_the_database_refuses_connections() {
     .expect("healthy again once the database takes connections");
     setup.nodes[0].set_status(&setup.owner, "online").await;
 }
+
+#[tokio::test]
+async fn an_office_hours_boundary_is_published_once_for_the_whole_cluster() {
+    let setup = cluster_of(3).await;
+    // Office hours (UTC) that close at the next whole minute, then the agent online.
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    let next = now
+        .round(
+            jiff::ZonedRound::new()
+                .smallest(jiff::Unit::Minute)
+                .mode(jiff::RoundMode::Ceil),
+        )
+        .expect("round");
+    // At least 10 s ahead, so the streams are open before it passes.
+    let next = if next.duration_since(&now) < jiff::SignedDuration::from_secs(10) {
+        next + jiff::SignedDuration::from_secs(60)
+    } else {
+        next
+    };
+    let close = if next.day() != now.day() {
+        "24:00".to_owned()
+    } else {
+        format!("{:02}:{:02}", next.hour(), next.minute())
+    };
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        [usize::try_from(now.weekday().to_monday_zero_offset()).expect("weekday")];
+    let spec = json!({
+        "enabled": true,
+        "timezone": "UTC",
+        "weekly": { weekday: [{"from": "00:00", "to": close}] },
+        "exceptions": [],
+    });
+    let (status, body) = setup.nodes[0]
+        .request(
+            Method::PUT,
+            "/api/v1/accounts/acme/office-hours",
+            Some(&setup.owner),
+            spec,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    for node in &setup.nodes {
+        wait_until_status(node, "online").await;
+    }
+    let (mut streams, first) = status_streams(&setup.nodes).await;
+    let online_version = first[0]["version"].as_u64().expect("version");
+    assert!(
+        first.iter().all(|s| s["version"] == online_version),
+        "{first:?}"
+    );
+    let mut seen = Vec::new();
+    for (n, stream) in streams.iter_mut().enumerate() {
+        let event = next_status(stream, Duration::from_secs(75))
+            .await
+            .unwrap_or_else(|| panic!("node {n} never closed"));
+        assert_eq!(event["status"], "offline");
+        assert_eq!(event["reason"], "outside_office_hours");
+        seen.push(event["version"].as_u64().expect("version"));
+    }
+    assert!(
+        seen.iter().all(|v| *v == online_version + 1),
+        "{online_version} then {seen:?}"
+    );
+    for stream in &mut streams {
+        assert!(
+            next_status(stream, Duration::from_millis(1500))
+                .await
+                .is_none(),
+            "a second publication of the boundary"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_killed_in_redis_comes_back_and_repairs_what_it_missed() {
+    let setup = cluster_of(2).await;
+    let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
+    assert_eq!(chat_box.expect("status").await.data["status"], "offline");
+    // Every pub/sub connection dropped by Redis, then a change at once,
+    // while node 0 may not be subscribed yet.
+    let killed = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &setup.redis.port().to_string(),
+            "CLIENT",
+            "KILL",
+            "TYPE",
+            "pubsub",
+        ])
+        .output()
+        .expect("redis-cli");
+    assert!(killed.status.success(), "{killed:?}");
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    let event = next_status(&mut chat_box, Duration::from_secs(30))
+        .await
+        .expect("the change reaches node 0 once it has resubscribed");
+    assert_eq!(event["status"], "online");
+    assert!(
+        next_status(&mut chat_box, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "no repeat"
+    );
+}
