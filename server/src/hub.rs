@@ -44,8 +44,7 @@ const SHUTDOWN_AT: &str = "shutdown_at";
 /// than this.
 const TOUCH_STORE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
-/// SHA-256 of a bearer token.
-pub type TokenHash = [u8; 32];
+pub use crate::store::TokenHash;
 
 /// How a [`Hub`] keeps time, and whether it is a node of a cluster.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 
-use crate::hub::TokenHash;
+use crate::store::TokenHash;
 
 /// Messages per window per visitor token.
 pub const PER_TOKEN: usize = 10;

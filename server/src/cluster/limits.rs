@@ -42,11 +42,11 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, ScriptInvocation};
 use tokio::time::{Instant, timeout};
 
-use crate::hub::TokenHash;
 use crate::limits::{
     AddressKey, FAILED_LOGINS, FAILURE_WINDOW_MS, LOGINS_PER_ADDRESS, LoginKey, PER_ADDRESS,
     PER_TOKEN, RetryAfter, WINDOW_MS,
 };
+use crate::store::TokenHash;
 
 /// The longest a call may take, connecting included.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(500);

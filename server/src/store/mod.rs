@@ -38,6 +38,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// SHA-256 of a bearer token (an agent's or a visitor's); the token itself is
+/// never stored. Defined here, at the bottom of the module graph, so that the
+/// limits and the hub both use it without depending on each other.
+pub type TokenHash = [u8; 32];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecord {
     pub id: String,
