@@ -153,12 +153,12 @@ impl AgentAuth {
         let (agent_id, role) = {
             let inner = live.lock();
             let agent_id = inner
-                .sessions
+                .sessions()
                 .get(&session_id)
                 .map(|s| s.record.agent_id.clone());
             let role = agent_id
                 .as_ref()
-                .and_then(|id| inner.agents.get(id))
+                .and_then(|id| inner.agents().get(id))
                 .map(|a| a.role);
             match (agent_id, role) {
                 (Some(agent_id), Some(role)) => (agent_id, role),

@@ -453,7 +453,7 @@ pub async fn erase(hub: &Hub, live: &AccountLive, id: &str) -> Result<()> {
 /// The live side of an erasure, on this node.
 fn forget(writer: &Writer<'_>, id: &str) {
     let live = writer.live();
-    writer.update(|inner| inner.model.waiting.remove(id));
+    writer.update(|inner| inner.set_waiting(id, None));
     // Dropping the feed's sender ends the conversation's visitor streams.
     live.conversations.visitors().remove(id);
     let frame = sse::frame(
@@ -472,11 +472,11 @@ fn forget(writer: &Writer<'_>, id: &str) {
 /// than retried in a loop.
 pub async fn send_due_replies(writer: &Writer<'_>) {
     let now = writer.now();
-    let due = writer.read(|inner| inner.model.busy_replies_due(now));
+    let due = writer.read(|inner| inner.model().busy_replies_due(now));
     for (id, status) in due {
         if let Err(e) = send_due_reply(writer, &id, status, now).await {
             tracing::error!(error = %e, conversation = %id, "could not send an automatic reply");
-            writer.update(|inner| inner.model.waiting.remove(&id));
+            writer.update(|inner| inner.set_waiting(&id, None));
         }
     }
 }
@@ -489,20 +489,20 @@ async fn send_due_reply(
 ) -> Result<()> {
     let store = &writer.hub().store;
     let Some(mut conversation) = store.conversation(&writer.live().id, id).await? else {
-        writer.update(|inner| inner.model.waiting.remove(id));
+        writer.update(|inner| inner.set_waiting(id, None));
         return Ok(());
     };
     let before = conversation.replies;
     let kind = conversation.replies.deadline_reached(status);
     if conversation.replies == before {
         // Not waiting after all (memory was behind the store): forget it.
-        writer.update(|inner| inner.model.waiting.remove(id));
+        writer.update(|inner| inner.set_waiting(id, None));
         return Ok(());
     }
     // Every node of a cluster has this deadline; one of them replies.
     if let (Some(cluster), Some(since)) = (&writer.hub().cluster, before.waiting_since) {
         if !cluster.store.claim_reply(id, since).await? {
-            writer.update(|inner| inner.model.waiting.remove(id));
+            writer.update(|inner| inner.set_waiting(id, None));
             return Ok(());
         }
     }
@@ -562,14 +562,14 @@ fn publish(
                     group: conversation.group.clone(),
                     since,
                 };
-                inner.model.waiting.insert(conversation.id.clone(), waiting);
+                inner.set_waiting(&conversation.id, Some(waiting));
             }
             None => {
-                inner.model.waiting.remove(&conversation.id);
+                inner.set_waiting(&conversation.id, None);
             }
         }
         inner
-            .model
+            .model()
             .conversation_scope(conversation.group.as_deref())
             .group()
             .map(Arc::<str>::from)
@@ -708,8 +708,8 @@ fn automatic_message(
 ) -> Option<MessageRecord> {
     let text = writer.read(|inner| {
         let custom = match kind {
-            AutoReply::Offline => inner.account.offline_reply.as_deref(),
-            AutoReply::Busy => inner.account.busy_reply.as_deref(),
+            AutoReply::Offline => inner.account().offline_reply.as_deref(),
+            AutoReply::Busy => inner.account().busy_reply.as_deref(),
         };
         kind.text(custom, conversation.lang.unwrap_or(Lang::En))
             .map(str::to_owned)
@@ -737,13 +737,13 @@ fn message(
 
 /// The status a conversation's chat box shows at `now`.
 fn scope_status(inner: &Inner, group: Option<&str>, now: Timestamp) -> Status {
-    let scope = inner.model.conversation_scope(group);
-    derive(&inner.model, &scope, now).status
+    let scope = inner.model().conversation_scope(group);
+    derive(inner.model(), &scope, now).status
 }
 
 fn check_group(inner: &Inner, group: Option<&str>) -> Result<()> {
     match group {
-        Some(key) if !inner.groups.contains_key(key) => Err(Error::not_found(
+        Some(key) if !inner.groups().contains_key(key) => Err(Error::not_found(
             "unknown_group",
             format!("there is no group {key:?}"),
         )),

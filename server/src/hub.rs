@@ -25,6 +25,9 @@ use onair_shared::wire::{self, SiteEvent, Status, StatusSnapshot};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+#[path = "account.rs"]
+pub mod account;
+
 use crate::cluster::ClusterLink;
 use crate::conversations;
 use crate::error::{Error, Result};
@@ -111,12 +114,15 @@ pub struct AccountLive {
 /// An account's directory, presence and what has been published.
 #[derive(Debug)]
 pub struct Inner {
-    pub account: AccountRecord,
-    pub agents: BTreeMap<String, AgentRecord>,
-    pub groups: BTreeMap<String, GroupRecord>,
-    pub sessions: HashMap<String, SessionInfo>,
+    // Private: they change only through the account unit's commands
+    // (`account.rs`, a child module) and `Writer::apply`; others read them
+    // through the accessors below.
+    account: AccountRecord,
+    agents: BTreeMap<String, AgentRecord>,
+    groups: BTreeMap<String, GroupRecord>,
+    sessions: HashMap<String, SessionInfo>,
     /// The model the derivation reads; rebuilt from the records by `sync_model`.
-    pub model: AccountState,
+    model: AccountState,
     /// The instant of the last derivation. The timer's next deadline is the
     /// first possible change after it, not after "now": a boundary passed
     /// between a derivation and the timer's next look must still be met.
@@ -802,6 +808,41 @@ impl<T> Published<T> {
 }
 
 impl Inner {
+    pub fn account(&self) -> &AccountRecord {
+        &self.account
+    }
+
+    pub fn agents(&self) -> &BTreeMap<String, AgentRecord> {
+        &self.agents
+    }
+
+    pub fn groups(&self) -> &BTreeMap<String, GroupRecord> {
+        &self.groups
+    }
+
+    pub fn sessions(&self) -> &HashMap<String, SessionInfo> {
+        &self.sessions
+    }
+
+    /// The derivation model (presence included).
+    pub fn model(&self) -> &AccountState {
+        &self.model
+    }
+
+    /// Sets (or, with `None`, clears) the busy-reply wait of a conversation.
+    pub fn set_waiting(&mut self, conversation_id: &str, waiting: Option<Waiting>) {
+        match waiting {
+            Some(waiting) => {
+                self.model
+                    .waiting
+                    .insert(conversation_id.to_owned(), waiting);
+            }
+            None => {
+                self.model.waiting.remove(conversation_id);
+            }
+        }
+    }
+
     /// Rebuilds the derivation model from the records, keeping presence.
     pub fn sync_model(&mut self) {
         let mut previous = std::mem::take(&mut self.model.agents);

@@ -2,7 +2,6 @@
 //! [`serve`] runs it on a listener until a shutdown future resolves. The
 //! `onair` binary is a thin `main` over these, and tests call them on port 0.
 
-pub mod account;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -30,7 +29,7 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use crate::hub::Hub;
+pub use crate::hub::{Hub, account};
 
 /// Whether this binary embeds the widget's wasm build (see `server/build.rs`).
 pub fn widget_built() -> bool {

@@ -260,19 +260,19 @@ pub fn offline_message_emails(
     now: Timestamp,
 ) -> Vec<OutboxItem> {
     let scope = inner
-        .model
+        .model()
         .conversation_scope(conversation.group.as_deref());
     inner
-        .model
+        .model()
         .eligible_agent_ids(&scope)
-        .filter_map(|(id, _)| inner.agents.get(id))
+        .filter_map(|(id, _)| inner.agents().get(id))
         .filter(|agent| agent.email_notifications && !agent.disabled)
         .filter_map(|agent| {
             let payload = EmailPayload {
                 agent_id: agent.id.clone(),
                 to_name: agent.name.clone(),
                 to: agent.email.clone(),
-                account_name: inner.account.name.clone(),
+                account_name: inner.account().name.clone(),
                 conversation_id: conversation.id.clone(),
                 message_id: message.id.clone(),
                 visitor_name: conversation.name.clone(),

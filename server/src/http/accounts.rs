@@ -143,7 +143,7 @@ async fn create(
 }
 
 pub(crate) fn account_view(inner: &Inner) -> wire::Account {
-    account_wire(&inner.account)
+    account_wire(inner.account())
 }
 
 pub(crate) fn account_wire(a: &AccountRecord) -> wire::Account {
@@ -204,7 +204,7 @@ async fn update(
     ApiJson(patch): ApiJson<AccountPatch>,
 ) -> Result<axum::Json<wire::Account>> {
     let writer = state.hub.writer(&live).await;
-    let mut record = writer.read(|inner| inner.account.clone());
+    let mut record = writer.read(|inner| inner.account().clone());
     if let Some(name) = &patch.name {
         record.name = validate::name("name", name)?;
     }

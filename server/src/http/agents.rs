@@ -38,7 +38,7 @@ async fn list(State(state): State<AppState>, Admin(live): Admin) -> Result<axum:
     let now = state.hub.clock.now();
     let inner = live.lock();
     let mut agents: Vec<_> = inner
-        .agents
+        .agents()
         .keys()
         .filter_map(|id| inner.agent_view(id, now))
         .collect();
@@ -187,7 +187,7 @@ async fn end_sessions(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let writer = state.hub.writer(&live).await;
-    if !writer.read(|inner| inner.agents.contains_key(&id)) {
+    if !writer.read(|inner| inner.agents().contains_key(&id)) {
         return Err(unknown_agent(&id));
     }
     writer.end_sessions_of(&id, None).await?;

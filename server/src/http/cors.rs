@@ -22,7 +22,7 @@ fn cors(live: Option<&AccountLive>, headers: &HeaderMap) -> Result<HeaderMap> {
     let mut out = HeaderMap::new();
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
     let allowed = live
-        .map(|l| l.lock().account.allowed_origins.clone())
+        .map(|l| l.lock().account().allowed_origins.clone())
         .unwrap_or_default();
     match origin {
         _ if allowed.is_empty() => {

@@ -31,7 +31,7 @@ struct Groups {
 pub(crate) use crate::account::group;
 
 async fn list(Admin(live): Admin) -> Result<axum::Json<Groups>> {
-    let groups = live.lock().groups.values().map(group_view).collect();
+    let groups = live.lock().groups().values().map(group_view).collect();
     Ok(axum::Json(Groups { groups }))
 }
 

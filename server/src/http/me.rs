@@ -96,7 +96,7 @@ async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<Sta
     let streaming = {
         let inner = auth.live.lock();
         inner
-            .model
+            .model()
             .agents
             .get(&auth.agent_id)
             .and_then(|a| a.sessions.get(&auth.session_id))
@@ -128,7 +128,7 @@ async fn change_password(
     let stored = auth
         .live
         .lock()
-        .agents
+        .agents()
         .get(&auth.agent_id)
         .map(|a| a.password_hash.clone());
     if !crate::auth::verify_password(change.current_password, stored).await? {
@@ -217,7 +217,7 @@ async fn events(
         move |group: &str| {
             let scope = onair_shared::model::Scope::Group(group.to_owned());
             live.lock()
-                .model
+                .model()
                 .agents
                 .get(&agent_id)
                 .is_some_and(|a| a.is_eligible(&scope))

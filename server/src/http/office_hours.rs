@@ -33,12 +33,12 @@ async fn show_account(Admin(live): Admin) -> Result<axum::Json<OfficeHoursSpec>>
     let inner = live.lock();
     // None set yet reads as disabled hours in the account's timezone.
     let spec = inner
-        .account
+        .account()
         .office_hours
         .clone()
         .unwrap_or_else(|| OfficeHoursSpec {
             enabled: false,
-            timezone: inner.account.timezone.clone(),
+            timezone: inner.account().timezone.clone(),
             weekly: Default::default(),
             exceptions: Vec::new(),
         });
@@ -52,7 +52,7 @@ async fn put_account(
 ) -> Result<axum::Json<OfficeHoursSpec>> {
     let spec = validated(spec)?;
     let writer = state.hub.writer(&live).await;
-    let mut record = writer.read(|inner| inner.account.clone());
+    let mut record = writer.read(|inner| inner.account().clone());
     record.office_hours = Some(spec.clone());
     writer.update_account(record).await?;
     Ok(axum::Json(spec))

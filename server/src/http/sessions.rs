@@ -63,7 +63,7 @@ async fn login(
     let found = {
         let inner = live.lock();
         inner
-            .agents
+            .agents()
             .values()
             .find(|a| a.email == email)
             .map(|a| (a.id.clone(), a.password_hash.clone()))

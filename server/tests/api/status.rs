@@ -1010,7 +1010,7 @@ async fn wait_until_no_agent_stream(app: &TestApp, agent: &Agent) {
     let live = app.hub.account(SLUG).await.expect("live account");
     let open_streams = || {
         live.lock()
-            .model
+            .model()
             .agents
             .get(&agent.id)
             .and_then(|a| a.sessions.get(&agent.session_id))
