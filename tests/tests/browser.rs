@@ -257,8 +257,13 @@ async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_t
             SOON,
         )
         .await;
+    // Clicked from a script: the list is redrawn whenever /me is read again,
+    // which can replace the element between finding and clicking it.
     desktop
-        .click("#devices [aria-label=\"Log out Phone\"]")
+        .eval(
+            "document.querySelector('#devices [aria-label=\"Log out Phone\"]').click(); \
+             return true",
+        )
         .await;
     phone
         .wait_until(
@@ -347,7 +352,12 @@ async fn an_admin_erases_a_conversation_from_the_dashboard() {
             SOON,
         )
         .await;
-    admin.click(&item).await;
+    // From a script: the inbox may redraw its rows between finding and clicking.
+    admin
+        .eval(&format!(
+            "document.querySelector('{item}').click(); return true"
+        ))
+        .await;
     admin
         .wait_until(
             "the erase button for an admin",
