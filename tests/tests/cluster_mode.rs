@@ -216,28 +216,8 @@ async fn grace_expiry_is_published_once_for_the_whole_cluster() {
         assert_eq!(event["status"], "online");
         online.push(event["version"].as_u64().expect("version"));
     }
-    let online_version = online[0];
-    let mut seen = Vec::new();
-    for (n, stream) in streams.iter_mut().enumerate() {
-        let event = next_status(stream, Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|| panic!("node {n} never went offline"));
-        assert_eq!(event["status"], "offline");
-        seen.push(event["version"].as_u64().expect("version"));
-    }
-    // One change: one version, one above the last, on every node.
-    assert!(
-        seen.iter().all(|v| *v == online_version + 1),
-        "{online_version} then {seen:?}"
-    );
-    for stream in &mut streams {
-        assert!(
-            next_status(stream, Duration::from_millis(1500))
-                .await
-                .is_none(),
-            "a second publication of the expiry"
-        );
-    }
+    let offline = published_once(&mut streams, online[0], Duration::from_secs(5)).await;
+    assert_eq!(offline["status"], "offline");
 }
 
 #[tokio::test]
@@ -559,6 +539,33 @@ async fn the_busy_reply_is_sent_once_for_the_whole_cluster() {
     assert_eq!(bots, 1, "{conversation}");
 }
 
+/// The one change time brings, as every node's stream receives it: the same
+/// snapshot with the version one above `before` everywhere, and nothing after.
+async fn published_once(streams: &mut [Sse], before: u64, within: Duration) -> Value {
+    let mut seen = Vec::new();
+    for (n, stream) in streams.iter_mut().enumerate() {
+        let event = next_status(stream, within)
+            .await
+            .unwrap_or_else(|| panic!("node {n} saw no change within {within:?}"));
+        seen.push(event);
+    }
+    assert!(
+        seen.iter()
+            .all(|event| event["version"].as_u64() == Some(before + 1)),
+        "one change is one version on every node: {before} then {seen:?}"
+    );
+    assert!(seen.iter().all(|event| *event == seen[0]), "{seen:?}");
+    for stream in streams.iter_mut() {
+        assert!(
+            next_status(stream, Duration::from_millis(1500))
+                .await
+                .is_none(),
+            "a second publication"
+        );
+    }
+    seen.swap_remove(0)
+}
+
 /// Waits until `node` says the site is `status` (a change through another
 /// node reaches it within moments).
 async fn wait_until_status(node: &Server, status: &str) {
@@ -740,27 +747,9 @@ async fn an_office_hours_boundary_is_published_once_for_the_whole_cluster() {
         first.iter().all(|s| s["version"] == online_version),
         "{first:?}"
     );
-    let mut seen = Vec::new();
-    for (n, stream) in streams.iter_mut().enumerate() {
-        let event = next_status(stream, Duration::from_secs(75))
-            .await
-            .unwrap_or_else(|| panic!("node {n} never closed"));
-        assert_eq!(event["status"], "offline");
-        assert_eq!(event["reason"], "outside_office_hours");
-        seen.push(event["version"].as_u64().expect("version"));
-    }
-    assert!(
-        seen.iter().all(|v| *v == online_version + 1),
-        "{online_version} then {seen:?}"
-    );
-    for stream in &mut streams {
-        assert!(
-            next_status(stream, Duration::from_millis(1500))
-                .await
-                .is_none(),
-            "a second publication of the boundary"
-        );
-    }
+    let closed = published_once(&mut streams, online_version, Duration::from_secs(75)).await;
+    assert_eq!(closed["status"], "offline");
+    assert_eq!(closed["reason"], "outside_office_hours");
 }
 
 #[tokio::test]
