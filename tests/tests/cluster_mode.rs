@@ -432,19 +432,7 @@ async fn a_conversation_across_nodes_skips_and_repeats_nothing() {
     };
     n0.set_status(&setup.owner, "online").await;
     let visitor = "visitor-token-0123456789abcdef";
-    let (status, started) = n0
-        .request(
-            Method::POST,
-            "/api/v1/accounts/acme/conversations",
-            None,
-            json!({"visitor_token": visitor, "text": "Hello from the shop"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
-    let id = started["conversation"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = start_conversation(n0, visitor, "Hello from the shop").await;
     // The visitor's stream is on node 0; the agent answers through node 1.
     let path = format!("/api/v1/accounts/acme/conversations/{id}/events?visitor_token={visitor}");
     let mut visitor_stream = n0.events(&path).await;
@@ -513,30 +501,44 @@ async fn the_busy_reply_is_sent_once_for_the_whole_cluster() {
     .await;
     setup.nodes[0].set_status(&setup.owner, "online").await;
     let visitor = "visitor-token-abcdef0123456789";
-    let (status, started) = setup.nodes[2]
+    let id = start_conversation(&setup.nodes[2], visitor, "Anyone there?").await;
+    let bots = || async {
+        let conversation = setup.nodes[1]
+            .get_ok(&format!("/api/v1/conversations/{id}"), Some(&setup.owner))
+            .await;
+        conversation["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["author"] == "bot")
+            .count()
+    };
+    // Due a second after the message, on every node's timer.
+    wait_for(Duration::from_secs(5), || async {
+        (bots().await > 0).then_some(())
+    })
+    .await
+    .expect("a busy reply within 5 s");
+    // Every node's timer has had its turn by now; still one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(bots().await, 1);
+}
+
+/// Starts a conversation through `node` as `visitor`; its id.
+async fn start_conversation(node: &Server, visitor: &str, text: &str) -> String {
+    let (status, started) = node
         .request(
             Method::POST,
             "/api/v1/accounts/acme/conversations",
             None,
-            json!({"visitor_token": visitor, "text": "Anyone there?"}),
+            json!({"visitor_token": visitor, "text": text}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
-    let id = started["conversation"]["id"]
+    started["conversation"]["id"]
         .as_str()
         .expect("id")
-        .to_owned();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let conversation = setup.nodes[1]
-        .get_ok(&format!("/api/v1/conversations/{id}"), Some(&setup.owner))
-        .await;
-    let bots = conversation["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter(|m| m["author"] == "bot")
-        .count();
-    assert_eq!(bots, 1, "{conversation}");
+        .to_owned()
 }
 
 /// The one change time brings, as every node's stream receives it: the same
@@ -618,19 +620,7 @@ async fn rate_limits_hold_for_the_whole_cluster_not_per_node() {
     let setup = cluster_of(2).await;
     setup.nodes[0].set_status(&setup.owner, "online").await;
     let visitor = "visitor-token-limits-0123456789";
-    let (status, started) = setup.nodes[0]
-        .request(
-            Method::POST,
-            "/api/v1/accounts/acme/conversations",
-            None,
-            json!({"visitor_token": visitor, "text": "message 1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
-    let id = started["conversation"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = start_conversation(&setup.nodes[0], visitor, "message 1").await;
     let path = format!("/api/v1/accounts/acme/conversations/{id}/messages");
     // Messages 2 to 10, alternating nodes: all accepted.
     for n in 2..=10 {

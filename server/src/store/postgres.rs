@@ -176,6 +176,22 @@ impl PostgresStore {
     }
 }
 
+/// The account whose `column` (`id` or `slug`) is `value`, with its version.
+async fn account_where(
+    client: &impl GenericClient,
+    column: &'static str,
+    value: &str,
+) -> StoreResult<Option<(AccountRecord, u64)>> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {column} = $1"),
+            &[&value],
+        )
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
 /// A read-only transaction whose reads all see one snapshot, for reads that
 /// must agree with each other.
 async fn snapshot(
@@ -624,18 +640,8 @@ impl Store for PostgresStore {
     async fn load_account(&self, slug: &str) -> StoreResult<Option<AccountData>> {
         let mut client = self.client().await?;
         let tx = snapshot(&mut client).await?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE slug = $1"),
-                &[&slug],
-            )
-            .await
-            .map_err(backend)?;
-        let data = match row {
-            Some(row) => {
-                let (account, version) = account_from_row(&row)?;
-                Some(load_account_data(&tx, account, version).await?)
-            }
+        let data = match account_where(&tx, "slug", slug).await? {
+            Some((account, version)) => Some(load_account_data(&tx, account, version).await?),
             None => None,
         };
         tx.commit().await.map_err(backend)?;
@@ -1339,16 +1345,8 @@ impl ClusterStore for PostgresStore {
     ) -> StoreResult<Option<ClusterAccount>> {
         let mut client = self.client().await?;
         let tx = snapshot(&mut client).await?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"),
-                &[&account_id],
-            )
-            .await
-            .map_err(backend)?;
-        let account = match row {
-            Some(row) => {
-                let (account, version) = account_from_row(&row)?;
+        let account = match account_where(&tx, "id", account_id).await? {
+            Some((account, version)) => {
                 Some(read_cluster_account(&tx, account, version, alive_after).await?)
             }
             None => None,
