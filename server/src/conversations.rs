@@ -19,14 +19,12 @@
 //!   and the reconnect resumes from `Last-Event-ID` with nothing lost.
 //!
 //! Busy-reply deadlines live in the account model (`AccountState::waiting`),
-//! so the account's timer wakes for them like for any other deadline and calls
-//! [`send_due_replies`].
+//! so the account's timer wakes for them like for any other deadline and runs
+//! [`BusyReplies`].
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use jiff::Timestamp;
 use onair_shared::conversation::{AutoReply, Waiting};
 use onair_shared::model::derive;
@@ -35,125 +33,13 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
-use crate::hub::{AccountLive, Hub, Inner, TokenHash, Writer};
+pub use crate::feeds::{
+    AGENT_FEED_CAPACITY, AgentFrame, Feeds, VISITOR_FEED_CAPACITY, VisitorFrame,
+};
+use crate::hub::{AccountLive, DueWork, Hub, Inner, TokenHash, Writer};
 use crate::notify;
 use crate::sse;
 use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
-
-/// Frames an agent stream may fall behind before it is ended.
-pub const AGENT_FEED_CAPACITY: usize = 1024;
-/// Frames a visitor stream may fall behind before it is ended.
-pub const VISITOR_FEED_CAPACITY: usize = 64;
-
-/// An account's live conversation feeds.
-#[derive(Debug)]
-pub struct Feeds {
-    /// Replaced (which ends every agent stream) when frames may have been lost.
-    agents: Mutex<broadcast::Sender<AgentFrame>>,
-    visitors: Mutex<HashMap<String, broadcast::Sender<VisitorFrame>>>,
-    /// Cluster mode: the last `seq` this node published per conversation, so
-    /// that what another node announces is published here once, in order
-    /// and without gaps (bounded; see `refresh_from_store`).
-    published_up_to: Mutex<HashMap<String, u64>>,
-}
-
-/// Conversations whose last published `seq` a node remembers at most.
-const REMEMBERED_CONVERSATIONS: usize = 10_000;
-
-/// A frame for agent streams, with the group whose eligible agents get it
-/// (`None`: every agent).
-#[derive(Clone, Debug)]
-pub struct AgentFrame {
-    pub group: Option<Arc<str>>,
-    pub bytes: Bytes,
-}
-
-/// A frame for a conversation's visitor streams; `seq` for messages.
-#[derive(Clone, Debug)]
-pub struct VisitorFrame {
-    pub seq: Option<u64>,
-    pub bytes: Bytes,
-}
-
-impl Default for Feeds {
-    fn default() -> Self {
-        Feeds {
-            agents: Mutex::new(broadcast::Sender::new(AGENT_FEED_CAPACITY)),
-            visitors: Mutex::default(),
-            published_up_to: Mutex::default(),
-        }
-    }
-}
-
-impl Feeds {
-    /// Every conversation frame of the account, for one agent stream.
-    pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentFrame> {
-        self.agents_sender().subscribe()
-    }
-
-    fn agents_sender(&self) -> broadcast::Sender<AgentFrame> {
-        self.agents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    fn visitors(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<VisitorFrame>>> {
-        self.visitors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records that messages up to `seq` of a conversation were published;
-    /// returns the seq published before.
-    fn mark_published(&self, conversation_id: &str, seq: u64) -> Option<u64> {
-        let mut map = self
-            .published_up_to
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() >= REMEMBERED_CONVERSATIONS && !map.contains_key(conversation_id) {
-            map.clear();
-        }
-        let before = map.get(conversation_id).copied();
-        if before.is_none_or(|b| seq > b) {
-            map.insert(conversation_id.to_owned(), seq);
-        }
-        before
-    }
-
-    fn published_up_to(&self, conversation_id: &str) -> Option<u64> {
-        self.published_up_to
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(conversation_id)
-            .copied()
-    }
-
-    /// Ends every agent stream: after the bus may have lost announcements,
-    /// dashboards reconnect and fetch the inbox again.
-    pub fn end_agent_streams(&self) {
-        let mut agents = self
-            .agents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *agents = broadcast::Sender::new(AGENT_FEED_CAPACITY);
-    }
-
-    fn publish_to_visitors(&self, conversation_id: &str, frames: Vec<VisitorFrame>) {
-        let mut visitors = self.visitors();
-        let Some(tx) = visitors.get(conversation_id) else {
-            return;
-        };
-        for frame in frames {
-            if tx.send(frame).is_err() {
-                // Nobody listens any more; the last subscription's release
-                // normally removes the feed first.
-                visitors.remove(conversation_id);
-                return;
-            }
-        }
-    }
-}
 
 /// A visitor stream's subscription to one conversation's feed. Dropping it
 /// drops the receiver first, then removes the feed if nobody else listens.
@@ -405,10 +291,12 @@ pub async fn agent_reply(
         text,
         now,
     );
+    let digest = reply_digest(&writer, &conversation, now);
     let stored = hub
         .store
-        .append_messages(&conversation, &[reply], &[])
+        .append_messages(&conversation, &[reply], &digest)
         .await?;
+    wake_outbox(hub, &digest);
     publish(&writer, &conversation, state_changed, &stored);
     announce(&writer, &conversation, state_changed, &stored).await;
     let message = stored
@@ -467,9 +355,20 @@ fn forget(writer: &Writer<'_>, id: &str) {
     });
 }
 
-/// Sends the busy replies that have fallen due (the account timer calls this
-/// on waking). A reply that cannot be stored is logged and dropped rather
-/// than retried in a loop.
+/// The account timer's work for conversations: the busy replies that have
+/// fallen due (their deadlines are in the model, so the timer wakes for them).
+#[derive(Debug, Default)]
+pub struct BusyReplies;
+
+#[async_trait::async_trait]
+impl DueWork for BusyReplies {
+    async fn run(&self, writer: &Writer<'_>) {
+        send_due_replies(writer).await;
+    }
+}
+
+/// Sends the busy replies that have fallen due. A reply that cannot be stored
+/// is logged and dropped rather than retried in a loop.
 pub async fn send_due_replies(writer: &Writer<'_>) {
     let now = writer.now();
     let due = writer.read(|inner| inner.model().busy_replies_due(now));
@@ -532,7 +431,50 @@ fn notifications(
         return Vec::new();
     }
     let now = Timestamp::now();
-    writer.read(|inner| notify::offline_message_emails(inner, conversation, message, now))
+    writer.read(|inner| {
+        let scope = inner
+            .model()
+            .conversation_scope(conversation.group.as_deref());
+        let eligible = inner
+            .model()
+            .eligible_agent_ids(&scope)
+            .filter_map(|(id, _)| inner.agents().get(id));
+        notify::offline_message_emails(&inner.account().name, eligible, conversation, message, now)
+    })
+}
+
+/// The digest an agent's reply joins or starts (docs/notifications.md): when
+/// the server sends email, the visitor left an address and no visitor stream
+/// of the conversation is open on this node. The store drops it when a
+/// digest already waits.
+fn reply_digest(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    now: Timestamp,
+) -> Vec<OutboxItem> {
+    let Some(outbox) = &writer.hub().outbox else {
+        return Vec::new();
+    };
+    if conversation.email.is_none() || visitor_connected(writer.live(), &conversation.id) {
+        return Vec::new();
+    }
+    let account_name = writer.read(|inner| inner.account().name.clone());
+    notify::reply_digest(
+        conversation,
+        &account_name,
+        now,
+        outbox.reply_digest_window(),
+    )
+    .into_iter()
+    .collect()
+}
+
+/// Whether a visitor stream of the conversation is open on this node.
+fn visitor_connected(live: &AccountLive, conversation_id: &str) -> bool {
+    live.conversations
+        .visitors()
+        .get(conversation_id)
+        .is_some_and(|tx| tx.receiver_count() > 0)
 }
 
 fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
@@ -816,6 +758,7 @@ pub fn missing_email() -> Error {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use futures_util::StreamExt;
 
     use super::*;

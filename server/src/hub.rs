@@ -13,6 +13,7 @@
 //! the next deadline the model names (grace expiry, office-hours boundary).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -29,8 +30,8 @@ use crate::clock::Clock;
 pub mod account;
 
 use crate::cluster::ClusterLink;
-use crate::conversations;
 use crate::error::{Error, Result};
+use crate::feeds::Feeds;
 use crate::limits::{LoginLimiter, RateLimiter};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::notify::Outbox;
@@ -72,6 +73,17 @@ impl Default for HubOptions {
     }
 }
 
+/// Time-driven work beyond the status derivation, which the account timer
+/// runs each time it wakes (the timer is the one scheduler: it sleeps until
+/// the model's next deadline, status or automatic reply). Given to the hub
+/// from outside ([`crate::node`]), so the account unit does not import the
+/// modules whose work it schedules.
+#[async_trait::async_trait]
+pub trait DueWork: Send + Sync + fmt::Debug + 'static {
+    /// Does what has fallen due by `writer.now()`.
+    async fn run(&self, writer: &Writer<'_>);
+}
+
 #[derive(Debug)]
 pub struct Hub {
     pub store: Arc<dyn Store>,
@@ -94,6 +106,8 @@ pub struct Hub {
     pub cluster: Option<ClusterLink>,
     /// Set when the server sends email notifications.
     pub outbox: Option<Arc<Outbox>>,
+    /// What the account timers run besides the derivation.
+    due: Arc<dyn DueWork>,
 }
 
 /// One account's live state.
@@ -105,7 +119,7 @@ pub struct AccountLive {
     inner: Mutex<Inner>,
     timer: Notify,
     /// Live feeds of conversation events (see `conversations`).
-    pub conversations: conversations::Feeds,
+    pub conversations: Feeds,
     /// Cluster mode: this node's open agent streams per session (the other
     /// nodes' are in the store).
     local_streams: Mutex<HashMap<String, u32>>,
@@ -131,6 +145,9 @@ pub struct Inner {
     scopes: BTreeMap<Scope, Published<StatusSnapshot>>,
     site: Published<SiteEvent>,
     agent_feeds: HashMap<String, Published<wire::Agent>>,
+    /// Whether this server emails replies to visitors (has SMTP); goes into
+    /// every snapshot (`email_replies`).
+    email_replies: bool,
 }
 
 #[derive(Debug)]
@@ -148,8 +165,13 @@ struct Published<T> {
 }
 
 impl Hub {
-    /// Loads every stored account and starts their timers.
-    pub async fn load(store: Arc<dyn Store>, options: HubOptions) -> anyhow::Result<Arc<Hub>> {
+    /// Loads every stored account and starts their timers, which run `due`
+    /// when they wake. [`crate::node::start`] is how a server starts one.
+    pub(crate) async fn load(
+        store: Arc<dyn Store>,
+        options: HubOptions,
+        due: Arc<dyn DueWork>,
+    ) -> anyhow::Result<Arc<Hub>> {
         let HubOptions {
             clock,
             keep_alive,
@@ -177,6 +199,7 @@ impl Hub {
             me: me.clone(),
             cluster,
             outbox,
+            due,
         });
         if let Some(cluster) = &hub.cluster {
             cluster.store.register_node(&cluster.node_id, now).await?;
@@ -184,10 +207,6 @@ impl Hub {
         for account in data {
             hub.install(account, shutdown_at).await?;
         }
-        if hub.cluster.is_some() {
-            crate::cluster::spawn_membership(&hub);
-        }
-        crate::notify::spawn_worker(&hub);
         let ticker = Arc::downgrade(&hub);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(keep_alive);
@@ -263,6 +282,7 @@ impl Hub {
                 Bytes::new(),
             ),
             agent_feeds: HashMap::new(),
+            email_replies: self.outbox.is_some(),
         };
         inner.sync_model();
         inner.model.waiting = data
@@ -288,7 +308,7 @@ impl Hub {
             write: tokio::sync::Mutex::default(),
             timer: Notify::new(),
             inner: Mutex::new(inner),
-            conversations: conversations::Feeds::default(),
+            conversations: Feeds::default(),
             local_streams: Mutex::default(),
         });
         // Lock order is tokens before an account's state (see
@@ -351,7 +371,8 @@ impl Hub {
                 };
                 let writer = hub.writer(&notified).await;
                 writer.rederive().await;
-                conversations::send_due_replies(&writer).await;
+                let due = Arc::clone(&hub.due);
+                due.run(&writer).await;
             }
         });
     }
@@ -684,6 +705,7 @@ impl AccountLive {
                 Bytes::new(),
             ),
             agent_feeds: HashMap::new(),
+            email_replies: false,
         };
         AccountLive {
             id: inner.account.id.clone(),
@@ -691,7 +713,7 @@ impl AccountLive {
             write: tokio::sync::Mutex::default(),
             inner: Mutex::new(inner),
             timer: Notify::new(),
-            conversations: conversations::Feeds::default(),
+            conversations: Feeds::default(),
             local_streams: Mutex::default(),
         }
     }
@@ -854,6 +876,7 @@ impl Inner {
             offline_message: self.account.offline_message.clone(),
             hide_when_offline: self.account.hide_when_offline,
             busy_after_seconds: self.account.busy_after_seconds,
+            email_replies: self.email_replies,
         };
         self.model.office_hours = compile(&self.account.office_hours);
         self.model.groups = self
@@ -1206,7 +1229,9 @@ impl Hub {
     async fn install_cluster(&self, account_id: &str) -> anyhow::Result<Arc<AccountLive>> {
         let cluster = self.cluster()?;
         let now = self.clock.now();
-        let derive = move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now);
+        let email_replies = self.outbox.is_some();
+        let derive =
+            move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now, email_replies);
         let Some((read, derived)) = cluster
             .store
             .derive_locked(account_id, self.alive_after(), &derive)
@@ -1214,7 +1239,7 @@ impl Hub {
         else {
             anyhow::bail!("account {account_id} vanished while loading");
         };
-        let mut inner = Inner::from_cluster(&read, now);
+        let mut inner = Inner::from_cluster(&read, now, self.outbox.is_some());
         inner.publish_all(now);
         inner.adopt_published(&read);
         let live = self.make_live(inner);
@@ -1230,7 +1255,9 @@ impl Hub {
     pub async fn cluster_derive(&self, live: &AccountLive, changed: bool) -> Result<()> {
         let cluster = self.cluster()?;
         let now = self.clock.now();
-        let derive = move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now);
+        let email_replies = self.outbox.is_some();
+        let derive =
+            move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now, email_replies);
         let result = cluster
             .store
             .derive_locked(&live.id, self.alive_after(), &derive)
@@ -1301,8 +1328,13 @@ impl Hub {
 
 /// The scopes whose snapshot differs from what was last published, as JSON
 /// with the version `next`, and the scopes that are gone.
-fn derive_cluster(read: &ClusterAccount, next: u64, now: Timestamp) -> Derived {
-    let inner = Inner::from_cluster(read, now);
+fn derive_cluster(
+    read: &ClusterAccount,
+    next: u64,
+    now: Timestamp,
+    email_replies: bool,
+) -> Derived {
+    let inner = Inner::from_cluster(read, now, email_replies);
     let slug = &inner.account.slug;
     let mut published: HashMap<&str, StatusSnapshot> = read
         .published
@@ -1349,7 +1381,7 @@ fn scope_of_key(key: &str) -> Scope {
 
 impl Inner {
     /// The state of an account as read by a node of a cluster.
-    fn from_cluster(read: &ClusterAccount, now: Timestamp) -> Inner {
+    fn from_cluster(read: &ClusterAccount, now: Timestamp, email_replies: bool) -> Inner {
         let data = &read.data;
         let sessions = data
             .sessions
@@ -1389,6 +1421,7 @@ impl Inner {
                 Bytes::new(),
             ),
             agent_feeds: HashMap::new(),
+            email_replies,
         };
         inner.sync_model();
         inner.set_cluster_presence(read, &HashMap::new());

@@ -8,7 +8,7 @@ use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeAr
 use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
 use onair_server::notify::{MailConfig, Outbox, OutboxTiming};
-use onair_server::{AppState, Hub, ServerConfig, cluster, demo, store};
+use onair_server::{AppState, Hub, ServerConfig, cluster, demo, node, store};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -48,7 +48,9 @@ async fn open_hub(
             outbox,
             ..HubOptions::default()
         };
-        return Hub::load(store, options).await.context("loading accounts");
+        return node::start(store, options, None)
+            .await
+            .context("loading accounts");
     };
     let (store, cluster_store) = store::open_cluster(url).await.with_context(opening)?;
     let node_id = uuid::Uuid::new_v4().to_string();
@@ -64,10 +66,9 @@ async fn open_hub(
         outbox,
         ..HubOptions::default()
     };
-    let hub = Hub::load(store, options)
+    let hub = node::start(store, options, Some(events))
         .await
         .context("loading accounts")?;
-    cluster::spawn_receiver(&hub, events);
     tracing::info!(node = %node_id, "cluster mode: a node of the cluster on this database");
     Ok(hub)
 }

@@ -33,8 +33,10 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::hub::{Hub, Inner};
-use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
+use crate::metrics::Metrics;
+use crate::store::{
+    AgentRecord, ConversationRecord, MessageRecord, OutboxItem, REPLY_DIGEST, Store,
+};
 
 /// The outbox kind of a notification email.
 pub const EMAIL: &str = "email";
@@ -57,6 +59,9 @@ pub struct OutboxTiming {
     /// The worker looks for due items at least this often (items written by
     /// another node of a cluster, a missed wake-up).
     pub sweep: Duration,
+    /// Agents' replies to an absent visitor within this long of the first go
+    /// out as one email, sent when it has passed.
+    pub reply_digest_window: Duration,
 }
 
 impl Default for OutboxTiming {
@@ -67,6 +72,7 @@ impl Default for OutboxTiming {
             give_up_after: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(5 * 60),
             sweep: Duration::from_secs(30),
+            reply_digest_window: Duration::from_secs(60),
         }
     }
 }
@@ -227,6 +233,11 @@ impl Outbox {
         self.wake.notify_one();
     }
 
+    /// How long agents' replies gather before a digest goes to the visitor.
+    pub fn reply_digest_window(&self) -> Duration {
+        self.config.timing.reply_digest_window
+    }
+
     /// The dashboard's link to a conversation.
     pub fn conversation_link(&self, conversation_id: &str) -> String {
         format!(
@@ -250,29 +261,25 @@ pub struct EmailPayload {
     pub text: String,
 }
 
-/// The emails a visitor's offline message causes: one per eligible agent of
-/// the conversation's scope (CONTRACT §1.2, as the model computes it) with
-/// notifications on.
-pub fn offline_message_emails(
-    inner: &Inner,
+/// The emails a visitor's offline message causes: one per agent of
+/// `eligible` (the conversation scope's eligible agents, as the model
+/// computes them) with notifications on.
+pub fn offline_message_emails<'a>(
+    account_name: &str,
+    eligible: impl IntoIterator<Item = &'a AgentRecord>,
     conversation: &ConversationRecord,
     message: &MessageRecord,
     now: Timestamp,
 ) -> Vec<OutboxItem> {
-    let scope = inner
-        .model()
-        .conversation_scope(conversation.group.as_deref());
-    inner
-        .model()
-        .eligible_agent_ids(&scope)
-        .filter_map(|(id, _)| inner.agents().get(id))
+    eligible
+        .into_iter()
         .filter(|agent| agent.email_notifications && !agent.disabled)
         .filter_map(|agent| {
             let payload = EmailPayload {
                 agent_id: agent.id.clone(),
                 to_name: agent.name.clone(),
                 to: agent.email.clone(),
-                account_name: inner.account().name.clone(),
+                account_name: account_name.to_owned(),
                 conversation_id: conversation.id.clone(),
                 message_id: message.id.clone(),
                 visitor_name: conversation.name.clone(),
@@ -285,6 +292,7 @@ pub fn offline_message_emails(
                 kind: EMAIL.to_owned(),
                 payload: serde_json::to_string(&payload).ok()?,
                 created_at: now,
+                due_at: now,
                 attempts: 0,
             })
         })
@@ -380,36 +388,132 @@ pub fn render(
     if let Some(address) = visitor_address {
         builder = builder.reply_to(Mailbox::new(visitor_name, address));
     }
-    builder.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(plain),
-            )
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html),
-            ),
-    )
+    builder.multipart(both_parts(plain, html))
 }
 
-/// Starts the hub's outbox worker, if it sends email. It ends with the hub.
-pub(crate) fn spawn_worker(hub: &Arc<Hub>) {
-    let Some(outbox) = hub.outbox.clone() else {
-        return;
+/// A plain-text and an HTML part, as one `multipart/alternative`.
+fn both_parts(plain: String, html: String) -> MultiPart {
+    MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(plain),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html),
+        )
+}
+
+/// A digest of agents' replies to a visitor, as the outbox stores it: which
+/// conversation (the replies themselves are read when it is sent, so those
+/// that came during the window go along).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestPayload {
+    pub conversation_id: String,
+    pub account_name: String,
+}
+
+/// The outbox item that emails a visitor the agents' replies of the next
+/// `window` (the store keeps one waiting per conversation: see
+/// [`REPLY_DIGEST`]).
+pub fn reply_digest(
+    conversation: &ConversationRecord,
+    account_name: &str,
+    now: Timestamp,
+    window: Duration,
+) -> Option<OutboxItem> {
+    let payload = DigestPayload {
+        conversation_id: conversation.id.clone(),
+        account_name: account_name.to_owned(),
     };
-    let weak = Arc::downgrade(hub);
-    tokio::spawn(run(weak, outbox));
+    Some(OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: conversation.account_id.clone(),
+        kind: REPLY_DIGEST.to_owned(),
+        payload: serde_json::to_string(&payload).ok()?,
+        created_at: now,
+        due_at: later(now, window),
+        attempts: 0,
+    })
 }
 
-async fn run(hub: Weak<Hub>, outbox: Arc<Outbox>) {
+/// The email of a digest: the replies, oldest first, to the visitor's
+/// address; plain-text and HTML parts.
+pub fn render_digest(
+    payload: &DigestPayload,
+    conversation: &ConversationRecord,
+    replies: &[MessageRecord],
+    from: &Mailbox,
+) -> Result<Message, lettre::error::Error> {
+    let to_address: Address = conversation
+        .email
+        .as_deref()
+        .and_then(|email| email.parse().ok())
+        .ok_or(lettre::error::Error::MissingTo)?;
+    let name = conversation
+        .name
+        .as_deref()
+        .map(one_line)
+        .filter(|n| !n.is_empty());
+    let account = one_line(&payload.account_name);
+    let subject = if replies.len() == 1 {
+        format!("{account} replied to your message")
+    } else {
+        format!("{account} sent you {} replies", replies.len())
+    };
+    let hello = name
+        .as_deref()
+        .map_or_else(|| "Hello,".to_owned(), |name| format!("Hello {name},"));
+    let plain_replies: Vec<String> = replies.iter().map(|r| r.text.clone()).collect();
+    let plain = format!(
+        "{hello}\n\n{account} answered your message:\n\n{}\n",
+        plain_replies.join("\n\n---\n\n"),
+    );
+    let html_replies: String = replies
+        .iter()
+        .map(|r| {
+            format!(
+                "<blockquote style=\"white-space: pre-wrap\">{}</blockquote>\n",
+                escape_html(&r.text)
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html>\n<html><body>\n<p>{hello}</p>\n\
+         <p>{account} answered your message:</p>\n{html_replies}</body></html>\n",
+        hello = escape_html(&hello),
+        account = escape_html(&account),
+    );
+    Message::builder()
+        .from(from.clone())
+        .to(Mailbox::new(name, to_address))
+        .subject(subject)
+        .multipart(both_parts(plain, html))
+}
+
+/// What the outbox worker works with.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub outbox: Arc<Outbox>,
+}
+
+/// Starts the outbox worker. It runs while `owner` (the hub it serves) lives.
+pub fn spawn_worker<T: Send + Sync + 'static>(owner: &Arc<T>, worker: Worker) {
+    tokio::spawn(run(Arc::downgrade(owner), worker));
+}
+
+async fn run<T>(owner: Weak<T>, worker: Worker) {
+    let outbox = &worker.outbox;
     let timing = outbox.config.timing;
     loop {
-        let Some(strong) = hub.upgrade() else { return };
-        let next = drain(&strong, &outbox).await;
-        drop(strong);
+        if owner.strong_count() == 0 {
+            return;
+        }
+        let next = drain(&worker).await;
         let wait = match next {
             Some(due) => {
                 let until = due.duration_since(Timestamp::now());
@@ -426,12 +530,12 @@ async fn run(hub: Weak<Hub>, outbox: Arc<Outbox>) {
 }
 
 /// Sends every due item; returns when the next one is due.
-async fn drain(hub: &Hub, outbox: &Outbox) -> Option<Timestamp> {
-    let timing = outbox.config.timing;
+async fn drain(worker: &Worker) -> Option<Timestamp> {
+    let timing = worker.outbox.config.timing;
     loop {
         let now = Timestamp::now();
         let lease_until = later(now, timing.lease);
-        let items = match hub.store.claim_outbox(now, lease_until, BATCH).await {
+        let items = match worker.store.claim_outbox(now, lease_until, BATCH).await {
             Ok(items) => items,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim notifications from the outbox");
@@ -441,12 +545,14 @@ async fn drain(hub: &Hub, outbox: &Outbox) -> Option<Timestamp> {
         if items.is_empty() {
             break;
         }
-        futures_util::future::join_all(items.into_iter().map(|item| deliver(hub, outbox, item)))
-            .await;
+        futures_util::future::join_all(items.into_iter().map(|item| deliver(worker, item))).await;
     }
-    match hub.store.outbox_pending().await {
+    match worker.store.outbox_pending().await {
         Ok((queued, next)) => {
-            hub.metrics.outbox_queued.store(queued, Ordering::Relaxed);
+            worker
+                .metrics
+                .outbox_queued
+                .store(queued, Ordering::Relaxed);
             next
         }
         Err(e) => {
@@ -486,63 +592,176 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     format!("{what}{code}")
 }
 
+/// What a claimed item asks for.
+enum Work {
+    /// An email; for a digest, the replies it carries (to record once sent).
+    Send(Message, Option<DigestSent>),
+    /// Nothing is left to send (a digest whose replies went already, or whose
+    /// conversation was erased): recorded as sent.
+    Done,
+}
+
+/// The replies `from..=up_to` of a conversation went out in a digest.
+struct DigestSent {
+    conversation_id: String,
+    from: u64,
+    up_to: u64,
+    payload: String,
+}
+
+/// Why an item cannot be sent now.
+enum Unsendable {
+    /// Nothing a retry could change.
+    Never(&'static str),
+    /// The store did not answer: try again later.
+    NotNow(String),
+}
+
+/// Builds what a claimed item sends.
+async fn work_of(worker: &Worker, item: &OutboxItem) -> Result<Work, Unsendable> {
+    let from = &worker.outbox.config.from;
+    let broken = "the notification cannot be built (unknown kind, payload or address)";
+    match item.kind.as_str() {
+        EMAIL => {
+            let payload = serde_json::from_str::<EmailPayload>(&item.payload)
+                .map_err(|_| Unsendable::Never(broken))?;
+            let link = worker.outbox.conversation_link(&payload.conversation_id);
+            let message = render(&payload, from, &link).map_err(|_| Unsendable::Never(broken))?;
+            Ok(Work::Send(message, None))
+        }
+        REPLY_DIGEST => {
+            let payload = serde_json::from_str::<DigestPayload>(&item.payload)
+                .map_err(|_| Unsendable::Never(broken))?;
+            let store = &worker.store;
+            let not_now = |e: crate::store::StoreError| Unsendable::NotNow(e.to_string());
+            let id = &payload.conversation_id;
+            let Some(start) = store.reply_digest_start(id).await.map_err(not_now)? else {
+                return Ok(Work::Done);
+            };
+            let Some((conversation, messages)) = store
+                .conversation_with_messages(&item.account_id, id, start.saturating_sub(1))
+                .await
+                .map_err(not_now)?
+            else {
+                return Ok(Work::Done);
+            };
+            let replies: Vec<MessageRecord> = messages
+                .into_iter()
+                .filter(|m| m.author == onair_shared::wire::Author::Agent)
+                .collect();
+            let Some(up_to) = replies.last().map(|m| m.seq) else {
+                return Ok(Work::Done);
+            };
+            let message = render_digest(&payload, &conversation, &replies, from)
+                .map_err(|_| Unsendable::Never(broken))?;
+            let sent = DigestSent {
+                conversation_id: id.clone(),
+                from: start,
+                up_to,
+                payload: item.payload.clone(),
+            };
+            Ok(Work::Send(message, Some(sent)))
+        }
+        _ => Err(Unsendable::Never(broken)),
+    }
+}
+
+/// Records what follows a sent digest: replies that came while it was being
+/// sent go in a follow-up item, a window later.
+async fn finish_digest(worker: &Worker, item: &OutboxItem, sent: DigestSent) {
+    let now = Timestamp::now();
+    let follow_up = OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: item.account_id.clone(),
+        kind: REPLY_DIGEST.to_owned(),
+        payload: sent.payload,
+        created_at: now,
+        due_at: later(now, worker.outbox.config.timing.reply_digest_window),
+        attempts: 0,
+    };
+    // Should this fail, the item is sent again when its lease runs out, and
+    // finds the same digest waiting: at least once, as for any email.
+    if let Err(e) = worker
+        .store
+        .finish_reply_digest(&sent.conversation_id, sent.from, sent.up_to, &follow_up)
+        .await
+    {
+        tracing::error!(error = %e, notification = %item.id, "could not record a sent digest");
+    }
+}
+
 /// Sends one claimed item and records the outcome.
-async fn deliver(hub: &Hub, outbox: &Outbox, item: OutboxItem) {
-    let store = &hub.store;
-    let metrics = &hub.metrics;
-    let message = (item.kind == EMAIL)
-        .then(|| serde_json::from_str::<EmailPayload>(&item.payload).ok())
-        .flatten()
-        .map(|payload| {
-            let link = outbox.conversation_link(&payload.conversation_id);
-            render(&payload, &outbox.config.from, &link)
-        });
-    let message = match message {
-        Some(Ok(message)) => message,
-        // Nothing a retry could change.
-        _ => {
-            let error = "the notification cannot be built (unknown kind, payload or address)";
+async fn deliver(worker: &Worker, item: OutboxItem) {
+    let Worker {
+        store,
+        metrics,
+        outbox,
+    } = worker;
+    let now = Timestamp::now();
+    let (message, digest) = match work_of(worker, &item).await {
+        Ok(Work::Send(message, digest)) => (message, digest),
+        Ok(Work::Done) => {
+            if let Err(e) = store.outbox_sent(&item.id, now).await {
+                tracing::error!(error = %e, notification = %item.id, "could not record a finished notification");
+            }
+            return;
+        }
+        Err(Unsendable::Never(error)) => {
             tracing::error!(notification = %item.id, "{error}; giving it up");
             metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = store.outbox_failed(&item.id, Timestamp::now(), error).await {
+            if let Err(e) = store.outbox_failed(&item.id, now, error).await {
                 tracing::warn!(error = %e, notification = %item.id, "could not record a failed notification");
             }
+            return;
+        }
+        Err(Unsendable::NotNow(error)) => {
+            retry_or_give_up(worker, &item, &format!("the store did not answer: {error}")).await;
             return;
         }
     };
     match outbox.transport.send(message).await {
         Ok(_) => {
             metrics.outbox_sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(notification = %item.id, "sent a notification email");
+            tracing::info!(notification = %item.id, kind = %item.kind, "sent a notification email");
+            if let Some(sent) = digest {
+                finish_digest(worker, &item, sent).await;
+            }
             // Should this fail (or the process die first), the lease runs out
             // and the email goes again: at least once.
             if let Err(e) = store.outbox_sent(&item.id, Timestamp::now()).await {
                 tracing::error!(error = %e, notification = %item.id, "could not record a sent notification");
             }
         }
-        Err(e) => {
-            let error = describe(&e);
-            let failures = item.attempts.saturating_add(1);
-            let now = Timestamp::now();
-            let age = now.duration_since(item.created_at);
-            let give_up = SignedDuration::try_from(outbox.config.timing.give_up_after)
-                .is_ok_and(|limit| age >= limit);
-            let recorded = if give_up {
-                metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(notification = %item.id, attempts = failures, error = %error,
-                    "giving up a notification email");
-                store.outbox_failed(&item.id, now, &error).await
-            } else {
-                let wait = outbox.config.timing.backoff(failures);
-                metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(notification = %item.id, attempts = failures, error = %error,
-                    retry_in_ms = wait.as_millis() as u64, "a notification email failed; will retry");
-                store.outbox_retry(&item.id, later(now, wait), &error).await
-            };
-            if let Err(e) = recorded {
-                tracing::warn!(error = %e, notification = %item.id, "could not record a failed attempt");
-            }
-        }
+        Err(e) => retry_or_give_up(worker, &item, &describe(&e)).await,
+    }
+}
+
+/// A failed attempt: retried with backoff, or given up once the item is old.
+async fn retry_or_give_up(worker: &Worker, item: &OutboxItem, error: &str) {
+    let Worker {
+        store,
+        metrics,
+        outbox,
+    } = worker;
+    let failures = item.attempts.saturating_add(1);
+    let now = Timestamp::now();
+    let age = now.duration_since(item.created_at);
+    let give_up = SignedDuration::try_from(outbox.config.timing.give_up_after)
+        .is_ok_and(|limit| age >= limit);
+    let recorded = if give_up {
+        metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(notification = %item.id, attempts = failures, error = %error,
+            "giving up a notification email");
+        store.outbox_failed(&item.id, now, error).await
+    } else {
+        let wait = outbox.config.timing.backoff(failures);
+        metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(notification = %item.id, attempts = failures, error = %error,
+            retry_in_ms = wait.as_millis() as u64, "a notification email failed; will retry");
+        store.outbox_retry(&item.id, later(now, wait), error).await
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, notification = %item.id, "could not record a failed attempt");
     }
 }
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use onair_server::store::{
     self, AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord,
-    GroupRecord, MessageRecord, OutboxItem, PostgresStore, SessionRecord, Store, StoreError,
-    WaitingRecord,
+    GroupRecord, MessageRecord, OutboxItem, PostgresStore, REPLY_DIGEST, SessionRecord, Store,
+    StoreError, WaitingRecord,
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
@@ -202,6 +202,7 @@ on_both_backends!(
     outbox_items_are_stored_with_their_message_and_claimed_when_due,
     outbox_retries_and_failures_are_recorded,
     concurrent_claims_give_each_item_to_one_claimer,
+    one_reply_digest_waits_per_conversation_and_late_replies_follow_up,
 );
 
 // Fixtures.
@@ -957,6 +958,7 @@ async fn an_erased_conversation_is_gone_with_its_messages(db: TestDb) {
                 kind: "email".into(),
                 payload: r#"{"conversation_id":"gone","text":"one"}"#.into(),
                 created_at: at(20),
+                due_at: at(20),
                 attempts: 0,
             }],
         )
@@ -1382,6 +1384,137 @@ async fn a_reopened_database_keeps_its_data(db: TestDb) {
     assert!(more[0].seq > stored[0].seq);
 }
 
+fn digest_item(account: &AccountRecord, id: &str, created: Timestamp) -> OutboxItem {
+    OutboxItem {
+        kind: REPLY_DIGEST.to_owned(),
+        payload: r#"{"conversation_id":"c1","account_name":"acme"}"#.to_owned(),
+        due_at: created
+            .checked_add(jiff::SignedDuration::from_secs(60))
+            .expect("an instant"),
+        ..outbox_item(account, id, created)
+    }
+}
+
+async fn one_reply_digest_waits_per_conversation_and_late_replies_follow_up(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    let ann = owner(&acme);
+    let c = conversation("c1", &acme, None);
+    store
+        .create_conversation(&c, &[message(&c, "hi", at(20))], &[])
+        .await
+        .expect("create");
+    assert_eq!(store.reply_digest_start("c1").await.expect("read"), None);
+
+    // The first reply starts a digest, due a window later.
+    let first = store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "one", at(21))],
+            &[digest_item(&acme, "d1", at(21))],
+        )
+        .await
+        .expect("append");
+    assert_eq!(
+        store.reply_digest_start("c1").await.expect("read"),
+        Some(first[0].seq)
+    );
+    assert!(
+        store
+            .claim_outbox(at(60), at(100), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // A second reply joins it: its item is dropped.
+    let second = store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "two", at(22))],
+            &[digest_item(&acme, "d2", at(22))],
+        )
+        .await
+        .expect("append");
+    let claimed = store
+        .claim_outbox(at(90), at(100), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["d1"], "one digest waits");
+    assert_eq!(claimed[0].kind, REPLY_DIGEST);
+
+    // Sent up to the second; a third came meanwhile: a follow-up item.
+    let third = store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "three", at(23))],
+            &[digest_item(&acme, "d3", at(23))],
+        )
+        .await
+        .expect("append");
+    let follow_up = digest_item(&acme, "d4", at(91));
+    assert!(
+        !store
+            .finish_reply_digest("c1", first[0].seq + 100, second[0].seq, &follow_up)
+            .await
+            .expect("finish"),
+        "a digest that does not start there is left alone"
+    );
+    assert!(
+        store
+            .finish_reply_digest("c1", first[0].seq, second[0].seq, &follow_up)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(
+        store.reply_digest_start("c1").await.expect("read"),
+        Some(third[0].seq)
+    );
+    store.outbox_sent("d1", at(91)).await.expect("sent");
+    let claimed = store
+        .claim_outbox(at(200), at(300), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["d4"]);
+    // Sent up to the third, nothing after it: no digest waits.
+    assert!(
+        !store
+            .finish_reply_digest(
+                "c1",
+                third[0].seq,
+                third[0].seq,
+                &digest_item(&acme, "d5", at(200))
+            )
+            .await
+            .expect("finish")
+    );
+    assert_eq!(store.reply_digest_start("c1").await.expect("read"), None);
+    store.outbox_sent("d4", at(201)).await.expect("sent");
+    assert!(
+        store
+            .claim_outbox(at(1000), at(1100), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // Another item kind is never dropped by the rule.
+    store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "four", at(300))],
+            &[
+                digest_item(&acme, "d6", at(300)),
+                outbox_item(&acme, "mail", at(300)),
+            ],
+        )
+        .await
+        .expect("append");
+    let claimed = store
+        .claim_outbox(at(400), at(500), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["d6", "mail"]);
+}
+
 // PostgreSQL only: start-up against one database from several processes.
 
 fn outbox_item(account: &AccountRecord, id: &str, created: Timestamp) -> OutboxItem {
@@ -1391,6 +1524,7 @@ fn outbox_item(account: &AccountRecord, id: &str, created: Timestamp) -> OutboxI
         kind: "email".to_owned(),
         payload: format!(r#"{{"to":"ann@acme.example","n":"{id}"}}"#),
         created_at: created,
+        due_at: created,
         attempts: 0,
     }
 }
@@ -1638,11 +1772,17 @@ async fn postgres_nodes_starting_together_migrate_once() {
         .await
         .expect("the migrations table");
     let versions: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
-    assert_eq!(
-        versions,
-        [1, 2, 3, 4],
-        "each migration applied exactly once"
-    );
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .expect("the migrations folder")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    let expected: Vec<i64> = (1..=i64::try_from(files).expect("a count")).collect();
+    assert_eq!(versions, expected, "each migration applied exactly once");
+    assert!(files >= 5);
 
     // Every one of them works, on the one schema.
     let acme = account("acme");

@@ -32,6 +32,9 @@ pub struct Settings {
     pub hide_when_offline: bool,
     /// Seconds a waiting visitor waits for an agent before the busy reply.
     pub busy_after_seconds: u32,
+    /// Whether the server emails agents' replies to visitors (it has SMTP):
+    /// a chat box promises an answer by email only then.
+    pub email_replies: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             offline_message: DEFAULT_OFFLINE_MESSAGE.to_owned(),
             hide_when_offline: false,
             busy_after_seconds: DEFAULT_BUSY_AFTER_SECONDS,
+            email_replies: false,
         }
     }
 }
@@ -325,6 +329,7 @@ impl AccountState {
             next_change,
             version,
             hide_when_offline: self.settings.hide_when_offline,
+            email_replies: self.settings.email_replies,
         }
     }
 

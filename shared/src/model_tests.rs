@@ -854,6 +854,7 @@ fn snapshot_carries_account_group_status_reason_and_version() {
             next_change: None,
             version: 42,
             hide_when_offline: false,
+            email_replies: false,
         }
     );
 

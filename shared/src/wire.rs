@@ -83,6 +83,11 @@ pub struct StatusSnapshot {
     /// contract's snapshot, so widgets need no second request.
     #[serde(default)]
     pub hide_when_offline: bool,
+    /// Whether the server emails replies to visitors who left an address
+    /// (it is configured with SMTP): without it, a chat box must not promise
+    /// an answer by email. An addition to the contract's snapshot.
+    #[serde(default)]
+    pub email_replies: bool,
 }
 
 /// `event: site` on the agent stream: the site's status and every group's.

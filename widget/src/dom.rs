@@ -381,6 +381,7 @@ pub(crate) fn read_snapshot(json: &str) -> Option<Snapshot> {
         next_change_ms: string(&value, "next_change").map(|at| Date::parse(&at)),
         version: field(&value, "version").and_then(|value| value.as_f64()),
         hide_when_offline: field(&value, "hide_when_offline").and_then(|value| value.as_bool()),
+        email_replies: field(&value, "email_replies").and_then(|value| value.as_bool()),
     })
 }
 

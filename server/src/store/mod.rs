@@ -175,13 +175,25 @@ pub struct MessageRecord {
 pub struct OutboxItem {
     pub id: String,
     pub account_id: String,
-    /// What the payload is: `email`.
+    /// What the payload is: `email` or [`REPLY_DIGEST`].
     pub kind: String,
-    /// JSON, as `kind` defines it.
+    /// JSON, as `kind` defines it; a `conversation_id` field ties the item to
+    /// a conversation (it is erased with it).
     pub payload: String,
     pub created_at: Timestamp,
+    /// When the first attempt is due (`created_at` for at once).
+    pub due_at: Timestamp,
     pub attempts: u32,
 }
+
+/// The outbox kind of a digest of agents' replies emailed to a visitor. The
+/// store keeps at most one waiting per conversation: given to
+/// [`Store::append_messages`] while one waits, the item is dropped and the
+/// replies join the waiting digest; otherwise it is stored and the
+/// conversation's digest starts at the first agent reply appended with it.
+/// [`Store::finish_reply_digest`] ends it, or hands the replies that came
+/// while it was being sent to a follow-up item.
+pub const REPLY_DIGEST: &str = "reply_digest";
 
 impl fmt::Debug for OutboxItem {
     // Not the payload: it holds addresses and a visitor's words.
@@ -284,6 +296,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn update_conversation(&self, conversation: &ConversationRecord) -> StoreResult<()> {
         self.append_messages(conversation, &[], &[]).await.map(drop)
     }
+    /// Where the conversation's waiting digest of replies starts (the `seq`
+    /// of its first agent reply); `None` when none waits.
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>>;
+    /// After the digest of replies `from..=sent_up_to` went to the visitor:
+    /// when agent replies after `sent_up_to` arrived meanwhile, the digest
+    /// now starts at the first of them and `follow_up` (the outbox item that
+    /// sends them) is stored, and the answer is true; otherwise no digest
+    /// waits any more. A conversation whose digest no longer starts at
+    /// `from` (erased, or finished by an earlier attempt) is left as it is.
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool>;
     /// Removes one of the account's conversations and its messages for good.
     /// False when there was none.
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool>;

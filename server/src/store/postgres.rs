@@ -30,7 +30,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use super::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
     ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
-    SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+    REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_cluster.sql"),
     include_str!("../../migrations/postgres/0003_notifications.sql"),
     include_str!("../../migrations/postgres/0004_disabled_agents.sql"),
+    include_str!("../../migrations/postgres/0005_reply_digests.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -541,6 +542,48 @@ async fn insert_messages(
 }
 
 /// Inserts outbox items, due at their creation.
+/// The rule of [`REPLY_DIGEST`] (one digest waiting per conversation) for
+/// the items appended with `stored`: drops a digest item while one waits,
+/// else marks where the new one starts. In the append's transaction, which
+/// holds the conversation's row lock.
+async fn reply_digest_rule(
+    tx: &deadpool_postgres::Transaction<'_>,
+    conversation_id: &str,
+    stored: &[MessageRecord],
+    items: &[OutboxItem],
+) -> StoreResult<Vec<OutboxItem>> {
+    if !items.iter().any(|item| item.kind == REPLY_DIGEST) {
+        return Ok(items.to_vec());
+    }
+    let row = tx
+        .query_one(
+            "SELECT reply_mail_from FROM conversations WHERE id = $1",
+            &[&conversation_id],
+        )
+        .await
+        .map_err(backend)?;
+    let waiting: Option<i64> = get(&row, 0)?;
+    let first = stored
+        .iter()
+        .find(|m| m.author == Author::Agent)
+        .and_then(|m| i64::try_from(m.seq).ok());
+    if let (None, Some(first)) = (waiting, first) {
+        tx.execute(
+            "UPDATE conversations SET reply_mail_from = $2 WHERE id = $1",
+            &[&conversation_id, &first],
+        )
+        .await
+        .map_err(backend)?;
+        return Ok(items.to_vec());
+    }
+    Ok(items
+        .iter()
+        .filter(|item| item.kind != REPLY_DIGEST)
+        .cloned()
+        .collect())
+}
+
+/// Inserts outbox items, each first due at its `due_at`.
 async fn insert_outbox(
     tx: &deadpool_postgres::Transaction<'_>,
     items: &[OutboxItem],
@@ -551,7 +594,7 @@ async fn insert_outbox(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO outbox (id, account_id, kind, payload, created_at, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $5)",
+             VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7)",
         )
         .await
         .map_err(backend)?;
@@ -566,6 +609,7 @@ async fn insert_outbox(
                 &item.payload,
                 &millis(item.created_at),
                 &attempts,
+                &millis(item.due_at),
             ],
         )
         .await
@@ -872,6 +916,73 @@ impl Store for PostgresStore {
         Ok(stored)
     }
 
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT reply_mail_from FROM conversations WHERE id = $1",
+                &[&conversation_id],
+            )
+            .await
+            .map_err(backend)?;
+        let start: Option<i64> = match &row {
+            Some(row) => get(row, 0)?,
+            None => None,
+        };
+        Ok(start.and_then(|seq| u64::try_from(seq).ok()))
+    }
+
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The row lock orders this against appends (which hold it from their
+        // first statement); the next statement's snapshot then sees every
+        // reply committed before it.
+        let waiting = tx
+            .query_opt(
+                "SELECT reply_mail_from FROM conversations WHERE id = $1 FOR UPDATE",
+                &[&conversation_id],
+            )
+            .await
+            .map_err(backend)?;
+        let waiting: Option<i64> = match &waiting {
+            Some(row) => get(row, 0)?,
+            None => None,
+        };
+        if waiting.is_none() || waiting != i64::try_from(from).ok() {
+            return Ok(false);
+        }
+        let row = tx
+            .query_one(
+                "SELECT min(seq) FROM messages
+                 WHERE conversation_id = $1 AND seq > $2 AND author = 'agent'",
+                &[
+                    &conversation_id,
+                    &i64::try_from(sent_up_to).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        let next: Option<i64> = get(&row, 0)?;
+        tx.execute(
+            "UPDATE conversations SET reply_mail_from = $2 WHERE id = $1",
+            &[&conversation_id, &next],
+        )
+        .await
+        .map_err(backend)?;
+        if next.is_some() {
+            insert_outbox(&tx, std::slice::from_ref(follow_up)).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(next.is_some())
+    }
+
     async fn append_messages(
         &self,
         conversation: &ConversationRecord,
@@ -907,7 +1018,8 @@ impl Store for PostgresStore {
             )));
         }
         let stored = insert_messages(&tx, messages).await?;
-        insert_outbox(&tx, outbox).await?;
+        let outbox = reply_digest_rule(&tx, &c.id, &stored, outbox).await?;
+        insert_outbox(&tx, &outbox).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
@@ -1039,6 +1151,8 @@ impl Store for PostgresStore {
                     kind: get(row, 2)?,
                     payload: get(row, 3)?,
                     created_at: from_millis(get(row, 4)?)?,
+                    // It came due by now; when exactly matters no more.
+                    due_at: now,
                     attempts: u32::try_from(attempts).unwrap_or(0),
                 })
             })

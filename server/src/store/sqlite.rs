@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+    MessageRecord, OutboxItem, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
+    WaitingRecord,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_conversations.sql"),
     include_str!("../../migrations/0003_notifications.sql"),
     include_str!("../../migrations/0004_disabled_agents.sql"),
+    include_str!("../../migrations/0005_reply_digests.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -366,12 +368,55 @@ fn insert_messages(
         .collect()
 }
 
-/// Inserts outbox items, due at their creation.
+/// Where a conversation's waiting digest starts: `None` without such a
+/// conversation, `Some(None)` when no digest waits.
+fn digest_start(conn: &Connection, conversation_id: &str) -> StoreResult<Option<Option<u64>>> {
+    conn.query_row(
+        "SELECT reply_mail_from FROM conversations WHERE id = ?1",
+        params![conversation_id],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(backend)
+}
+
+/// The rule of [`REPLY_DIGEST`] (one digest waiting per conversation) for
+/// the items appended with `stored`: drops a digest item while one waits,
+/// else marks where the new one starts. In the append's transaction.
+fn reply_digest_rule(
+    tx: &rusqlite::Transaction<'_>,
+    conversation_id: &str,
+    stored: &[MessageRecord],
+    items: Vec<OutboxItem>,
+) -> StoreResult<Vec<OutboxItem>> {
+    if !items.iter().any(|item| item.kind == REPLY_DIGEST) {
+        return Ok(items);
+    }
+    let waiting = digest_start(tx, conversation_id)?.flatten();
+    let first = stored
+        .iter()
+        .find(|m| m.author == Author::Agent)
+        .map(|m| m.seq);
+    if let (None, Some(first)) = (waiting, first) {
+        tx.execute(
+            "UPDATE conversations SET reply_mail_from = ?2 WHERE id = ?1",
+            params![conversation_id, first],
+        )
+        .map_err(backend)?;
+        return Ok(items);
+    }
+    Ok(items
+        .into_iter()
+        .filter(|item| item.kind != REPLY_DIGEST)
+        .collect())
+}
+
+/// Inserts outbox items, each first due at its `due_at`.
 fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO outbox (id, account_id, kind, payload, created_at, attempts, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(backend)?;
     for item in items {
@@ -382,6 +427,7 @@ fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> StoreR
             item.payload,
             millis(item.created_at),
             item.attempts,
+            millis(item.due_at),
         ])
         .map_err(backend)?;
     }
@@ -735,9 +781,52 @@ impl Store for SqliteStore {
                 )));
             }
             let stored = insert_messages(&tx, &messages)?;
+            let outbox = reply_digest_rule(&tx, &c.id, &stored, outbox)?;
             insert_outbox(&tx, &outbox)?;
             tx.commit().map_err(backend)?;
             Ok(stored)
+        })
+        .await
+    }
+
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
+        let id = conversation_id.to_owned();
+        self.with(move |conn| Ok(digest_start(conn, &id)?.flatten()))
+            .await
+    }
+
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool> {
+        let id = conversation_id.to_owned();
+        let follow_up = follow_up.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            if digest_start(&tx, &id)? != Some(Some(from)) {
+                return Ok(false);
+            }
+            let next: Option<u64> = tx
+                .query_row(
+                    "SELECT min(seq) FROM messages
+                     WHERE conversation_id = ?1 AND seq > ?2 AND author = 'agent'",
+                    params![id, sent_up_to],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            tx.execute(
+                "UPDATE conversations SET reply_mail_from = ?2 WHERE id = ?1",
+                params![id, next],
+            )
+            .map_err(backend)?;
+            if next.is_some() {
+                insert_outbox(&tx, std::slice::from_ref(&follow_up))?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(next.is_some())
         })
         .await
     }
@@ -874,6 +963,8 @@ impl Store for SqliteStore {
                         kind: row.get(2)?,
                         payload: row.get(3)?,
                         created_at: from_millis(row.get(4)?)?,
+                        // It came due by now; when exactly matters no more.
+                        due_at: now,
                         attempts: row.get(5)?,
                     })
                 })

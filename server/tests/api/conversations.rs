@@ -1725,6 +1725,20 @@ impl Store for GatedStore {
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         self.inner.delete_conversation(account_id, id).await
     }
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
+        self.inner.reply_digest_start(conversation_id).await
+    }
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool> {
+        self.inner
+            .finish_reply_digest(conversation_id, from, sent_up_to, follow_up)
+            .await
+    }
     async fn conversation(
         &self,
         account_id: &str,

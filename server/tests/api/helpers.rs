@@ -89,7 +89,7 @@ async fn start(
     let manual = config.manual_clock.map(ManualClock::new);
     let clock = manual.clone().map_or(Clock::System, Clock::Manual);
     let keep_alive = config.keep_alive.unwrap_or(Duration::from_secs(20));
-    let hub = Hub::load(
+    let hub = onair_server::node::start(
         store,
         HubOptions {
             clock,
@@ -97,6 +97,7 @@ async fn start(
             cluster: None,
             outbox: config.outbox.clone(),
         },
+        None,
     )
     .await
     .expect("load hub");

@@ -45,6 +45,7 @@ async fn a_snapshot_has_exactly_the_contract_fields() {
         keys,
         [
             "account",
+            "email_replies",
             "group",
             "hide_when_offline",
             "message",
