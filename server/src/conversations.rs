@@ -1,4 +1,4 @@
-//! Conversations (CONTRACT §3): the write paths for visitor messages, agent
+//! Conversations (docs/conversations.md): the write paths for visitor messages, agent
 //! replies, closing and automatic replies, and the live feeds that carry them.
 //!
 //! Every write takes the account's write lock ([`Writer`]), stores the change
@@ -10,7 +10,7 @@
 //!
 //! - one `broadcast` per account for agent streams (`/me/events`). A frame
 //!   carries the scope's group; each agent stream keeps the frames its agent
-//!   is eligible for (CONTRACT §1.2). An agent stream that falls more than
+//!   is eligible for (docs/status.md). An agent stream that falls more than
 //!   [`AGENT_FEED_CAPACITY`] frames behind **ends**: the dashboard's
 //!   `EventSource` reconnects and refetches the inbox, as after any drop.
 //! - one `broadcast` per conversation with an open visitor stream, created on

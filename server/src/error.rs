@@ -182,7 +182,7 @@ impl IntoResponse for Error {
     }
 }
 
-/// The request body limit for every JSON route (CONTRACT §3: 16 KiB).
+/// The request body limit for every JSON route (docs/conversations.md: 16 KiB).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// A JSON body. Unlike axum's `Json` it does not insist on a content type

@@ -41,7 +41,7 @@ use crate::store::{
     Store,
 };
 
-/// How often open streams get a keep-alive comment (CONTRACT: at least every 30 s).
+/// How often open streams get a keep-alive comment (docs/api.md: at least every 30 s).
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(20);
 const SHUTDOWN_AT: &str = "shutdown_at";
 /// In a cluster, a sign of life is stored when the one stored may be older
@@ -89,9 +89,9 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
-    /// Visitor-message rate limits (CONTRACT §3).
+    /// Visitor-message rate limits (docs/conversations.md).
     pub limits: RateLimiter,
-    /// Login limits (CONTRACT §8).
+    /// Login limits (docs/hardening.md).
     pub logins: LoginLimiter,
     accounts: Mutex<HashMap<String, Arc<AccountLive>>>,
     /// SHA-256 of a bearer token → the account holding that session.
@@ -238,7 +238,7 @@ impl Hub {
         let grace = data.account.grace_seconds;
         let mut sessions = HashMap::new();
         for record in data.sessions {
-            // CONTRACT §1.1: a session present when the server went away counts
+            // docs/status.md: a session present when the server went away counts
             // as present for grace_seconds after it comes back.
             let reference = shutdown_at.unwrap_or(now).min(now);
             let was_present = record.streaming
@@ -589,7 +589,7 @@ impl Hub {
         // Authenticated requests are signs of life that only memory knows of
         // (storing each would cost a write per request). Store them now, or a
         // session present only through them would not count as present after
-        // the restart (CONTRACT §1.1).
+        // the restart (docs/status.md).
         for (session_id, last_seen, streaming) in self.unstored_presence(now) {
             if let Err(e) = self
                 .store

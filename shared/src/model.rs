@@ -1,5 +1,5 @@
 //! Accounts, agents, groups and session presence, and the derivation of what a
-//! chat box shows (CONTRACT §1).
+//! chat box shows (docs/status.md).
 //!
 //! Everything is a function of an [`AccountState`] and an instant `now`; the
 //! server keeps one `AccountState` per account in memory and re-derives after
@@ -87,7 +87,7 @@ impl AgentState {
         }
     }
 
-    /// CONTRACT §1.2: every agent counts for the site; for group `g`, the
+    /// docs/status.md: every agent counts for the site; for group `g`, the
     /// agents in `g` and every agent in no group.
     pub fn is_eligible(&self, scope: &Scope) -> bool {
         match scope {
@@ -148,7 +148,7 @@ pub struct Derived {
     pub reason: Reason,
 }
 
-/// CONTRACT §1.4: what the chat box of `scope` shows at `now`.
+/// docs/status.md: what the chat box of `scope` shows at `now`.
 ///
 /// An unknown group derives as a group with no members of its own (only the
 /// ungrouped agents count); callers reject unknown groups before asking.

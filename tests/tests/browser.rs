@@ -1,6 +1,6 @@
 //! End-to-end tests in a real browser: the `onair` binary, Debian's Chromium driven through
 //! chromedriver, and a customer website on another origin that embeds the chat box with the
-//! script tag of CONTRACT §4. The widget must be built into the binary (`cargo xtask widget`
+//! script tag of widget/README.md The widget must be built into the binary (`cargo xtask widget`
 //! before building the server; `cargo xtask test` does both).
 
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use onair_tests::cluster::{Cluster, LoadBalancer, PgDatabase, RedisServer};
 use onair_tests::*;
 use serde_json::json;
 
-/// A status change is pushed to chat boxes "at once" (CONTRACT §1.4); we hold that to this,
+/// A status change is pushed to chat boxes "at once" (docs/status.md); we hold that to this,
 /// from sending the agent's request to the customer's page seeing the change.
 const PUSH_LATENCY_MS: f64 = 500.0;
 /// Loading Chromium, the page, the wasm and the first answer; generous for a busy machine.

@@ -1,5 +1,5 @@
 //! Resource limits of the real `onair` binary against anonymous clients
-//! (CONTRACT §8, docs/hardening.md): what a flood of logins or of idle
+//! (docs/hardening.md): what a flood of logins or of idle
 //! connections costs the process, measured on the process itself.
 
 use std::net::{IpAddr, Ipv4Addr};

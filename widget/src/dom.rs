@@ -13,7 +13,7 @@ use web_sys::{
 use crate::i18n::Strings;
 use crate::model::{ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View};
 
-/// The host element's id (CONTRACT §4); it carries `data-status`.
+/// The host element's id (widget/README.md); it carries `data-status`.
 pub(crate) const HOST_ID: &str = "onair-chatbox";
 
 const STYLE: &str = include_str!("style.css");
@@ -385,7 +385,7 @@ pub(crate) fn read_snapshot(json: &str) -> Option<Snapshot> {
     })
 }
 
-/// Reads a message (CONTRACT §3) from an `event: message`'s JSON and its event id.
+/// Reads a message (docs/conversations.md) from an `event: message`'s JSON and its event id.
 pub(crate) fn read_message(json: &str, event_id: Option<String>) -> Option<ChatMessage> {
     message_of(&parse_object(json)?, event_id)
 }

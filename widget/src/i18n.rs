@@ -1,4 +1,4 @@
-//! The chat box's words in the five languages of CONTRACT §4.
+//! The chat box's words in the five languages of widget/README.md
 //!
 //! Every string exists in every language; the unit tests check that none is
 //! empty and that the translations really differ from English where they should.

@@ -23,7 +23,7 @@ pub(crate) struct RawSnapshot {
     pub(crate) email_replies: Option<bool>,
 }
 
-/// A status snapshot (CONTRACT §2.4) the chat box can show.
+/// A status snapshot (docs/status.md) the chat box can show.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Snapshot {
     pub(crate) status: Status,
@@ -62,7 +62,7 @@ impl Snapshot {
     }
 }
 
-/// The fields of one message (CONTRACT §3), as the DOM layer read them from JSON, unchecked.
+/// The fields of one message (docs/conversations.md), as the DOM layer read them from JSON, unchecked.
 #[derive(Debug, Default)]
 pub(crate) struct RawMessage {
     pub(crate) id: Option<String>,
@@ -145,7 +145,7 @@ impl Model {
     }
 }
 
-/// The visitor's current conversation (CONTRACT §3).
+/// The visitor's current conversation (docs/conversations.md).
 #[derive(Debug, Default)]
 pub(crate) struct Chat {
     /// Its id; kept in `localStorage` by the DOM layer, so it survives page loads.
@@ -196,7 +196,7 @@ pub(crate) enum Post {
 pub(crate) struct Failure {
     /// The HTTP status; 0 when no answer came (network down, CORS refused).
     pub(crate) status: u16,
-    /// The error's `code` and `message` (CONTRACT §2), empty when the body had none.
+    /// The error's `code` and `message` (docs/api.md), empty when the body had none.
     pub(crate) code: String,
     pub(crate) message: String,
     /// `Retry-After`, in seconds.
@@ -311,7 +311,7 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 model.snapshot = Some(snapshot);
                 return Change::Render;
             };
-            // Versions never go backwards on the server (CONTRACT §2.4): a lower one is stale,
+            // Versions never go backwards on the server (docs/status.md): a lower one is stale,
             // e.g. from a connection that was overtaken by a newer one.
             if snapshot.version < last.version || *last == snapshot {
                 return Change::None;
@@ -550,7 +550,7 @@ fn is_shown(model: &Model) -> bool {
         // offline) or changes its mind would be worse than a short wait.
         None => false,
         // A visitor with a conversation in progress keeps seeing it, also while offline with
-        // `hide_when_offline` set (CONTRACT §4).
+        // `hide_when_offline` set (widget/README.md).
         Some(snapshot) => {
             !(snapshot.status == Status::Offline && snapshot.hide_when_offline)
                 || model.chat.in_progress()
@@ -1230,7 +1230,7 @@ mod tests {
         );
     }
 
-    // Conversations (CONTRACT §3).
+    // Conversations (docs/conversations.md).
 
     const CONVERSATION: &str = "c1";
 

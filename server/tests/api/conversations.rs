@@ -1,4 +1,4 @@
-//! Conversations (CONTRACT §3) over real HTTP and SSE: the visitor routes,
+//! Conversations (docs/conversations.md) over real HTTP and SSE: the visitor routes,
 //! the agent inbox, the live events of both, automatic replies on a manual
 //! clock, the rate limits, and what survives a restart.
 
