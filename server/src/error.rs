@@ -133,6 +133,13 @@ impl From<StoreError> for Error {
             StoreError::Conflict(what) => {
                 Error::conflict(conflict_code(what), format!("that {what} is already taken"))
             }
+            StoreError::Full(detail) => {
+                tracing::warn!(%detail, "a write failed: the disk is full");
+                Error::ServiceUnavailable {
+                    code: "storage_full",
+                    message: "the server's disk is full: nothing can be stored until there is room again",
+                }
+            }
             other => Error::Internal(other.to_string()),
         }
     }

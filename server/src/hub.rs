@@ -38,7 +38,7 @@ use crate::notify::Outbox;
 use crate::sse;
 use crate::store::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, SessionRecord,
-    Store,
+    Store, StoreError,
 };
 
 /// How often open streams get a keep-alive comment (docs/api.md: at least every 30 s).
@@ -234,7 +234,16 @@ impl Hub {
         // One change may have been published but not yet stored when the
         // process died; starting two past the stored counter stays ahead of it.
         let version = data.version + 2;
-        self.store.set_version(&data.account.id, version).await?;
+        match self.store.set_version(&data.account.id, version).await {
+            Ok(()) => {}
+            // A full disk: serve what is stored (docs/hardening.md). Changes
+            // that need a write fail until there is room; the counter in
+            // memory still starts two ahead.
+            Err(StoreError::Full(_)) => {
+                tracing::warn!(account = %data.account.slug, "starting on a full disk: the account is served read-only until there is room");
+            }
+            Err(e) => return Err(e.into()),
+        }
         let grace = data.account.grace_seconds;
         let mut sessions = HashMap::new();
         for record in data.sessions {

@@ -34,6 +34,35 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The disk (or the database's space) is full: reads still work, writes
+    /// fail until space is freed (docs/hardening.md).
+    #[error("the disk is full: {0}")]
+    Full(String),
+}
+
+/// Whether a write failed for a full disk since the last successful write
+/// probe (`/healthz` probes while it is set). Process-wide: one process has
+/// one database.
+static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A full disk's error, recorded for `/healthz`.
+pub(crate) fn full(message: String) -> StoreError {
+    if !FULL.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("the disk is full: writes fail, reads are served ({message})");
+    }
+    StoreError::Full(message)
+}
+
+/// Whether writes have been failing for a full disk (see [`StoreError::Full`]).
+pub fn disk_full() -> bool {
+    FULL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Records that a write worked again.
+pub fn disk_writable() {
+    if FULL.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!("the disk has room again: writes work");
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

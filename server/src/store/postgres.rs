@@ -209,6 +209,7 @@ async fn snapshot(
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::DISK_FULL => super::full(format!("PostgreSQL: {db}")),
         Some(db) => StoreError::Backend(format!("PostgreSQL: {db}")),
         None => StoreError::Backend(format!("PostgreSQL: {e}")),
     }

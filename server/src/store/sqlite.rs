@@ -101,7 +101,10 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => super::full(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
 }
 
 /// Maps a unique-constraint failure to a conflict on `what`.
