@@ -39,6 +39,7 @@ use crate::hub::{AccountLive, Hub, Inner, TokenHash, Writer};
 use crate::notify;
 use crate::sse;
 use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
+use crate::webhooks::{self, Event};
 
 /// Frames an agent stream may fall behind before it is ended.
 pub const AGENT_FEED_CAPACITY: usize = 1024;
@@ -309,10 +310,11 @@ pub async fn start(
         replies: Default::default(),
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery);
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
+    outbox.extend(webhook_deliveries(&writer, &conversation, true, &messages).await?);
     let stored = hub
         .store
         .create_conversation(&conversation, &messages, &outbox)
@@ -355,10 +357,11 @@ pub async fn visitor_message(
     conversation.state = state_of(delivery);
     conversation.last_message_at = now;
     let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery);
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
+    outbox.extend(webhook_deliveries(&writer, &conversation, false, &messages).await?);
     let stored = hub
         .store
         .append_messages(&conversation, &messages, &outbox)
@@ -405,10 +408,13 @@ pub async fn agent_reply(
         text,
         now,
     );
+    let reply = [reply];
+    let outbox = webhook_deliveries(&writer, &conversation, false, &reply).await?;
     let stored = hub
         .store
-        .append_messages(&conversation, &[reply], &[])
+        .append_messages(&conversation, &reply, &outbox)
         .await?;
+    wake_outbox(hub, &outbox);
     publish(&writer, &conversation, state_changed, &stored);
     announce(&writer, &conversation, state_changed, &stored).await;
     let message = stored
@@ -513,7 +519,11 @@ async fn send_due_reply(
     if !messages.is_empty() {
         conversation.last_message_at = now;
     }
-    let stored = store.append_messages(&conversation, &messages, &[]).await?;
+    let outbox = webhook_deliveries(writer, &conversation, false, &messages).await?;
+    let stored = store
+        .append_messages(&conversation, &messages, &outbox)
+        .await?;
+    wake_outbox(writer.hub(), &outbox);
     publish(writer, &conversation, false, &stored);
     announce(writer, &conversation, false, &stored).await;
     Ok(())
@@ -535,9 +545,58 @@ fn notifications(
     writer.read(|inner| notify::offline_message_emails(inner, conversation, message, now))
 }
 
+/// The webhook deliveries new messages cause (`message.created` for each,
+/// and `conversation.created` for a new conversation), stored with them.
+/// Read under the account's write lock, which webhook changes also take.
+async fn webhook_deliveries(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    created: bool,
+    messages: &[MessageRecord],
+) -> Result<Vec<OutboxItem>> {
+    let hub = writer.hub();
+    let live = writer.live();
+    let hooks = hub.store.webhooks(&live.id).await?;
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = writer.now();
+    let about = Some(conversation.id.as_str());
+    let mut items = Vec::new();
+    if created {
+        let data = view(conversation);
+        items.extend(webhooks::deliveries(
+            &hooks,
+            Event::ConversationCreated,
+            &live.slug,
+            about,
+            &data,
+            now,
+        ));
+    }
+    for message in messages {
+        let data = message_view(message);
+        items.extend(webhooks::deliveries(
+            &hooks,
+            Event::MessageCreated,
+            &live.slug,
+            about,
+            &data,
+            now,
+        ));
+    }
+    Ok(items)
+}
+
 fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
-    if let (Some(outbox), false) = (&hub.outbox, items.is_empty()) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(outbox) = &hub.outbox {
         outbox.wake();
+    }
+    if items.iter().any(|item| item.kind == webhooks::KIND) {
+        hub.webhooks.wake();
     }
 }
 

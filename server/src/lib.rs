@@ -18,6 +18,7 @@ pub mod password;
 pub mod proxies;
 pub mod sse;
 pub mod store;
+pub mod webhooks;
 
 mod http;
 

@@ -395,20 +395,26 @@ pub fn render(
     )
 }
 
-/// Starts the hub's outbox worker, if it sends email. It ends with the hub.
+/// Starts the hub's outbox worker. It runs whether or not the server sends
+/// email: webhook deliveries (see `webhooks`) need no SMTP. It ends with the
+/// hub.
 pub(crate) fn spawn_worker(hub: &Arc<Hub>) {
-    let Some(outbox) = hub.outbox.clone() else {
-        return;
-    };
     let weak = Arc::downgrade(hub);
-    tokio::spawn(run(weak, outbox));
+    tokio::spawn(run(weak, hub.outbox.clone()));
 }
 
-async fn run(hub: Weak<Hub>, outbox: Arc<Outbox>) {
-    let timing = outbox.config.timing;
+/// The outbox's timing: the email settings' when email is on (the same
+/// flags set both), else the webhooks'.
+fn timing(hub: &Hub, outbox: Option<&Outbox>) -> OutboxTiming {
+    outbox.map_or_else(|| hub.webhooks.timing(), |o| o.config.timing)
+}
+
+async fn run(hub: Weak<Hub>, outbox: Option<Arc<Outbox>>) {
     loop {
         let Some(strong) = hub.upgrade() else { return };
-        let next = drain(&strong, &outbox).await;
+        let timing = timing(&strong, outbox.as_deref());
+        let next = drain(&strong, outbox.as_deref()).await;
+        let webhooks = Arc::clone(&strong.webhooks);
         drop(strong);
         let wait = match next {
             Some(due) => {
@@ -418,16 +424,23 @@ async fn run(hub: Weak<Hub>, outbox: Arc<Outbox>) {
             None => timing.sweep,
         }
         .clamp(Duration::from_millis(20), timing.sweep);
+        let email_written = async {
+            match &outbox {
+                Some(outbox) => outbox.wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            () = outbox.wake.notified() => {}
+            () = email_written => {}
+            () = webhooks.woken() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
 }
 
 /// Sends every due item; returns when the next one is due.
-async fn drain(hub: &Hub, outbox: &Outbox) -> Option<Timestamp> {
-    let timing = outbox.config.timing;
+async fn drain(hub: &Hub, outbox: Option<&Outbox>) -> Option<Timestamp> {
+    let timing = timing(hub, outbox);
     loop {
         let now = Timestamp::now();
         let lease_until = later(now, timing.lease);
@@ -486,64 +499,120 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     format!("{what}{code}")
 }
 
-/// Sends one claimed item and records the outcome.
-async fn deliver(hub: &Hub, outbox: &Outbox, item: OutboxItem) {
-    let store = &hub.store;
-    let metrics = &hub.metrics;
-    let message = (item.kind == EMAIL)
-        .then(|| serde_json::from_str::<EmailPayload>(&item.payload).ok())
-        .flatten()
+/// How one attempt at an outbox item ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent,
+    /// Worth trying again: the words say why it failed.
+    Failed(String),
+    /// Nothing a retry could change: given up at once.
+    Unsendable(String),
+}
+
+/// What was recorded of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Sent,
+    Retry(Timestamp),
+    GaveUp,
+}
+
+/// Sends one claimed item, by its kind, and records the outcome.
+async fn deliver(hub: &Hub, outbox: Option<&Outbox>, item: OutboxItem) {
+    let timing = timing(hub, outbox);
+    match (item.kind.as_str(), outbox) {
+        (crate::webhooks::KIND, _) => {
+            let tried = hub.webhooks.send(&*hub.store, &item).await;
+            let settled = settle(hub, timing, &item, &tried.attempt).await;
+            hub.webhooks.log(&*hub.store, &item, &tried, settled).await;
+        }
+        (EMAIL, Some(outbox)) => {
+            let attempt = send_email(outbox, &item).await;
+            settle(hub, timing, &item, &attempt).await;
+        }
+        // Written while email was on: it waits, leased, for a process that
+        // sends email.
+        (EMAIL, None) => {}
+        _ => {
+            let attempt = Attempt::Unsendable("the notification is of an unknown kind".into());
+            settle(hub, timing, &item, &attempt).await;
+        }
+    }
+}
+
+/// Sends one notification email.
+async fn send_email(outbox: &Outbox, item: &OutboxItem) -> Attempt {
+    let message = serde_json::from_str::<EmailPayload>(&item.payload)
+        .ok()
         .map(|payload| {
             let link = outbox.conversation_link(&payload.conversation_id);
             render(&payload, &outbox.config.from, &link)
         });
-    let message = match message {
-        Some(Ok(message)) => message,
-        // Nothing a retry could change.
-        _ => {
-            let error = "the notification cannot be built (unknown kind, payload or address)";
-            tracing::error!(notification = %item.id, "{error}; giving it up");
-            metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = store.outbox_failed(&item.id, Timestamp::now(), error).await {
-                tracing::warn!(error = %e, notification = %item.id, "could not record a failed notification");
-            }
-            return;
-        }
+    let Some(Ok(message)) = message else {
+        return Attempt::Unsendable(
+            "the notification cannot be built (payload or address)".to_owned(),
+        );
     };
     match outbox.transport.send(message).await {
-        Ok(_) => {
-            metrics.outbox_sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(notification = %item.id, "sent a notification email");
-            // Should this fail (or the process die first), the lease runs out
-            // and the email goes again: at least once.
-            if let Err(e) = store.outbox_sent(&item.id, Timestamp::now()).await {
-                tracing::error!(error = %e, notification = %item.id, "could not record a sent notification");
-            }
-        }
-        Err(e) => {
-            let error = describe(&e);
-            let failures = item.attempts.saturating_add(1);
-            let now = Timestamp::now();
-            let age = now.duration_since(item.created_at);
-            let give_up = SignedDuration::try_from(outbox.config.timing.give_up_after)
-                .is_ok_and(|limit| age >= limit);
-            let recorded = if give_up {
-                metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(notification = %item.id, attempts = failures, error = %error,
-                    "giving up a notification email");
-                store.outbox_failed(&item.id, now, &error).await
-            } else {
-                let wait = outbox.config.timing.backoff(failures);
-                metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(notification = %item.id, attempts = failures, error = %error,
-                    retry_in_ms = wait.as_millis() as u64, "a notification email failed; will retry");
-                store.outbox_retry(&item.id, later(now, wait), &error).await
-            };
-            if let Err(e) = recorded {
-                tracing::warn!(error = %e, notification = %item.id, "could not record a failed attempt");
-            }
-        }
+        Ok(_) => Attempt::Sent,
+        Err(e) => Attempt::Failed(describe(&e)),
     }
+}
+
+/// Records an attempt: sent, retried after the backoff, or given up (at once
+/// when unsendable, or a day after the item was written).
+async fn settle(hub: &Hub, timing: OutboxTiming, item: &OutboxItem, attempt: &Attempt) -> Settled {
+    let store = &hub.store;
+    let metrics = &hub.metrics;
+    let now = Timestamp::now();
+    let (settled, recorded) = match attempt {
+        Attempt::Sent => {
+            metrics.outbox_sent.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(notification = %item.id, kind = %item.kind, "sent a notification");
+            // Should this fail (or the process die first), the lease runs out
+            // and the item goes again: at least once.
+            (Settled::Sent, store.outbox_sent(&item.id, now).await)
+        }
+        Attempt::Unsendable(error) => {
+            tracing::error!(notification = %item.id, kind = %item.kind, error = %error,
+                "giving up a notification that cannot be sent");
+            metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
+            (
+                Settled::GaveUp,
+                store.outbox_failed(&item.id, now, error).await,
+            )
+        }
+        Attempt::Failed(error) => {
+            let failures = item.attempts.saturating_add(1);
+            let age = now.duration_since(item.created_at);
+            let give_up =
+                SignedDuration::try_from(timing.give_up_after).is_ok_and(|limit| age >= limit);
+            if give_up {
+                metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(notification = %item.id, kind = %item.kind, attempts = failures,
+                    error = %error, "giving up a notification");
+                (
+                    Settled::GaveUp,
+                    store.outbox_failed(&item.id, now, error).await,
+                )
+            } else {
+                let wait = timing.backoff(failures);
+                let at = later(now, wait);
+                metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(notification = %item.id, kind = %item.kind, attempts = failures,
+                    error = %error, retry_in_ms = wait.as_millis() as u64,
+                    "a notification failed; will retry");
+                (
+                    Settled::Retry(at),
+                    store.outbox_retry(&item.id, at, error).await,
+                )
+            }
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, notification = %item.id, "could not record a notification attempt");
+    }
+    settled
 }
 
 #[cfg(test)]
