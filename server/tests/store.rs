@@ -1430,7 +1430,10 @@ async fn webhooks_are_created_listed_and_deleted_per_account(db: TestDb) {
         .await
         .expect("log");
     assert!(
-        !store.delete_webhook(&globex.id, "w1").await.expect("delete"),
+        !store
+            .delete_webhook(&globex.id, "w1")
+            .await
+            .expect("delete"),
         "another account's webhook is not deleted"
     );
     assert!(store.delete_webhook(&acme.id, "w1").await.expect("delete"));

@@ -14,3 +14,4 @@ mod logins;
 mod notifications;
 mod smoke;
 mod status;
+mod webhooks;
