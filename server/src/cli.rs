@@ -83,7 +83,13 @@ pub struct ServeArgs {
     /// Webhooks may target loopback, private and other non-public addresses
     /// (a receiver on this host or network). Off by default: an admin could
     /// otherwise make the server reach its own network.
-    #[arg(long, env = "ONAIR_ALLOW_PRIVATE_WEBHOOKS")]
+    /// The variable takes `1`, `true`, `yes` or `on` (and their opposites).
+    #[arg(
+        long,
+        env = "ONAIR_ALLOW_PRIVATE_WEBHOOKS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub allow_private_webhooks: bool,
     /// Testing: the first retry of a failed email or webhook after this
     /// many ms (default 10 s, doubling up to an hour).

@@ -26,6 +26,8 @@ pub(crate) struct Received {
     pub(crate) signature: String,
     pub(crate) raw: String,
     pub(crate) body: Value,
+    /// The status it was answered with.
+    pub(crate) answered: u16,
 }
 
 /// A small HTTP/1.1 server on loopback that records each POST and answers
@@ -100,17 +102,19 @@ impl Receiver {
             .and_then(|line| line.split(' ').nth(1))
             .unwrap_or_default()
             .to_owned();
+        let default = *self.default_status.lock().expect("lock");
         let status = self
             .answers
             .lock()
             .expect("lock")
             .pop_front()
-            .unwrap_or(200);
+            .unwrap_or(default);
         self.received.lock().expect("lock").push(Received {
             path,
             signature: header("onair-signature").unwrap_or_default(),
             body: serde_json::from_str(&raw).unwrap_or(Value::Null),
             raw,
+            answered: status,
         });
         self.arrived.notify_waiters();
         let answer =
