@@ -562,30 +562,22 @@ async fn webhook_deliveries(
     }
     let now = writer.now();
     let about = Some(conversation.id.as_str());
-    let mut items = Vec::new();
-    if created {
+    let opened = created.then(|| {
         let data = view(conversation);
-        items.extend(webhooks::deliveries(
+        webhooks::deliveries(
             &hooks,
             Event::ConversationCreated,
             &live.slug,
             about,
             &data,
             now,
-        ));
-    }
-    for message in messages {
+        )
+    });
+    let written = messages.iter().flat_map(|message| {
         let data = message_view(message);
-        items.extend(webhooks::deliveries(
-            &hooks,
-            Event::MessageCreated,
-            &live.slug,
-            about,
-            &data,
-            now,
-        ));
-    }
-    Ok(items)
+        webhooks::deliveries(&hooks, Event::MessageCreated, &live.slug, about, &data, now)
+    });
+    Ok(opened.into_iter().flatten().chain(written).collect())
 }
 
 fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {

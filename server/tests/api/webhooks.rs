@@ -9,7 +9,7 @@ use onair_server::store::WebhookRecord;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Agent, SOON, TestApp, TestConfig, spawn_app, spawn_app_with};
+use crate::helpers::{Agent, TestApp, TestConfig, spawn_app, spawn_app_with};
 use crate::receiver::{DELIVERY_SOON, Receiver, assert_signed};
 
 const SLUG: &str = "acme";
@@ -49,6 +49,24 @@ async fn deliveries(app: &TestApp, admin: &Agent, webhook_id: &str) -> Vec<Value
         .await
         .expect(StatusCode::OK);
     body["deliveries"].as_array().expect("a list").clone()
+}
+
+/// The delivery log once it has `at_least` attempts (or what it has after a
+/// while).
+async fn deliveries_once(
+    app: &TestApp,
+    admin: &Agent,
+    webhook_id: &str,
+    at_least: usize,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + DELIVERY_SOON;
+    loop {
+        let log = deliveries(app, admin, webhook_id).await;
+        if log.len() >= at_least || tokio::time::Instant::now() > deadline {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn quick_retries() -> TestConfig {
@@ -245,14 +263,7 @@ async fn a_stored_private_target_is_refused_at_delivery_too() {
     app.set_status(&owner, "online").await;
     start_conversation(&app, "Hello?").await;
     for id in ["by-name", "by-address"] {
-        let deadline = tokio::time::Instant::now() + DELIVERY_SOON;
-        let log = loop {
-            let log = deliveries(&app, &owner, id).await;
-            if !log.is_empty() || tokio::time::Instant::now() > deadline {
-                break log;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let log = deliveries_once(&app, &owner, id, 1).await;
         let newest = log.first().unwrap_or_else(|| panic!("{id}: an attempt"));
         assert_eq!(newest["result"], "retrying", "{id}: {newest}");
         assert_eq!(newest["status"], Value::Null, "{id}: {newest}");
@@ -374,14 +385,7 @@ async fn a_failed_delivery_is_retried_with_the_same_id_and_both_attempts_are_log
         assert_signed(received, secret);
     }
 
-    let deadline = tokio::time::Instant::now() + SOON;
-    let log = loop {
-        let log = deliveries(&app, &owner, id).await;
-        if log.len() >= 2 || tokio::time::Instant::now() > deadline {
-            break log;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let log = deliveries_once(&app, &owner, id, 2).await;
     assert_eq!(log.len(), 2, "{log:#?}");
     let (second, first) = (&log[0], &log[1]);
     let delivery_id = both[0].body["id"].clone();
