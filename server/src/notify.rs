@@ -17,7 +17,9 @@
 //!
 //! The worker sleeps until the earliest item is due, woken at once when an
 //! item is written here, with a coarse safety sweep for items other nodes
-//! wrote.
+//! wrote. It runs in every process and dispatches on the item's kind: emails
+//! here, webhook deliveries in `webhooks`; both share the retry rules of
+//! [`settle`].
 
 use std::fmt;
 use std::str::FromStr;

@@ -626,6 +626,50 @@ mod tests {
     }
 
     #[test]
+    fn an_event_becomes_one_delivery_per_subscribed_webhook_with_its_id_in_the_body() {
+        let hook = |id: &str, events: &[&str]| WebhookRecord {
+            id: id.to_owned(),
+            account_id: "acme-id".to_owned(),
+            url: "https://hooks.example/x".to_owned(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            secret: "whsec_x".to_owned(),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        let hooks = [
+            hook("w1", &["message.created"]),
+            hook("w2", &["status.changed"]),
+            hook("w3", &["status.changed", "message.created"]),
+        ];
+        let at: Timestamp = "2026-12-01T10:00:00Z".parse().expect("instant");
+        let items = deliveries(
+            &hooks,
+            Event::MessageCreated,
+            "acme",
+            Some("c1"),
+            &serde_json::json!({"text": "hi"}),
+            at,
+        );
+        let payloads: Vec<WebhookPayload> = items
+            .iter()
+            .map(|i| serde_json::from_str(&i.payload).expect("payload"))
+            .collect();
+        let to: Vec<&str> = payloads.iter().map(|p| p.webhook_id.as_str()).collect();
+        assert_eq!(to, ["w1", "w3"]);
+        for (item, payload) in items.iter().zip(&payloads) {
+            assert_eq!(item.kind, KIND);
+            assert_eq!(item.account_id, "acme-id");
+            assert_eq!(payload.conversation_id.as_deref(), Some("c1"));
+            let body: serde_json::Value = serde_json::from_str(&payload.body).expect("body");
+            assert_eq!(
+                body,
+                serde_json::json!({"id": item.id, "event": "message.created", "account": "acme",
+                                   "created_at": "2026-12-01T10:00:00Z", "data": {"text": "hi"}})
+            );
+        }
+        assert_ne!(items[0].id, items[1].id);
+    }
+
+    #[test]
     fn events_round_trip_by_name() {
         for event in Event::ALL {
             assert_eq!(Event::parse(event.as_str()), Some(event));
