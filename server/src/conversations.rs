@@ -40,6 +40,7 @@ use crate::hub::{AccountLive, DueWork, Hub, Inner, TokenHash, Writer};
 use crate::notify;
 use crate::sse;
 use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
+use crate::webhooks::{self, Event};
 
 /// A visitor stream's subscription to one conversation's feed. Dropping it
 /// drops the receiver first, then removes the feed if nobody else listens.
@@ -195,10 +196,11 @@ pub async fn start(
         replies: Default::default(),
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery);
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
+    outbox.extend(webhook_deliveries(&writer, &conversation, true, &messages).await?);
     let stored = hub
         .store
         .create_conversation(&conversation, &messages, &outbox)
@@ -241,10 +243,11 @@ pub async fn visitor_message(
     conversation.state = state_of(delivery);
     conversation.last_message_at = now;
     let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery);
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
+    outbox.extend(webhook_deliveries(&writer, &conversation, false, &messages).await?);
     let stored = hub
         .store
         .append_messages(&conversation, &messages, &outbox)
@@ -291,12 +294,14 @@ pub async fn agent_reply(
         text,
         now,
     );
-    let digest = reply_digest(&writer, &conversation, now);
+    let reply = [reply];
+    let mut outbox = webhook_deliveries(&writer, &conversation, false, &reply).await?;
+    outbox.extend(reply_digest(&writer, &conversation, now));
     let stored = hub
         .store
-        .append_messages(&conversation, &[reply], &digest)
+        .append_messages(&conversation, &reply, &outbox)
         .await?;
-    wake_outbox(hub, &digest);
+    wake_outbox(hub, &outbox);
     publish(&writer, &conversation, state_changed, &stored);
     announce(&writer, &conversation, state_changed, &stored).await;
     let message = stored
@@ -412,7 +417,11 @@ async fn send_due_reply(
     if !messages.is_empty() {
         conversation.last_message_at = now;
     }
-    let stored = store.append_messages(&conversation, &messages, &[]).await?;
+    let outbox = webhook_deliveries(writer, &conversation, false, &messages).await?;
+    let stored = store
+        .append_messages(&conversation, &messages, &outbox)
+        .await?;
+    wake_outbox(writer.hub(), &outbox);
     publish(writer, &conversation, false, &stored);
     announce(writer, &conversation, false, &stored).await;
     Ok(())
@@ -477,9 +486,50 @@ fn visitor_connected(live: &AccountLive, conversation_id: &str) -> bool {
         .is_some_and(|tx| tx.receiver_count() > 0)
 }
 
+/// The webhook deliveries new messages cause (`message.created` for each,
+/// and `conversation.created` for a new conversation), stored with them.
+/// Read under the account's write lock, which webhook changes also take.
+async fn webhook_deliveries(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    created: bool,
+    messages: &[MessageRecord],
+) -> Result<Vec<OutboxItem>> {
+    let hub = writer.hub();
+    let live = writer.live();
+    let hooks = hub.store.webhooks(&live.id).await?;
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = writer.now();
+    let about = Some(conversation.id.as_str());
+    let opened = created.then(|| {
+        let data = view(conversation);
+        webhooks::deliveries(
+            &hooks,
+            Event::ConversationCreated,
+            &live.slug,
+            about,
+            &data,
+            now,
+        )
+    });
+    let written = messages.iter().flat_map(|message| {
+        let data = message_view(message);
+        webhooks::deliveries(&hooks, Event::MessageCreated, &live.slug, about, &data, now)
+    });
+    Ok(opened.into_iter().flatten().chain(written).collect())
+}
+
 fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
-    if let (Some(outbox), false) = (&hub.outbox, items.is_empty()) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(outbox) = &hub.outbox {
         outbox.wake();
+    }
+    if items.iter().any(|item| item.kind == webhooks::KIND) {
+        hub.webhooks.wake();
     }
 }
 

@@ -37,9 +37,10 @@ use crate::metrics::{Metrics, SessionCounts};
 use crate::notify::Outbox;
 use crate::sse;
 use crate::store::{
-    AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, SessionRecord,
-    Store, StoreError,
+    AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, OutboxItem,
+    SessionRecord, Store, StoreError, WebhookRecord,
 };
+use crate::webhooks::{self, Event, WebhookConfig, Webhooks};
 
 /// How often open streams get a keep-alive comment (docs/api.md: at least every 30 s).
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(20);
@@ -60,6 +61,8 @@ pub struct HubOptions {
     pub cluster: Option<ClusterLink>,
     /// Email notifications (docs/notifications.md); none without `--smtp-url`.
     pub outbox: Option<Arc<Outbox>>,
+    /// How webhooks are delivered (`--allow-private-webhooks`).
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for HubOptions {
@@ -69,6 +72,7 @@ impl Default for HubOptions {
             keep_alive: KEEP_ALIVE_EVERY,
             cluster: None,
             outbox: None,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct Hub {
     pub outbox: Option<Arc<Outbox>>,
     /// What the account timers run besides the derivation.
     due: Arc<dyn DueWork>,
+    /// Webhook deliveries (always: they need nothing configured).
+    pub webhooks: Arc<Webhooks>,
 }
 
 /// One account's live state.
@@ -177,7 +183,9 @@ impl Hub {
             keep_alive,
             cluster,
             outbox,
+            webhooks,
         } = options;
+        let webhooks = Arc::new(Webhooks::new(webhooks)?);
         let now = clock.now();
         let shutdown_at = store
             .meta(SHUTDOWN_AT)
@@ -200,6 +208,7 @@ impl Hub {
             cluster,
             outbox,
             due,
+            webhooks,
         });
         if let Some(cluster) = &hub.cluster {
             cluster.store.register_node(&cluster.node_id, now).await?;
@@ -470,6 +479,22 @@ impl Hub {
 
     pub fn index_token(&self, token_hash: [u8; 32], live: &Arc<AccountLive>, session_id: &str) {
         lock(&self.tokens).insert(token_hash, (Arc::clone(live), session_id.to_owned()));
+    }
+
+    /// The account's webhooks that subscribe to `status.changed`. A store
+    /// that cannot say is logged: status changes go on without their
+    /// deliveries rather than not at all.
+    async fn status_webhooks(&self, account_id: &str) -> Vec<WebhookRecord> {
+        match self.store.webhooks(account_id).await {
+            Ok(mut hooks) => {
+                hooks.retain(|h| h.events.iter().any(|e| e == Event::StatusChanged.as_str()));
+                hooks
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the account's webhooks");
+                Vec::new()
+            }
+        }
     }
 
     /// Takes the account's write lock.
@@ -813,19 +838,36 @@ impl Writer<'_> {
             }
             return out;
         }
-        let (out, bumped) = {
+        let (out, changed) = {
             let mut inner = self.live.lock();
             let out = f(&mut inner, now);
             (out, inner.publish_changes(now))
         };
         // The deadline may have moved.
         self.live.timer.notify_one();
-        if let Some(version) = bumped {
+        if let Some(version) = changed.first().map(|snapshot| snapshot.version) {
             if let Err(e) = self.hub.store.set_version(&self.live.id, version).await {
                 tracing::error!(error = %e, account = %self.live.slug, "could not store the version");
             }
+            self.status_webhooks(&changed, now).await;
         }
         out
+    }
+
+    /// Enqueues the `status.changed` deliveries of scopes whose published
+    /// snapshot changed (single-node: nothing else stores the change).
+    async fn status_webhooks(&self, changed: &[StatusSnapshot], now: Timestamp) {
+        let hooks = self.hub.status_webhooks(&self.live.id).await;
+        let items = status_deliveries(&hooks, &self.live.slug, changed, now);
+        if items.is_empty() {
+            return;
+        }
+        match self.hub.store.enqueue_outbox(&items).await {
+            Ok(()) => self.hub.webhooks.wake(),
+            Err(e) => {
+                tracing::error!(error = %e, account = %self.live.slug, "could not enqueue status webhooks")
+            }
+        }
     }
 }
 
@@ -1049,11 +1091,12 @@ impl Inner {
     }
 
     /// Re-derives every feed and publishes those that really changed. Returns
-    /// the new version when any scope changed.
-    fn publish_changes(&mut self, now: Timestamp) -> Option<u64> {
+    /// the scopes' new snapshots that changed (all with the new version).
+    fn publish_changes(&mut self, now: Timestamp) -> Vec<StatusSnapshot> {
         self.derived_at = now;
         let slug = self.account.slug.clone();
         let mut next_version = None;
+        let mut changed = Vec::new();
         let live_scopes: BTreeSet<Scope> = self.model.scopes().collect();
         // A deleted group's feed is dropped, which ends its streams.
         self.scopes.retain(|scope, _| live_scopes.contains(scope));
@@ -1068,6 +1111,7 @@ impl Inner {
             let version = *next_version.get_or_insert(self.version + 1);
             snapshot.version = version;
             let frame = sse::frame("status", Some(version), &snapshot);
+            changed.push(snapshot.clone());
             match self.scopes.get_mut(&scope) {
                 Some(published) => {
                     published.tx.send_replace(frame);
@@ -1082,7 +1126,7 @@ impl Inner {
             self.version = version;
         }
         self.publish_site_and_agents(now);
-        next_version
+        changed
     }
 
     /// Re-derives the site event and the agent feeds and publishes those
@@ -1239,8 +1283,10 @@ impl Hub {
         let cluster = self.cluster()?;
         let now = self.clock.now();
         let email_replies = self.outbox.is_some();
-        let derive =
-            move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now, email_replies);
+        let hooks = self.status_webhooks(account_id).await;
+        let derive = move |read: &ClusterAccount, next: u64| {
+            derive_cluster(read, next, now, email_replies, &hooks)
+        };
         let Some((read, derived)) = cluster
             .store
             .derive_locked(account_id, self.alive_after(), &derive)
@@ -1265,8 +1311,10 @@ impl Hub {
         let cluster = self.cluster()?;
         let now = self.clock.now();
         let email_replies = self.outbox.is_some();
-        let derive =
-            move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now, email_replies);
+        let hooks = self.status_webhooks(&live.id).await;
+        let derive = move |read: &ClusterAccount, next: u64| {
+            derive_cluster(read, next, now, email_replies, &hooks)
+        };
         let result = cluster
             .store
             .derive_locked(&live.id, self.alive_after(), &derive)
@@ -1275,6 +1323,9 @@ impl Hub {
             return Ok(());
         };
         self.refresh(live, &read, now);
+        if !derived.outbox.is_empty() {
+            self.webhooks.wake();
+        }
         if changed || !derived.is_empty() {
             cluster.announce(&live.id).await;
         }
@@ -1336,12 +1387,14 @@ impl Hub {
 }
 
 /// The scopes whose snapshot differs from what was last published, as JSON
-/// with the version `next`, and the scopes that are gone.
+/// with the version `next`, the scopes that are gone, and the
+/// `status.changed` deliveries to `hooks` the changes cause.
 fn derive_cluster(
     read: &ClusterAccount,
     next: u64,
     now: Timestamp,
     email_replies: bool,
+    hooks: &[WebhookRecord],
 ) -> Derived {
     let inner = Inner::from_cluster(read, now, email_replies);
     let slug = &inner.account.slug;
@@ -1355,6 +1408,7 @@ fn derive_cluster(
         })
         .collect();
     let mut derived = Derived::default();
+    let mut changed = Vec::new();
     for scope in inner.model.scopes() {
         let key = scope_key(&scope);
         let mut snapshot = inner.model.snapshot(slug, &scope, now, 0);
@@ -1366,7 +1420,9 @@ fn derive_cluster(
         }
         snapshot.version = next;
         derived.changed.push((key, sse::json(&snapshot)));
+        changed.push(snapshot);
     }
+    derived.outbox = status_deliveries(hooks, slug, &changed, now);
     derived.removed = read
         .published
         .iter()
@@ -1374,6 +1430,22 @@ fn derive_cluster(
         .map(|p| p.scope.clone())
         .collect();
     derived
+}
+
+/// The `status.changed` deliveries of changed scopes: one per snapshot and
+/// webhook that subscribes.
+fn status_deliveries(
+    hooks: &[WebhookRecord],
+    slug: &str,
+    changed: &[StatusSnapshot],
+    now: Timestamp,
+) -> Vec<OutboxItem> {
+    changed
+        .iter()
+        .flat_map(|snapshot| {
+            webhooks::deliveries(hooks, Event::StatusChanged, slug, None, snapshot, now)
+        })
+        .collect()
 }
 
 fn scope_key(scope: &Scope) -> String {

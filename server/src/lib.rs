@@ -16,10 +16,12 @@ pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod notify;
+pub mod outbox;
 pub mod password;
 pub mod proxies;
 pub mod sse;
 pub mod store;
+pub mod webhooks;
 
 mod http;
 

@@ -8,6 +8,7 @@ use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeAr
 use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
 use onair_server::notify::{MailConfig, Outbox, OutboxTiming};
+use onair_server::webhooks::WebhookConfig;
 use onair_server::{AppState, Hub, ServerConfig, cluster, demo, node, store};
 use tracing_subscriber::EnvFilter;
 
@@ -40,12 +41,14 @@ async fn open_hub(
     url: &str,
     redis: Option<&str>,
     outbox: Option<Arc<Outbox>>,
+    webhooks: WebhookConfig,
 ) -> anyhow::Result<Arc<Hub>> {
     let opening = || format!("opening {}", store::redacted_url(url));
     let Some(redis) = redis else {
         let store = store::open(url).await.with_context(opening)?;
         let options = HubOptions {
             outbox,
+            webhooks,
             ..HubOptions::default()
         };
         return node::start(store, options, None)
@@ -64,6 +67,7 @@ async fn open_hub(
     let options = HubOptions {
         cluster: Some(link),
         outbox,
+        webhooks,
         ..HubOptions::default()
     };
     let hub = node::start(store, options, Some(events))
@@ -80,8 +84,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store::redacted_url(&args.database.url)
         );
     }
-    let outbox = outbox(&args)?;
-    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox).await?;
+    let timing = outbox_timing(&args);
+    let outbox = outbox(&args, timing)?;
+    let webhooks = WebhookConfig {
+        allow_private: args.allow_private_webhooks,
+        timing,
+        ..WebhookConfig::default()
+    };
+    if webhooks.allow_private {
+        tracing::warn!(
+            "--allow-private-webhooks: webhooks may reach loopback and private networks"
+        );
+    }
+    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox, webhooks).await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {
@@ -122,7 +137,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The email outbox `--smtp-url` asks for, checked before anything starts.
-fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
+fn outbox(args: &ServeArgs, timing: OutboxTiming) -> anyhow::Result<Option<Arc<Outbox>>> {
     let Some(smtp_url) = &args.smtp_url else {
         if args.mail_from.is_some() {
             tracing::warn!("--mail-from is set without --smtp-url: no email will be sent");
@@ -138,6 +153,13 @@ fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.listen));
+    let config = MailConfig::new(smtp_url, from, &public_url, timing)?;
+    tracing::info!(relay = %store::redacted_url(smtp_url), "email notifications on");
+    Ok(Some(Arc::new(Outbox::new(config)?)))
+}
+
+/// The outbox's retries and leases, for email and webhooks alike.
+fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
     let mut timing = OutboxTiming::default();
     if let Some(ms) = args.outbox_retry_ms {
         timing.first_retry = std::time::Duration::from_millis(ms);
@@ -145,9 +167,7 @@ fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
     if let Some(ms) = args.outbox_lease_ms {
         timing.lease = std::time::Duration::from_millis(ms);
     }
-    let config = MailConfig::new(smtp_url, from, &public_url, timing)?;
-    tracing::info!(relay = %store::redacted_url(smtp_url), "email notifications on");
-    Ok(Some(Arc::new(Outbox::new(config)?)))
+    timing
 }
 
 fn print_demo_help(addr: std::net::SocketAddr) {

@@ -1,6 +1,6 @@
 //! A running node: the account units ([`Hub`]) together with what acts on
 //! them from outside — the account timers' due work (automatic replies), the
-//! outbox worker, and in a cluster the bus receiver and the membership
+//! outbox worker (email and webhooks), and in a cluster the bus receiver and the membership
 //! heartbeat (docs/cluster.md).
 //!
 //! This is where the parts meet, so that they need not know each other: the
@@ -17,7 +17,7 @@ use crate::cluster::bus::BusEvent;
 use crate::cluster::{Announcement, FORGET_AFTER, HEARTBEAT_EVERY, NODE_TIMEOUT};
 use crate::conversations;
 use crate::hub::{Hub, HubOptions};
-use crate::notify;
+use crate::outbox;
 use crate::store::Store;
 
 /// Loads every account and starts the node's background work. `bus` is what
@@ -29,14 +29,14 @@ pub async fn start(
     bus: Option<mpsc::Receiver<BusEvent>>,
 ) -> anyhow::Result<Arc<Hub>> {
     let hub = Hub::load(store, options, Arc::new(conversations::BusyReplies)).await?;
-    if let Some(outbox) = &hub.outbox {
-        let worker = notify::Worker {
-            store: Arc::clone(&hub.store),
-            metrics: Arc::clone(&hub.metrics),
-            outbox: Arc::clone(outbox),
-        };
-        notify::spawn_worker(&hub, worker);
-    }
+    // Always: webhook deliveries need no SMTP.
+    let worker = outbox::Worker {
+        store: Arc::clone(&hub.store),
+        metrics: Arc::clone(&hub.metrics),
+        outbox: hub.outbox.clone(),
+        webhooks: Arc::clone(&hub.webhooks),
+    };
+    outbox::spawn_worker(&hub, worker);
     if hub.cluster.is_some() {
         spawn_membership(&hub);
     }

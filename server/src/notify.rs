@@ -15,14 +15,12 @@
 //! sent twice only if a process dies after the relay accepted it and before
 //! it was recorded as sent (at-least-once at that edge).
 //!
-//! The worker sleeps until the earliest item is due, woken at once when an
-//! item is written here, with a coarse safety sweep for items other nodes
-//! wrote.
+//! The worker that claims and retries items is `outbox`; this module builds
+//! and sends the emails (notifications to agents, digests of replies to
+//! visitors) and holds the outcome types every kind shares.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -33,15 +31,12 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::metrics::Metrics;
 use crate::store::{
     AgentRecord, ConversationRecord, MessageRecord, OutboxItem, REPLY_DIGEST, Store,
 };
 
 /// The outbox kind of a notification email.
 pub const EMAIL: &str = "email";
-/// Items claimed at once.
-const BATCH: u32 = 16;
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -226,6 +221,16 @@ impl Outbox {
             transport,
             wake: Notify::new(),
         })
+    }
+
+    /// Resolves when [`Outbox::wake`] is called.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The retry, lease and digest timing.
+    pub fn timing(&self) -> OutboxTiming {
+        self.config.timing
     }
 
     /// Tells the worker that items were written.
@@ -493,76 +498,139 @@ pub fn render_digest(
         .multipart(both_parts(plain, html))
 }
 
-/// What the outbox worker works with.
-#[derive(Clone, Debug)]
-pub struct Worker {
-    pub store: Arc<dyn Store>,
-    pub metrics: Arc<Metrics>,
-    pub outbox: Arc<Outbox>,
+/// How one attempt at an outbox item ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent,
+    /// Worth trying again: the words say why it failed.
+    Failed(String),
+    /// Nothing a retry could change: given up at once.
+    Unsendable(String),
 }
 
-/// Starts the outbox worker. It runs while `owner` (the hub it serves) lives.
-pub fn spawn_worker<T: Send + Sync + 'static>(owner: &Arc<T>, worker: Worker) {
-    tokio::spawn(run(Arc::downgrade(owner), worker));
+/// What was recorded of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Sent,
+    Retry(Timestamp),
+    GaveUp,
 }
 
-async fn run<T>(owner: Weak<T>, worker: Worker) {
-    let outbox = &worker.outbox;
-    let timing = outbox.config.timing;
-    loop {
-        if owner.strong_count() == 0 {
-            return;
+/// What an email item asks for.
+#[derive(Debug)]
+pub enum Work {
+    /// An email; for a digest, the replies it carries (to record once sent).
+    Send(Box<Message>, Option<DigestSent>),
+    /// Nothing is left to send (a digest whose replies went already, or whose
+    /// conversation was erased): recorded as sent.
+    Done,
+}
+
+/// The replies `from..=up_to` of a conversation went out in a digest.
+#[derive(Debug)]
+pub struct DigestSent {
+    conversation_id: String,
+    from: u64,
+    up_to: u64,
+    payload: String,
+}
+
+/// Builds what an email item (`email` or a reply digest) sends; an error is
+/// the attempt's outcome.
+pub async fn email_work(
+    outbox: &Outbox,
+    store: &dyn Store,
+    item: &OutboxItem,
+) -> Result<Work, Attempt> {
+    let from = &outbox.config.from;
+    let broken =
+        || Attempt::Unsendable("the notification cannot be built (payload or address)".to_owned());
+    match item.kind.as_str() {
+        EMAIL => {
+            let payload =
+                serde_json::from_str::<EmailPayload>(&item.payload).map_err(|_| broken())?;
+            let link = outbox.conversation_link(&payload.conversation_id);
+            let message = render(&payload, from, &link).map_err(|_| broken())?;
+            Ok(Work::Send(Box::new(message), None))
         }
-        let next = drain(&worker).await;
-        let wait = match next {
-            Some(due) => {
-                let until = due.duration_since(Timestamp::now());
-                Duration::try_from(until).unwrap_or(Duration::ZERO)
-            }
-            None => timing.sweep,
+        REPLY_DIGEST => {
+            let payload =
+                serde_json::from_str::<DigestPayload>(&item.payload).map_err(|_| broken())?;
+            let not_now = |e: crate::store::StoreError| {
+                Attempt::Failed(format!("the store did not answer: {e}"))
+            };
+            let id = &payload.conversation_id;
+            let Some(start) = store.reply_digest_start(id).await.map_err(not_now)? else {
+                return Ok(Work::Done);
+            };
+            let Some((conversation, messages)) = store
+                .conversation_with_messages(&item.account_id, id, start.saturating_sub(1))
+                .await
+                .map_err(not_now)?
+            else {
+                return Ok(Work::Done);
+            };
+            let replies: Vec<MessageRecord> = messages
+                .into_iter()
+                .filter(|m| m.author == onair_shared::wire::Author::Agent)
+                .collect();
+            let Some(up_to) = replies.last().map(|m| m.seq) else {
+                return Ok(Work::Done);
+            };
+            let message =
+                render_digest(&payload, &conversation, &replies, from).map_err(|_| broken())?;
+            let sent = DigestSent {
+                conversation_id: id.clone(),
+                from: start,
+                up_to,
+                payload: item.payload.clone(),
+            };
+            Ok(Work::Send(Box::new(message), Some(sent)))
         }
-        .clamp(Duration::from_millis(20), timing.sweep);
-        tokio::select! {
-            () = outbox.wake.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
+        _ => Err(Attempt::Unsendable(
+            "the notification is of an unknown kind".to_owned(),
+        )),
     }
 }
 
-/// Sends every due item; returns when the next one is due.
-async fn drain(worker: &Worker) -> Option<Timestamp> {
-    let timing = worker.outbox.config.timing;
-    loop {
-        let now = Timestamp::now();
-        let lease_until = later(now, timing.lease);
-        let items = match worker.store.claim_outbox(now, lease_until, BATCH).await {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim notifications from the outbox");
-                return None;
-            }
-        };
-        if items.is_empty() {
-            break;
-        }
-        futures_util::future::join_all(items.into_iter().map(|item| deliver(worker, item))).await;
-    }
-    match worker.store.outbox_pending().await {
-        Ok((queued, next)) => {
-            worker
-                .metrics
-                .outbox_queued
-                .store(queued, Ordering::Relaxed);
-            next
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the outbox");
-            None
-        }
+/// Sends an email over SMTP.
+pub async fn send(outbox: &Outbox, message: Message) -> Attempt {
+    match outbox.transport.send(message).await {
+        Ok(_) => Attempt::Sent,
+        Err(e) => Attempt::Failed(describe(&e)),
     }
 }
 
-fn later(now: Timestamp, by: Duration) -> Timestamp {
+/// Records what follows a sent digest, before the item is recorded sent:
+/// replies that came while it was being sent go in a follow-up item, a
+/// window later.
+pub async fn finish_digest(
+    outbox: &Outbox,
+    store: &dyn Store,
+    item: &OutboxItem,
+    sent: DigestSent,
+) {
+    let now = Timestamp::now();
+    let follow_up = OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: item.account_id.clone(),
+        kind: REPLY_DIGEST.to_owned(),
+        payload: sent.payload,
+        created_at: now,
+        due_at: later(now, outbox.config.timing.reply_digest_window),
+        attempts: 0,
+    };
+    // Should this fail, the item is sent again when its lease runs out, and
+    // finds the same digest waiting: at least once, as for any email.
+    if let Err(e) = store
+        .finish_reply_digest(&sent.conversation_id, sent.from, sent.up_to, &follow_up)
+        .await
+    {
+        tracing::error!(error = %e, notification = %item.id, "could not record a sent digest");
+    }
+}
+
+pub(crate) fn later(now: Timestamp, by: Duration) -> Timestamp {
     let by = SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX);
     now.saturating_add(by).unwrap_or(Timestamp::MAX)
 }
@@ -590,179 +658,6 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         "could not reach the relay"
     };
     format!("{what}{code}")
-}
-
-/// What a claimed item asks for.
-enum Work {
-    /// An email; for a digest, the replies it carries (to record once sent).
-    Send(Message, Option<DigestSent>),
-    /// Nothing is left to send (a digest whose replies went already, or whose
-    /// conversation was erased): recorded as sent.
-    Done,
-}
-
-/// The replies `from..=up_to` of a conversation went out in a digest.
-struct DigestSent {
-    conversation_id: String,
-    from: u64,
-    up_to: u64,
-    payload: String,
-}
-
-/// Why an item cannot be sent now.
-enum Unsendable {
-    /// Nothing a retry could change.
-    Never(&'static str),
-    /// The store did not answer: try again later.
-    NotNow(String),
-}
-
-/// Builds what a claimed item sends.
-async fn work_of(worker: &Worker, item: &OutboxItem) -> Result<Work, Unsendable> {
-    let from = &worker.outbox.config.from;
-    let broken = "the notification cannot be built (unknown kind, payload or address)";
-    match item.kind.as_str() {
-        EMAIL => {
-            let payload = serde_json::from_str::<EmailPayload>(&item.payload)
-                .map_err(|_| Unsendable::Never(broken))?;
-            let link = worker.outbox.conversation_link(&payload.conversation_id);
-            let message = render(&payload, from, &link).map_err(|_| Unsendable::Never(broken))?;
-            Ok(Work::Send(message, None))
-        }
-        REPLY_DIGEST => {
-            let payload = serde_json::from_str::<DigestPayload>(&item.payload)
-                .map_err(|_| Unsendable::Never(broken))?;
-            let store = &worker.store;
-            let not_now = |e: crate::store::StoreError| Unsendable::NotNow(e.to_string());
-            let id = &payload.conversation_id;
-            let Some(start) = store.reply_digest_start(id).await.map_err(not_now)? else {
-                return Ok(Work::Done);
-            };
-            let Some((conversation, messages)) = store
-                .conversation_with_messages(&item.account_id, id, start.saturating_sub(1))
-                .await
-                .map_err(not_now)?
-            else {
-                return Ok(Work::Done);
-            };
-            let replies: Vec<MessageRecord> = messages
-                .into_iter()
-                .filter(|m| m.author == onair_shared::wire::Author::Agent)
-                .collect();
-            let Some(up_to) = replies.last().map(|m| m.seq) else {
-                return Ok(Work::Done);
-            };
-            let message = render_digest(&payload, &conversation, &replies, from)
-                .map_err(|_| Unsendable::Never(broken))?;
-            let sent = DigestSent {
-                conversation_id: id.clone(),
-                from: start,
-                up_to,
-                payload: item.payload.clone(),
-            };
-            Ok(Work::Send(message, Some(sent)))
-        }
-        _ => Err(Unsendable::Never(broken)),
-    }
-}
-
-/// Records what follows a sent digest: replies that came while it was being
-/// sent go in a follow-up item, a window later.
-async fn finish_digest(worker: &Worker, item: &OutboxItem, sent: DigestSent) {
-    let now = Timestamp::now();
-    let follow_up = OutboxItem {
-        id: uuid::Uuid::new_v4().to_string(),
-        account_id: item.account_id.clone(),
-        kind: REPLY_DIGEST.to_owned(),
-        payload: sent.payload,
-        created_at: now,
-        due_at: later(now, worker.outbox.config.timing.reply_digest_window),
-        attempts: 0,
-    };
-    // Should this fail, the item is sent again when its lease runs out, and
-    // finds the same digest waiting: at least once, as for any email.
-    if let Err(e) = worker
-        .store
-        .finish_reply_digest(&sent.conversation_id, sent.from, sent.up_to, &follow_up)
-        .await
-    {
-        tracing::error!(error = %e, notification = %item.id, "could not record a sent digest");
-    }
-}
-
-/// Sends one claimed item and records the outcome.
-async fn deliver(worker: &Worker, item: OutboxItem) {
-    let Worker {
-        store,
-        metrics,
-        outbox,
-    } = worker;
-    let now = Timestamp::now();
-    let (message, digest) = match work_of(worker, &item).await {
-        Ok(Work::Send(message, digest)) => (message, digest),
-        Ok(Work::Done) => {
-            if let Err(e) = store.outbox_sent(&item.id, now).await {
-                tracing::error!(error = %e, notification = %item.id, "could not record a finished notification");
-            }
-            return;
-        }
-        Err(Unsendable::Never(error)) => {
-            tracing::error!(notification = %item.id, "{error}; giving it up");
-            metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = store.outbox_failed(&item.id, now, error).await {
-                tracing::warn!(error = %e, notification = %item.id, "could not record a failed notification");
-            }
-            return;
-        }
-        Err(Unsendable::NotNow(error)) => {
-            retry_or_give_up(worker, &item, &format!("the store did not answer: {error}")).await;
-            return;
-        }
-    };
-    match outbox.transport.send(message).await {
-        Ok(_) => {
-            metrics.outbox_sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(notification = %item.id, kind = %item.kind, "sent a notification email");
-            if let Some(sent) = digest {
-                finish_digest(worker, &item, sent).await;
-            }
-            // Should this fail (or the process die first), the lease runs out
-            // and the email goes again: at least once.
-            if let Err(e) = store.outbox_sent(&item.id, Timestamp::now()).await {
-                tracing::error!(error = %e, notification = %item.id, "could not record a sent notification");
-            }
-        }
-        Err(e) => retry_or_give_up(worker, &item, &describe(&e)).await,
-    }
-}
-
-/// A failed attempt: retried with backoff, or given up once the item is old.
-async fn retry_or_give_up(worker: &Worker, item: &OutboxItem, error: &str) {
-    let Worker {
-        store,
-        metrics,
-        outbox,
-    } = worker;
-    let failures = item.attempts.saturating_add(1);
-    let now = Timestamp::now();
-    let age = now.duration_since(item.created_at);
-    let give_up = SignedDuration::try_from(outbox.config.timing.give_up_after)
-        .is_ok_and(|limit| age >= limit);
-    let recorded = if give_up {
-        metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(notification = %item.id, attempts = failures, error = %error,
-            "giving up a notification email");
-        store.outbox_failed(&item.id, now, error).await
-    } else {
-        let wait = outbox.config.timing.backoff(failures);
-        metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(notification = %item.id, attempts = failures, error = %error,
-            retry_in_ms = wait.as_millis() as u64, "a notification email failed; will retry");
-        store.outbox_retry(&item.id, later(now, wait), error).await
-    };
-    if let Err(e) = recorded {
-        tracing::warn!(error = %e, notification = %item.id, "could not record a failed attempt");
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use onair_server::store::{
     self, AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord,
     GroupRecord, MessageRecord, OutboxItem, PostgresStore, REPLY_DIGEST, SessionRecord, Store,
-    StoreError, WaitingRecord,
+    StoreError, WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
@@ -203,6 +203,9 @@ on_both_backends!(
     outbox_retries_and_failures_are_recorded,
     concurrent_claims_give_each_item_to_one_claimer,
     one_reply_digest_waits_per_conversation_and_late_replies_follow_up,
+    webhooks_are_created_listed_and_deleted_per_account,
+    a_webhooks_delivery_log_keeps_its_newest_attempts,
+    enqueued_items_are_due_at_once,
 );
 
 // Fixtures.
@@ -1513,6 +1516,148 @@ async fn one_reply_digest_waits_per_conversation_and_late_replies_follow_up(db: 
         .await
         .expect("claim");
     assert_eq!(ids(&claimed), ["d6", "mail"]);
+}
+
+fn webhook(account: &AccountRecord, id: &str, created: Timestamp) -> WebhookRecord {
+    WebhookRecord {
+        id: id.to_owned(),
+        account_id: account.id.clone(),
+        url: format!("https://hooks.example/{id}"),
+        events: vec!["message.created".to_owned(), "status.changed".to_owned()],
+        secret: format!("whsec_{id}"),
+        created_at: created,
+    }
+}
+
+fn attempt(n: i64, error: Option<&str>, next: Option<Timestamp>) -> WebhookAttempt {
+    WebhookAttempt {
+        delivery_id: format!("d{n}"),
+        event: "message.created".to_owned(),
+        attempted_at: at(n),
+        status: error.map(|_| 500).or(Some(204)),
+        error: error.map(str::to_owned),
+        next_attempt_at: next,
+    }
+}
+
+async fn webhooks_are_created_listed_and_deleted_per_account(db: TestDb) {
+    let (acme, globex) = (account("acme"), account("globex"));
+    let store = store_with(&db, &[&acme, &globex]).await;
+    let (w1, w2, other) = (
+        webhook(&acme, "w1", at(10)),
+        webhook(&acme, "w2", at(11)),
+        webhook(&globex, "g1", at(9)),
+    );
+    for w in [&w2, &w1, &other] {
+        store.create_webhook(w).await.expect("create");
+    }
+    assert_eq!(
+        store.webhooks(&acme.id).await.expect("list"),
+        [w1.clone(), w2.clone()],
+        "oldest first, this account's only"
+    );
+    assert_eq!(store.webhook("w1").await.expect("get"), Some(w1.clone()));
+    assert_eq!(store.webhook("nope").await.expect("get"), None);
+    store
+        .record_webhook_attempt("w1", &attempt(1, None, None), 10)
+        .await
+        .expect("log");
+    assert!(
+        !store
+            .delete_webhook(&globex.id, "w1")
+            .await
+            .expect("delete"),
+        "another account's webhook is not deleted"
+    );
+    assert!(store.delete_webhook(&acme.id, "w1").await.expect("delete"));
+    assert!(!store.delete_webhook(&acme.id, "w1").await.expect("delete"));
+    assert_eq!(store.webhooks(&acme.id).await.expect("list"), [w2]);
+    assert!(
+        store
+            .webhook_attempts("w1", 10)
+            .await
+            .expect("log")
+            .is_empty(),
+        "its log went with it"
+    );
+    // An attempt for a webhook that is gone is not logged.
+    store
+        .record_webhook_attempt("w1", &attempt(2, None, None), 10)
+        .await
+        .expect("log");
+    assert!(
+        store
+            .webhook_attempts("w1", 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    assert_eq!(store.webhooks(&globex.id).await.expect("list"), [other]);
+}
+
+async fn a_webhooks_delivery_log_keeps_its_newest_attempts(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    store
+        .create_webhook(&webhook(&acme, "w1", at(1)))
+        .await
+        .expect("create");
+    store
+        .create_webhook(&webhook(&acme, "w2", at(1)))
+        .await
+        .expect("create");
+    for n in 1..=5 {
+        let failed = n % 2 == 1;
+        let attempt = attempt(
+            n,
+            failed.then_some("the receiver answered 500"),
+            failed.then(|| at(n + 10)),
+        );
+        store
+            .record_webhook_attempt("w1", &attempt, 3)
+            .await
+            .expect("log");
+    }
+    store
+        .record_webhook_attempt("w2", &attempt(9, None, None), 3)
+        .await
+        .expect("log");
+    let log = store.webhook_attempts("w1", 10).await.expect("log");
+    assert_eq!(
+        log,
+        [
+            attempt(5, Some("the receiver answered 500"), Some(at(15))),
+            attempt(4, None, None),
+            attempt(3, Some("the receiver answered 500"), Some(at(13))),
+        ],
+        "newest first, three kept"
+    );
+    assert_eq!(store.webhook_attempts("w1", 1).await.expect("log").len(), 1);
+    assert_eq!(
+        store.webhook_attempts("w2", 10).await.expect("log"),
+        [attempt(9, None, None)]
+    );
+}
+
+async fn enqueued_items_are_due_at_once(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    store
+        .enqueue_outbox(&[
+            outbox_item(&acme, "s1", at(30)),
+            outbox_item(&acme, "s2", at(31)),
+        ])
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        store.outbox_pending().await.expect("pending"),
+        (2, Some(at(30)))
+    );
+    let claimed = store
+        .claim_outbox(at(31), at(100), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["s1", "s2"]);
 }
 
 // PostgreSQL only: start-up against one database from several processes.

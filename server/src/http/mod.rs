@@ -10,6 +10,7 @@ mod office_hours;
 mod service;
 mod sessions;
 mod status;
+mod webhooks;
 
 pub(crate) use accounts::{
     NewAccount, NewOwner, account_wire, create_account, new_account_records,
@@ -33,7 +34,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(groups::router())
         .merge(office_hours::router())
         .merge(status::router())
-        .merge(conversations::router());
+        .merge(conversations::router())
+        .merge(webhooks::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(service::router())

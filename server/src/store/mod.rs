@@ -204,7 +204,7 @@ pub struct MessageRecord {
 pub struct OutboxItem {
     pub id: String,
     pub account_id: String,
-    /// What the payload is: `email` or [`REPLY_DIGEST`].
+    /// What the payload is: `email`, [`REPLY_DIGEST`] or `webhook`.
     pub kind: String,
     /// JSON, as `kind` defines it; a `conversation_id` field ties the item to
     /// a conversation (it is erased with it).
@@ -234,6 +234,46 @@ impl fmt::Debug for OutboxItem {
             .field("attempts", &self.attempts)
             .finish_non_exhaustive()
     }
+}
+
+/// An account's webhook (see `webhooks`): where events are posted, which
+/// ones, and the secret that signs them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub account_id: String,
+    pub url: String,
+    /// Event names, e.g. `message.created`.
+    pub events: Vec<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for WebhookRecord {
+    // Not the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One attempt to deliver a webhook event, for the delivery log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    /// The outbox item's id, which is the delivered body's `id`.
+    pub delivery_id: String,
+    pub event: String,
+    pub attempted_at: Timestamp,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// What went wrong; `None` when delivered.
+    pub error: Option<String>,
+    /// When it is tried again; `None` when delivered or given up.
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 /// Which of an account's conversations to list, newest first.
@@ -395,6 +435,36 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         after: u64,
     ) -> StoreResult<Vec<MessageRecord>>;
 
+    // Webhooks (docs/notifications.md, "Webhooks"); their deliveries are
+    // outbox items of kind `webhook`.
+
+    /// Stores a new webhook.
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()>;
+    /// The account's webhooks, oldest first.
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>>;
+    /// A webhook by id, whatever its account (for delivery).
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    /// Deletes one of the account's webhooks and its delivery log. False
+    /// when there was none.
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool>;
+    /// Appends an attempt to a webhook's delivery log, keeping its newest
+    /// `keep` attempts.
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()>;
+    /// A webhook's newest `limit` attempts, newest first.
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Stores outbox items caused by a change that has no transaction of its
+    /// own (a status change of a single-node server), due at once.
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()>;
+
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Whether the database answers (for `/healthz`): one small read.
     async fn ping(&self) -> StoreResult<()> {
@@ -476,6 +546,9 @@ pub struct ClusterAccount {
 pub struct Derived {
     pub changed: Vec<(ScopeKey, String)>,
     pub removed: Vec<ScopeKey>,
+    /// Notifications the changes cause (`status.changed` webhooks), stored
+    /// in the same transaction as the changed scopes.
+    pub outbox: Vec<OutboxItem>,
 }
 
 impl Derived {

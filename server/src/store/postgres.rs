@@ -30,7 +30,8 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use super::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
     ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
-    REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+    REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult, WaitingRecord, WebhookAttempt,
+    WebhookRecord,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_notifications.sql"),
     include_str!("../../migrations/postgres/0004_disabled_agents.sql"),
     include_str!("../../migrations/postgres/0005_reply_digests.sql"),
+    include_str!("../../migrations/postgres/0006_webhooks.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -542,7 +544,6 @@ async fn insert_messages(
     Ok(stored)
 }
 
-/// Inserts outbox items, due at their creation.
 /// The rule of [`REPLY_DIGEST`] (one digest waiting per conversation) for
 /// the items appended with `stored`: drops a digest item while one waits,
 /// else marks where the new one starts. In the append's transaction, which
@@ -585,6 +586,32 @@ async fn reply_digest_rule(
 }
 
 /// Inserts outbox items, each first due at its `due_at`.
+const WEBHOOK_COLUMNS: &str = "id, account_id, url, events, secret, created_at";
+
+fn webhook_from_row(row: &Row) -> StoreResult<WebhookRecord> {
+    Ok(WebhookRecord {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        url: get(row, 2)?,
+        events: from_json(&get::<String>(row, 3)?)?,
+        secret: get(row, 4)?,
+        created_at: from_millis(get(row, 5)?)?,
+    })
+}
+
+fn webhook_attempt_from_row(row: &Row) -> StoreResult<WebhookAttempt> {
+    let status: Option<i32> = get(row, 3)?;
+    let next: Option<i64> = get(row, 5)?;
+    Ok(WebhookAttempt {
+        delivery_id: get(row, 0)?,
+        event: get(row, 1)?,
+        attempted_at: from_millis(get(row, 2)?)?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: get(row, 4)?,
+        next_attempt_at: next.map(from_millis).transpose()?,
+    })
+}
+
 async fn insert_outbox(
     tx: &deadpool_postgres::Transaction<'_>,
     items: &[OutboxItem],
@@ -1224,6 +1251,141 @@ impl Store for PostgresStore {
         ))
     }
 
+    // Webhooks.
+
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        let events = to_json(&webhook.events)?;
+        self.client()
+            .await?
+            .execute(
+                &format!(
+                    "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                ),
+                &[
+                    &webhook.id,
+                    &webhook.account_id,
+                    &webhook.url,
+                    &events,
+                    &webhook.secret,
+                    &millis(webhook.created_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = $1
+                     ORDER BY created_at, id"
+                ),
+                &[&account_id],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(webhook_from_row).collect()
+    }
+
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1
+             AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = $2)",
+            &[&id, &account_id],
+        )
+        .await
+        .map_err(backend)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM webhooks WHERE id = $1 AND account_id = $2",
+                &[&id, &account_id],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(removed == 1)
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()> {
+        let status = attempt.status.map(i32::from);
+        let next = attempt.next_attempt_at.map(millis);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "INSERT INTO webhook_attempts
+             (webhook_id, delivery_id, event, attempted_at, status, error, next_attempt_at)
+             SELECT id, $2, $3, $4, $5, $6, $7 FROM webhooks WHERE id = $1",
+            &[
+                &webhook_id,
+                &attempt.delivery_id,
+                &attempt.event,
+                &millis(attempt.attempted_at),
+                &status,
+                &attempt.error,
+                &next,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1 AND seq NOT IN
+             (SELECT seq FROM webhook_attempts WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2)",
+            &[&webhook_id, &i64::from(keep)],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT delivery_id, event, attempted_at, status, error, next_attempt_at
+                 FROM webhook_attempts WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2",
+                &[&webhook_id, &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(webhook_attempt_from_row).collect()
+    }
+
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        insert_outbox(&tx, items).await?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         let client = self.client().await?;
         let row = client
@@ -1525,6 +1687,9 @@ impl ClusterStore for PostgresStore {
         )
         .await
         .map_err(backend)?;
+        // Under the row lock: the node that stores a change is the one that
+        // enqueues what it causes, so the cluster sends it once.
+        insert_outbox(&tx, &derived.outbox).await?;
         tx.commit().await.map_err(backend)?;
         read.data.version = next;
         read.published.retain(|p| {

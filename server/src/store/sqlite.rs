@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
     MessageRecord, OutboxItem, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
-    WaitingRecord,
+    WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_notifications.sql"),
     include_str!("../../migrations/0004_disabled_agents.sql"),
     include_str!("../../migrations/0005_reply_digests.sql"),
+    include_str!("../../migrations/0006_webhooks.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -412,6 +413,33 @@ fn reply_digest_rule(
         .into_iter()
         .filter(|item| item.kind != REPLY_DIGEST)
         .collect())
+}
+
+const WEBHOOK_COLUMNS: &str = "id, account_id, url, events, secret, created_at";
+
+fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
+    let events: String = row.get(3)?;
+    Ok(WebhookRecord {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        url: row.get(2)?,
+        events: from_json(&events)?,
+        secret: row.get(4)?,
+        created_at: from_millis(row.get(5)?)?,
+    })
+}
+
+fn webhook_attempt_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookAttempt> {
+    let status: Option<i64> = row.get(3)?;
+    let next: Option<i64> = row.get(5)?;
+    Ok(WebhookAttempt {
+        delivery_id: row.get(0)?,
+        event: row.get(1)?,
+        attempted_at: from_millis(row.get(2)?)?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: row.get(4)?,
+        next_attempt_at: next.map(from_millis).transpose()?,
+    })
 }
 
 /// Inserts outbox items, each first due at its `due_at`.
@@ -1038,6 +1066,148 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let next = next.map(from_millis).transpose().map_err(backend)?;
             Ok((u64::try_from(count).unwrap_or(0), next))
+        })
+        .await
+    }
+
+    // Webhooks.
+
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        let webhook = webhook.clone();
+        let events = to_json(&webhook.events)?;
+        self.with(move |conn| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                params![
+                    webhook.id,
+                    webhook.account_id,
+                    webhook.url,
+                    events,
+                    webhook.secret,
+                    millis(webhook.created_at),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        let account_id = account_id.to_owned();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = ?1
+                     ORDER BY created_at, id"
+                ))
+                .map_err(backend)?;
+            stmt.query_map(params![account_id], webhook_from_row)
+                .and_then(Iterator::collect)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            conn.query_row(
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"),
+                params![id],
+                webhook_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let (account_id, id) = (account_id.to_owned(), id.to_owned());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE webhook_id = ?1
+                 AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = ?2)",
+                params![id, account_id],
+            )
+            .map_err(backend)?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2",
+                    params![id, account_id],
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()> {
+        let (webhook_id, attempt) = (webhook_id.to_owned(), attempt.clone());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO webhook_attempts
+                 (webhook_id, delivery_id, event, attempted_at, status, error, next_attempt_at)
+                 SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM webhooks WHERE id = ?1",
+                params![
+                    webhook_id,
+                    attempt.delivery_id,
+                    attempt.event,
+                    millis(attempt.attempted_at),
+                    attempt.status,
+                    attempt.error,
+                    attempt.next_attempt_at.map(millis),
+                ],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE webhook_id = ?1 AND seq NOT IN
+                 (SELECT seq FROM webhook_attempts WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2)",
+                params![webhook_id, keep],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        let webhook_id = webhook_id.to_owned();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT delivery_id, event, attempted_at, status, error, next_attempt_at
+                     FROM webhook_attempts WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                )
+                .map_err(backend)?;
+            stmt.query_map(params![webhook_id, limit], webhook_attempt_from_row)
+                .and_then(Iterator::collect)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()> {
+        let items = items.to_vec();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            insert_outbox(&tx, &items)?;
+            tx.commit().map_err(backend)
         })
         .await
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use onair_server::store::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, SessionRecord, Store, StoreResult,
+    MessageRecord, OutboxItem, SessionRecord, Store, StoreResult, WebhookAttempt, WebhookRecord,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -1759,6 +1759,38 @@ impl Store for GatedStore {
         after: u64,
     ) -> StoreResult<Vec<MessageRecord>> {
         self.inner.messages_after(conversation_id, after).await
+    }
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        self.inner.create_webhook(webhook).await
+    }
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        self.inner.webhooks(account_id).await
+    }
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        self.inner.webhook(id).await
+    }
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        self.inner.delete_webhook(account_id, id).await
+    }
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()> {
+        self.inner
+            .record_webhook_attempt(webhook_id, attempt, keep)
+            .await
+    }
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        self.inner.webhook_attempts(webhook_id, limit).await
+    }
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()> {
+        self.inner.enqueue_outbox(items).await
     }
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         self.inner.meta(key).await

@@ -36,6 +36,11 @@ pub(crate) struct TestConfig {
     pub(crate) store_wrapper: Option<StoreWrapper>,
     /// Send email notifications through this outbox (`--smtp-url`).
     pub(crate) outbox: Option<Arc<onair_server::notify::Outbox>>,
+    /// Leave `--allow-private-webhooks` off (tests' receivers are on
+    /// loopback, so it is on by default here).
+    pub(crate) refuse_private_webhooks: bool,
+    /// Webhook retries and leases (default: the outbox's defaults).
+    pub(crate) outbox_timing: Option<onair_server::notify::OutboxTiming>,
 }
 
 /// A function from the real store to the one the server gets.
@@ -96,6 +101,11 @@ async fn start(
             keep_alive,
             cluster: None,
             outbox: config.outbox.clone(),
+            webhooks: onair_server::webhooks::WebhookConfig {
+                allow_private: !config.refuse_private_webhooks,
+                timing: config.outbox_timing.unwrap_or_default(),
+                ..onair_server::webhooks::WebhookConfig::default()
+            },
         },
         None,
     )

@@ -2,6 +2,8 @@
 //! SQLite file per test, real HTTP and SSE clients.
 
 mod helpers;
+#[path = "../common/receiver.rs"]
+mod receiver;
 #[path = "../common/smtp.rs"]
 mod smtp;
 
@@ -14,3 +16,4 @@ mod logins;
 mod notifications;
 mod smoke;
 mod status;
+mod webhooks;
