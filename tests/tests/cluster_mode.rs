@@ -774,3 +774,59 @@ async fn a_subscription_killed_in_redis_comes_back_and_repairs_what_it_missed() 
         "no repeat"
     );
 }
+
+/// A subscription that goes silent without closing (`CLIENT PAUSE … WRITE`
+/// holds every PUBLISH, the nodes' probes included, while connections stay
+/// open): `/healthz` answers 503 meanwhile, and afterwards delivery comes
+/// back, the change made during the silence included, without a flap.
+#[tokio::test]
+async fn a_silent_subscription_answers_503_and_delivery_comes_back_without_a_flap() {
+    let setup = cluster_of(2).await;
+    let mut chat_box = setup.nodes[0].events(STATUS_EVENTS).await;
+    assert_eq!(chat_box.expect("status").await.data["status"], "offline");
+    setup.nodes[1].set_status(&setup.owner, "online").await;
+    let online = next_status(&mut chat_box, Duration::from_secs(2)).await;
+    assert_eq!(online.expect("online")["status"], "online");
+
+    let paused = std::process::Command::new("redis-cli")
+        .args(["-p", &setup.redis.port().to_string()])
+        .args(["CLIENT", "PAUSE", "12000", "WRITE"])
+        .output()
+        .expect("run redis-cli");
+    assert!(paused.status.success(), "{paused:?}");
+    let silent = Instant::now();
+    let unhealthy = wait_for(Duration::from_secs(11), || async {
+        let (status, body) = setup.nodes[0].get("/healthz", None).await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await
+    .expect("/healthz says 503 while the subscription is silent");
+    assert_eq!(unhealthy["error"]["code"], "redis_unavailable");
+    eprintln!(
+        "503 {:?} after the subscription went silent",
+        silent.elapsed()
+    );
+    // A change while no announcement can cross: stored, and repaired later.
+    setup.nodes[1].set_status(&setup.owner, "busy").await;
+
+    let event = next_status(&mut chat_box, Duration::from_secs(30 + 12))
+        .await
+        .expect("the change made during the silence arrives");
+    assert_eq!(event["status"], "busy", "no flap: online, then busy");
+    eprintln!(
+        "delivery back {:?} after the silence began",
+        silent.elapsed()
+    );
+    wait_for(Duration::from_secs(30), || async {
+        let (status, _) = setup.nodes[0].get("/healthz", None).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await
+    .expect("healthy again");
+    assert!(
+        next_status(&mut chat_box, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "nothing more: no repeat, no flap"
+    );
+}
