@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod password;
 pub mod proxies;
+pub mod push;
 pub mod sse;
 pub mod store;
 
