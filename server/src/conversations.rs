@@ -37,6 +37,7 @@ use tokio::sync::broadcast;
 use crate::error::{Error, Result};
 use crate::hub::{AccountLive, Hub, Inner, TokenHash, Writer};
 use crate::notify;
+use crate::push;
 use crate::sse;
 use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
 
@@ -309,7 +310,7 @@ pub async fn start(
         replies: Default::default(),
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let outbox = notifications(&writer, &conversation, &messages[0], delivery, true).await?;
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
@@ -355,7 +356,7 @@ pub async fn visitor_message(
     conversation.state = state_of(delivery);
     conversation.last_message_at = now;
     let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let outbox = notifications(&writer, &conversation, &messages[0], delivery, false).await?;
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
@@ -521,23 +522,46 @@ async fn send_due_reply(
 
 /// The notifications a visitor's message causes, stored with it: emails to
 /// the scope's agents when it is an offline message and the server sends
-/// email; none otherwise.
-fn notifications(
+/// email; a push to each subscribed device of the scope's agents that have
+/// no dashboard open, whatever the delivery.
+async fn notifications(
     writer: &Writer<'_>,
     conversation: &ConversationRecord,
     message: &MessageRecord,
     delivery: Delivery,
-) -> Vec<OutboxItem> {
-    if delivery != Delivery::Offline || writer.hub().outbox.is_none() {
-        return Vec::new();
-    }
+    new_conversation: bool,
+) -> Result<Vec<OutboxItem>> {
     let now = Timestamp::now();
-    writer.read(|inner| notify::offline_message_emails(inner, conversation, message, now))
+    let mut items = if delivery == Delivery::Offline && writer.hub().outbox.is_some() {
+        writer.read(|inner| notify::offline_message_emails(inner, conversation, message, now))
+    } else {
+        Vec::new()
+    };
+    let agents = writer.read(|inner| push::agents_to_push(inner, conversation));
+    if !agents.is_empty() {
+        let subscriptions = writer
+            .hub()
+            .store
+            .push_subscriptions(&conversation.account_id)
+            .await?;
+        items.extend(push::visitor_message_pushes(
+            &agents,
+            &subscriptions,
+            conversation,
+            message,
+            new_conversation,
+            now,
+        ));
+    }
+    Ok(items)
 }
 
 fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
-    if let (Some(outbox), false) = (&hub.outbox, items.is_empty()) {
+    if let (Some(outbox), true) = (&hub.outbox, items.iter().any(|i| i.kind == notify::EMAIL)) {
         outbox.wake();
+    }
+    if items.iter().any(|i| i.kind == push::PUSH) {
+        hub.push.wake();
     }
 }
 

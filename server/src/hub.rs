@@ -59,6 +59,8 @@ pub struct HubOptions {
     pub cluster: Option<ClusterLink>,
     /// Email notifications (docs/notifications.md); none without `--smtp-url`.
     pub outbox: Option<Arc<Outbox>>,
+    /// Web Push to the agent's app (docs/notifications.md).
+    pub push: crate::push::PushConfig,
 }
 
 impl Default for HubOptions {
@@ -68,6 +70,7 @@ impl Default for HubOptions {
             keep_alive: KEEP_ALIVE_EVERY,
             cluster: None,
             outbox: None,
+            push: crate::push::PushConfig::default(),
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct Hub {
     pub cluster: Option<ClusterLink>,
     /// Set when the server sends email notifications.
     pub outbox: Option<Arc<Outbox>>,
+    /// Web Push: the server's key and the deliveries (always on).
+    pub push: Arc<crate::push::Push>,
 }
 
 /// One account's live state.
@@ -155,8 +160,10 @@ impl Hub {
             keep_alive,
             cluster,
             outbox,
+            push,
         } = options;
         let now = clock.now();
+        let push = Arc::new(crate::push::Push::load(&*store, push).await?);
         let shutdown_at = store
             .meta(SHUTDOWN_AT)
             .await?
@@ -177,6 +184,7 @@ impl Hub {
             me: me.clone(),
             cluster,
             outbox,
+            push,
         });
         if let Some(cluster) = &hub.cluster {
             cluster.store.register_node(&cluster.node_id, now).await?;

@@ -8,6 +8,7 @@ use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeAr
 use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
 use onair_server::notify::{MailConfig, Outbox, OutboxTiming};
+use onair_server::push::PushConfig;
 use onair_server::{AppState, Hub, ServerConfig, cluster, demo, store};
 use tracing_subscriber::EnvFilter;
 
@@ -40,12 +41,14 @@ async fn open_hub(
     url: &str,
     redis: Option<&str>,
     outbox: Option<Arc<Outbox>>,
+    push: PushConfig,
 ) -> anyhow::Result<Arc<Hub>> {
     let opening = || format!("opening {}", store::redacted_url(url));
     let Some(redis) = redis else {
         let store = store::open(url).await.with_context(opening)?;
         let options = HubOptions {
             outbox,
+            push,
             ..HubOptions::default()
         };
         return Hub::load(store, options).await.context("loading accounts");
@@ -62,6 +65,7 @@ async fn open_hub(
     let options = HubOptions {
         cluster: Some(link),
         outbox,
+        push,
         ..HubOptions::default()
     };
     let hub = Hub::load(store, options)
@@ -80,7 +84,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let outbox = outbox(&args)?;
-    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox).await?;
+    let push = push_config(&args)?;
+    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox, push).await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {
@@ -137,6 +142,13 @@ fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.listen));
+    let config = MailConfig::new(smtp_url, from, &public_url, outbox_timing(args))?;
+    tracing::info!(relay = %store::redacted_url(smtp_url), "email notifications on");
+    Ok(Some(Arc::new(Outbox::new(config)?)))
+}
+
+/// Retries and leases of the outbox, for emails and pushes alike.
+fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
     let mut timing = OutboxTiming::default();
     if let Some(ms) = args.outbox_retry_ms {
         timing.first_retry = std::time::Duration::from_millis(ms);
@@ -144,9 +156,28 @@ fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
     if let Some(ms) = args.outbox_lease_ms {
         timing.lease = std::time::Duration::from_millis(ms);
     }
-    let config = MailConfig::new(smtp_url, from, &public_url, timing)?;
-    tracing::info!(relay = %store::redacted_url(smtp_url), "email notifications on");
-    Ok(Some(Arc::new(Outbox::new(config)?)))
+    timing
+}
+
+/// Web Push settings: the VAPID contact, checked before anything starts.
+fn push_config(args: &ServeArgs) -> anyhow::Result<PushConfig> {
+    let contact = match &args.push_contact {
+        Some(contact) if contact.starts_with("mailto:") || contact.starts_with("https://") => {
+            Some(contact.clone())
+        }
+        Some(contact) => {
+            anyhow::bail!("--push-contact {contact:?}: use mailto:ADDRESS or an https:// URL")
+        }
+        None => args
+            .public_url
+            .clone()
+            .filter(|url| url.starts_with("https://")),
+    };
+    Ok(PushConfig {
+        contact,
+        allow_loopback: args.push_allow_loopback,
+        timing: outbox_timing(args),
+    })
 }
 
 fn print_demo_help(addr: std::net::SocketAddr) {

@@ -395,20 +395,22 @@ pub fn render(
     )
 }
 
-/// Starts the hub's outbox worker, if it sends email. It ends with the hub.
+/// Starts the hub's outbox worker. It ends with the hub.
+///
+/// It runs with or without SMTP: push items (and any other kind) need it too.
+/// Without SMTP an email item (written by a node that sends email) is left
+/// leased, for a process that can send it once the lease runs out.
 pub(crate) fn spawn_worker(hub: &Arc<Hub>) {
-    let Some(outbox) = hub.outbox.clone() else {
-        return;
-    };
     let weak = Arc::downgrade(hub);
-    tokio::spawn(run(weak, outbox));
+    tokio::spawn(run(weak, hub.outbox.clone()));
 }
 
-async fn run(hub: Weak<Hub>, outbox: Arc<Outbox>) {
-    let timing = outbox.config.timing;
+async fn run(hub: Weak<Hub>, outbox: Option<Arc<Outbox>>) {
     loop {
         let Some(strong) = hub.upgrade() else { return };
-        let next = drain(&strong, &outbox).await;
+        let timing = timing(&strong, outbox.as_deref());
+        let next = drain(&strong, outbox.as_deref()).await;
+        let push = Arc::clone(&strong.push);
         drop(strong);
         let wait = match next {
             Some(due) => {
@@ -418,16 +420,29 @@ async fn run(hub: Weak<Hub>, outbox: Arc<Outbox>) {
             None => timing.sweep,
         }
         .clamp(Duration::from_millis(20), timing.sweep);
+        let email_written = async {
+            match &outbox {
+                Some(outbox) => outbox.wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            () = outbox.wake.notified() => {}
+            () = email_written => {}
+            () = push.woken() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
 }
 
+/// The outbox timing: the email settings' when the server sends email, else
+/// the push settings' (both come from the same flags).
+fn timing(hub: &Hub, outbox: Option<&Outbox>) -> OutboxTiming {
+    outbox.map_or_else(|| hub.push.timing(), |outbox| outbox.config.timing)
+}
+
 /// Sends every due item; returns when the next one is due.
-async fn drain(hub: &Hub, outbox: &Outbox) -> Option<Timestamp> {
-    let timing = outbox.config.timing;
+async fn drain(hub: &Hub, outbox: Option<&Outbox>) -> Option<Timestamp> {
+    let timing = timing(hub, outbox);
     loop {
         let now = Timestamp::now();
         let lease_until = later(now, timing.lease);
@@ -441,8 +456,12 @@ async fn drain(hub: &Hub, outbox: &Outbox) -> Option<Timestamp> {
         if items.is_empty() {
             break;
         }
-        futures_util::future::join_all(items.into_iter().map(|item| deliver(hub, outbox, item)))
-            .await;
+        futures_util::future::join_all(
+            items
+                .into_iter()
+                .map(|item| deliver(hub, outbox, timing, item)),
+        )
+        .await;
     }
     match hub.store.outbox_pending().await {
         Ok((queued, next)) => {
@@ -486,63 +505,94 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     format!("{what}{code}")
 }
 
+/// What one attempt at an outbox item came to, in words safe for logs.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    Sent,
+    /// Failed for now: try again after the backoff (until the item is too old).
+    Retry(String),
+    /// Failed for good: nothing a retry could change.
+    GiveUp(String),
+    /// Nothing to send any more (the device unsubscribed, say): ended
+    /// without counting as a failure.
+    Dropped(String),
+}
+
 /// Sends one claimed item and records the outcome.
-async fn deliver(hub: &Hub, outbox: &Outbox, item: OutboxItem) {
-    let store = &hub.store;
-    let metrics = &hub.metrics;
-    let message = (item.kind == EMAIL)
-        .then(|| serde_json::from_str::<EmailPayload>(&item.payload).ok())
-        .flatten()
+async fn deliver(hub: &Hub, outbox: Option<&Outbox>, timing: OutboxTiming, item: OutboxItem) {
+    let attempt = match item.kind.as_str() {
+        EMAIL => match outbox {
+            Some(outbox) => send_email(outbox, &item).await,
+            // Left leased: see `spawn_worker`.
+            None => return,
+        },
+        crate::push::PUSH => hub.push.deliver(&*hub.store, &item).await,
+        _ => Attempt::GiveUp("the notification is of an unknown kind".into()),
+    };
+    record(hub, timing, &item, attempt).await;
+}
+
+async fn send_email(outbox: &Outbox, item: &OutboxItem) -> Attempt {
+    let message = serde_json::from_str::<EmailPayload>(&item.payload)
+        .ok()
         .map(|payload| {
             let link = outbox.conversation_link(&payload.conversation_id);
             render(&payload, &outbox.config.from, &link)
         });
-    let message = match message {
-        Some(Ok(message)) => message,
-        // Nothing a retry could change.
-        _ => {
-            let error = "the notification cannot be built (unknown kind, payload or address)";
-            tracing::error!(notification = %item.id, "{error}; giving it up");
-            metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = store.outbox_failed(&item.id, Timestamp::now(), error).await {
-                tracing::warn!(error = %e, notification = %item.id, "could not record a failed notification");
-            }
-            return;
-        }
+    let Some(Ok(message)) = message else {
+        return Attempt::GiveUp("the notification cannot be built (payload or address)".into());
     };
     match outbox.transport.send(message).await {
-        Ok(_) => {
+        Ok(_) => Attempt::Sent,
+        Err(e) => Attempt::Retry(describe(&e)),
+    }
+}
+
+/// Records an attempt: sent, retried with backoff, or given up.
+async fn record(hub: &Hub, timing: OutboxTiming, item: &OutboxItem, attempt: Attempt) {
+    let store = &hub.store;
+    let metrics = &hub.metrics;
+    let now = Timestamp::now();
+    let kind = item.kind.as_str();
+    let recorded = match attempt {
+        Attempt::Sent => {
             metrics.outbox_sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(notification = %item.id, "sent a notification email");
+            tracing::info!(notification = %item.id, kind, "sent a notification");
             // Should this fail (or the process die first), the lease runs out
-            // and the email goes again: at least once.
-            if let Err(e) = store.outbox_sent(&item.id, Timestamp::now()).await {
-                tracing::error!(error = %e, notification = %item.id, "could not record a sent notification");
-            }
+            // and the notification goes again: at least once.
+            store.outbox_sent(&item.id, now).await
         }
-        Err(e) => {
-            let error = describe(&e);
+        Attempt::Dropped(reason) => {
+            tracing::info!(notification = %item.id, kind, reason = %reason,
+                "a notification has nobody to reach any more");
+            store.outbox_failed(&item.id, now, &reason).await
+        }
+        Attempt::GiveUp(error) => {
+            metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(notification = %item.id, kind, error = %error, "giving up a notification");
+            store.outbox_failed(&item.id, now, &error).await
+        }
+        Attempt::Retry(error) => {
             let failures = item.attempts.saturating_add(1);
-            let now = Timestamp::now();
             let age = now.duration_since(item.created_at);
-            let give_up = SignedDuration::try_from(outbox.config.timing.give_up_after)
-                .is_ok_and(|limit| age >= limit);
-            let recorded = if give_up {
+            let give_up =
+                SignedDuration::try_from(timing.give_up_after).is_ok_and(|limit| age >= limit);
+            if give_up {
                 metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(notification = %item.id, attempts = failures, error = %error,
-                    "giving up a notification email");
+                tracing::error!(notification = %item.id, kind, attempts = failures, error = %error,
+                    "giving up a notification");
                 store.outbox_failed(&item.id, now, &error).await
             } else {
-                let wait = outbox.config.timing.backoff(failures);
+                let wait = timing.backoff(failures);
                 metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(notification = %item.id, attempts = failures, error = %error,
-                    retry_in_ms = wait.as_millis() as u64, "a notification email failed; will retry");
+                tracing::warn!(notification = %item.id, kind, attempts = failures, error = %error,
+                    retry_in_ms = wait.as_millis() as u64, "a notification failed; will retry");
                 store.outbox_retry(&item.id, later(now, wait), &error).await
-            };
-            if let Err(e) = recorded {
-                tracing::warn!(error = %e, notification = %item.id, "could not record a failed attempt");
             }
         }
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, notification = %item.id, "could not record a notification attempt");
     }
 }
 

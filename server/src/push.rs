@@ -19,7 +19,9 @@
 //! so a push is written in the same transaction as the visitor's message and
 //! is retried with the outbox's backoff.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use aes_gcm::aead::{Aead, KeyInit};
@@ -31,7 +33,13 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tokio::sync::Notify;
+
+use crate::hub::Inner;
+use crate::notify::{Attempt, OutboxTiming};
+use crate::store::{ConversationRecord, MessageRecord, OutboxItem, PushSubscriptionRecord, Store};
 
 /// The outbox kind of a push message.
 pub const PUSH: &str = "push";
@@ -41,6 +49,12 @@ pub const VAPID_KEY_META: &str = "vapid_private_key";
 pub const TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a VAPID token is valid (RFC 8292 allows at most 24 h).
 const TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// How long one delivery may take.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest endpoint accepted.
+const MAX_ENDPOINT: usize = 2048;
+/// How much of a visitor's text a notification shows.
+const BODY_CHARS: usize = 140;
 /// The record size announced in the `aes128gcm` header. One record holds the
 /// whole message, which is far below it.
 const RECORD_SIZE: u32 = 4096;
@@ -244,6 +258,299 @@ fn encrypt_with(
     body.extend_from_slice(as_public.as_bytes());
     body.extend_from_slice(&sealed);
     Ok(body)
+}
+
+/// Push settings: `--push-contact`, and the testing flag
+/// `--push-allow-loopback`.
+#[derive(Clone, Debug, Default)]
+pub struct PushConfig {
+    /// The operator's contact, `mailto:` or `https:`, sent as the VAPID
+    /// `sub` claim (Apple's push service requires one).
+    pub contact: Option<String>,
+    /// Accepts endpoints on loopback addresses, over plain `http` too: for
+    /// tests that run their own push service. Off in production, where a
+    /// subscription could otherwise aim the server at itself.
+    pub allow_loopback: bool,
+    /// Retries, leases and sweeps of the outbox.
+    pub timing: OutboxTiming,
+}
+
+/// The server's Web Push: its key, an HTTPS client, and the outbox worker's
+/// wake-up for push items.
+pub struct Push {
+    key: VapidKey,
+    config: PushConfig,
+    client: reqwest::Client,
+    wake: Notify,
+}
+
+impl fmt::Debug for Push {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Push")
+            .field("key", &self.key)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Push {
+    /// The stored VAPID key, or a new one stored if there is none. Nodes
+    /// starting together each offer a key; the store keeps the first and
+    /// every node uses that one.
+    pub async fn load(store: &dyn Store, config: PushConfig) -> anyhow::Result<Push> {
+        let candidate = VapidKey::generate();
+        let stored = store
+            .insert_meta_if_absent(VAPID_KEY_META, &candidate.to_stored())
+            .await?;
+        let key = VapidKey::from_stored(&stored)?;
+        let client = reqwest::Client::builder()
+            // A push service answers; it does not send us elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(SEND_TIMEOUT)
+            .build()?;
+        Ok(Push {
+            key,
+            config,
+            client,
+            wake: Notify::new(),
+        })
+    }
+
+    /// The public key for `applicationServerKey`.
+    pub fn public_key(&self) -> String {
+        self.key.public_key()
+    }
+
+    pub fn timing(&self) -> OutboxTiming {
+        self.config.timing
+    }
+
+    /// Tells the outbox worker that push items were written.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Checks a subscription's endpoint: an absolute `https` URL without
+    /// credentials whose host is not this machine or a private network;
+    /// loopback (over `http` too) only when the configuration allows it.
+    pub fn check_endpoint(&self, endpoint: &str) -> Result<url::Url, &'static str> {
+        if endpoint.len() > MAX_ENDPOINT {
+            return Err("endpoint is longer than 2048 characters");
+        }
+        let url = url::Url::parse(endpoint).map_err(|_| "endpoint is not an absolute URL")?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("endpoint must not carry credentials");
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+            Some(url::Host::Ipv4(ip)) => is_loopback_or_private(IpAddr::V4(ip))?,
+            Some(url::Host::Ipv6(ip)) => is_loopback_or_private(IpAddr::V6(ip))?,
+            None => return Err("endpoint has no host"),
+        };
+        match (url.scheme(), loopback) {
+            (_, true) if !self.config.allow_loopback => Err("endpoint must not be on this machine"),
+            ("https", _) | ("http", true) => Ok(url),
+            _ => Err("endpoint must be an https:// URL"),
+        }
+    }
+
+    /// Sends one push item, as the outbox worker claimed it.
+    pub(crate) async fn deliver(&self, store: &dyn Store, item: &OutboxItem) -> Attempt {
+        let Ok(queued) = serde_json::from_str::<QueuedPush>(&item.payload) else {
+            return Attempt::GiveUp("the push cannot be read".into());
+        };
+        let subscription = match store.push_subscription(&queued.session_id).await {
+            Ok(Some(subscription)) => subscription,
+            Ok(None) => {
+                return Attempt::Dropped("the device no longer has a subscription".into());
+            }
+            Err(e) => return Attempt::Retry(format!("could not read the subscription: {e}")),
+        };
+        let (Ok(endpoint), Ok(keys)) = (
+            self.check_endpoint(&subscription.endpoint),
+            DeviceKeys::parse(&subscription.p256dh, &subscription.auth),
+        ) else {
+            return Attempt::GiveUp("the stored subscription is not usable".into());
+        };
+        let Ok(body) = serde_json::to_vec(&queued.message)
+            .map_err(drop)
+            .and_then(|plain| encrypt(&plain, &keys).map_err(drop))
+        else {
+            return Attempt::GiveUp("the push message cannot be encrypted".into());
+        };
+        let now = jiff::Timestamp::now().as_second();
+        let authorization = self
+            .key
+            .authorization(&endpoint, now, self.config.contact.as_deref());
+        let sent = self
+            .client
+            .post(endpoint)
+            .header("TTL", TTL.as_secs().to_string())
+            .header("Urgency", "high")
+            .header("Content-Encoding", "aes128gcm")
+            .header("Content-Type", "application/octet-stream")
+            .header("Authorization", authorization)
+            .body(body)
+            .send()
+            .await;
+        let status = match sent {
+            Ok(response) => response.status(),
+            // No words from reqwest: they would name the endpoint.
+            Err(e) if e.is_timeout() => return Attempt::Retry("the push service timed out".into()),
+            Err(_) => return Attempt::Retry("could not reach the push service".into()),
+        };
+        let code = status.as_u16();
+        match code {
+            200..=299 => Attempt::Sent,
+            404 | 410 => {
+                // RFC 8030 §7.3: the subscription has expired or was
+                // removed; this device will not be reached there again.
+                if let Err(e) = store
+                    .delete_push_subscription(
+                        &subscription.session_id,
+                        Some(&subscription.endpoint),
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not remove an expired push subscription");
+                }
+                Attempt::Dropped(format!(
+                    "the push service says the subscription is gone ({code})"
+                ))
+            }
+            408 | 429 | 500..=599 => Attempt::Retry(format!("the push service answered {code}")),
+            _ => Attempt::GiveUp(format!("the push service refused the push ({code})")),
+        }
+    }
+}
+
+/// Loopback, private, link-local, unspecified or otherwise not a public
+/// address; an error for addresses that are never an endpoint (multicast).
+fn is_loopback_or_private(ip: IpAddr) -> Result<bool, &'static str> {
+    if ip.is_multicast() {
+        return Err("endpoint must not be a multicast address");
+    }
+    Ok(match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_loopback_or_private(IpAddr::V4(v4)).unwrap_or(true))
+        }
+    })
+}
+
+/// What a push says, as the service worker shows it: the JSON inside the
+/// encrypted body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushMessage {
+    pub title: String,
+    pub body: String,
+    pub conversation_id: String,
+    /// Where a click leads: the conversation in the dashboard.
+    pub url: String,
+}
+
+/// A push as the outbox stores it: the device (its session) and the message.
+/// The subscription is looked up when it is sent, so a device that
+/// unsubscribed or logged out meanwhile gets nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedPush {
+    pub session_id: String,
+    pub agent_id: String,
+    pub message: PushMessage,
+}
+
+/// The agents a visitor's message should reach by push: the eligible agents
+/// of the conversation's scope (as for email) that are not disabled and
+/// have no dashboard stream open on any device, which would show it anyway.
+pub fn agents_to_push(inner: &Inner, conversation: &ConversationRecord) -> HashSet<String> {
+    let scope = inner
+        .model()
+        .conversation_scope(conversation.group.as_deref());
+    inner
+        .model()
+        .eligible_agent_ids(&scope)
+        .filter(|(_, state)| state.sessions.values().all(|p| p.open_streams == 0))
+        .filter(|(id, _)| inner.agents().get(*id).is_some_and(|a| !a.disabled))
+        .map(|(id, _)| id.to_owned())
+        .collect()
+}
+
+/// The pushes for a visitor's message: one per subscribed device of each
+/// agent in `agents` (from [`agents_to_push`]).
+pub fn visitor_message_pushes(
+    agents: &HashSet<String>,
+    subscriptions: &[PushSubscriptionRecord],
+    conversation: &ConversationRecord,
+    message: &MessageRecord,
+    new_conversation: bool,
+    now: jiff::Timestamp,
+) -> Vec<OutboxItem> {
+    let who = conversation
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .unwrap_or("a visitor");
+    let title = if new_conversation {
+        format!("New conversation from {who}")
+    } else {
+        format!("New message from {who}")
+    };
+    let message = PushMessage {
+        title,
+        body: truncate(&message.text, BODY_CHARS),
+        conversation_id: conversation.id.clone(),
+        url: format!("/dashboard#conversation={}", conversation.id),
+    };
+    subscriptions
+        .iter()
+        .filter(|s| agents.contains(&s.agent_id))
+        .filter_map(|s| {
+            let queued = QueuedPush {
+                session_id: s.session_id.clone(),
+                agent_id: s.agent_id.clone(),
+                message: message.clone(),
+            };
+            Some(OutboxItem {
+                id: uuid::Uuid::new_v4().to_string(),
+                account_id: conversation.account_id.clone(),
+                kind: PUSH.to_owned(),
+                payload: serde_json::to_string(&queued).ok()?,
+                created_at: now,
+                attempts: 0,
+            })
+        })
+        .collect()
+}
+
+/// At most `limit` characters, with an ellipsis when cut.
+fn truncate(text: &str, limit: usize) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", text[..end].trim_end()),
+        None => text.to_owned(),
+    }
 }
 
 #[cfg(test)]

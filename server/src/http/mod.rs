@@ -7,6 +7,7 @@ mod cors;
 mod groups;
 mod me;
 mod office_hours;
+mod push;
 mod service;
 mod sessions;
 mod status;
@@ -29,6 +30,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(me::router())
+        .merge(push::router())
         .merge(agents::router())
         .merge(groups::router())
         .merge(office_hours::router())

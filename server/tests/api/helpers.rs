@@ -36,6 +36,8 @@ pub(crate) struct TestConfig {
     pub(crate) store_wrapper: Option<StoreWrapper>,
     /// Send email notifications through this outbox (`--smtp-url`).
     pub(crate) outbox: Option<Arc<onair_server::notify::Outbox>>,
+    /// Web Push settings (default: loopback endpoints refused).
+    pub(crate) push: Option<onair_server::push::PushConfig>,
 }
 
 /// A function from the real store to the one the server gets.
@@ -96,6 +98,7 @@ async fn start(
             keep_alive,
             cluster: None,
             outbox: config.outbox.clone(),
+            push: config.push.clone().unwrap_or_default(),
         },
     )
     .await

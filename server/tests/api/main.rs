@@ -12,5 +12,6 @@ mod durability;
 mod files;
 mod logins;
 mod notifications;
+mod push;
 mod smoke;
 mod status;
