@@ -649,6 +649,61 @@ mod tests {
         assert!(VapidKey::from_stored(&URL_SAFE_NO_PAD.encode([0u8; 32])).is_err());
     }
 
+    fn push(allow_loopback: bool) -> Push {
+        Push {
+            key: VapidKey::generate(),
+            config: PushConfig {
+                allow_loopback,
+                ..PushConfig::default()
+            },
+            client: reqwest::Client::new(),
+            wake: Notify::new(),
+        }
+    }
+
+    #[test]
+    fn endpoints_must_be_https_and_not_on_this_network() {
+        let strict = push(false);
+        let testing = push(true);
+        for (endpoint, strict_ok, testing_ok) in [
+            ("https://fcm.googleapis.com/fcm/send/abc", true, true),
+            ("https://web.push.apple.com/QGx", true, true),
+            ("http://push.example.net/x", false, false),
+            ("ftp://push.example.net/x", false, false),
+            ("https://127.0.0.1/x", false, true),
+            ("http://127.0.0.1:9/x", false, true),
+            ("http://localhost/x", false, true),
+            ("http://[::1]/x", false, true),
+            ("https://10.0.0.1/x", false, true),
+            ("https://192.168.1.2/x", false, true),
+            ("https://169.254.169.254/latest", false, true),
+            ("https://[fd00::1]/x", false, true),
+            ("https://[::ffff:127.0.0.1]/x", false, true),
+            ("https://224.0.0.1/x", false, false),
+            ("https://user@push.example.net/x", false, false),
+            ("/relative", false, false),
+        ] {
+            assert_eq!(
+                strict.check_endpoint(endpoint).is_ok(),
+                strict_ok,
+                "{endpoint}"
+            );
+            assert_eq!(
+                testing.check_endpoint(endpoint).is_ok(),
+                testing_ok,
+                "{endpoint} (testing)"
+            );
+        }
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_with_an_ellipsis() {
+        assert_eq!(truncate("  short  ", 10), "short");
+        assert_eq!(truncate("exactly ten", 11), "exactly ten");
+        assert_eq!(truncate("a few words here", 6), "a few…");
+        assert_eq!(truncate("žluťoučký kůň", 4), "žluť…");
+    }
+
     #[test]
     fn device_keys_of_the_wrong_shape_are_refused() {
         let good = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";

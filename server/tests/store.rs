@@ -1361,7 +1361,7 @@ async fn push_subscriptions_are_one_per_session_and_end_with_it(db: TestDb) {
     );
     assert_eq!(
         store.push_subscriptions(&other.id).await.expect("list"),
-        [s4_sub.clone()]
+        [s4_sub]
     );
 
     // A session that is gone cannot subscribe.
