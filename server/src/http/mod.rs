@@ -2,6 +2,7 @@
 
 mod accounts;
 mod agents;
+mod app;
 mod conversations;
 mod cors;
 mod groups;
@@ -39,6 +40,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(service::router())
+        .merge(app::router())
         .fallback(|| async { Error::not_found("not_found", "there is nothing at this path") })
         .method_not_allowed_fallback(|| async {
             Error::MethodNotAllowed

@@ -725,3 +725,61 @@ async fn the_key_survives_a_restart() {
         .await;
     assert_eq!(server_key(&app, &owner).await, before);
 }
+
+#[tokio::test]
+async fn the_app_files_are_served_with_their_types() {
+    let app = spawn_app_with(TestConfig::default()).await;
+    let get = |path: &'static str| app.client.get(app.url(path)).send();
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    let manifest = get("/manifest.webmanifest").await.expect("manifest");
+    assert_eq!(manifest.status(), StatusCode::OK);
+    assert_eq!(
+        header(&manifest, "content-type"),
+        "application/manifest+json"
+    );
+    let manifest: Value = manifest.json().await.expect("the manifest is JSON");
+    assert_eq!(manifest["start_url"], "/dashboard");
+    assert_eq!(manifest["display"], "standalone");
+    assert!(manifest["name"].as_str().is_some_and(|n| !n.is_empty()));
+
+    let worker = get("/sw.js").await.expect("sw.js");
+    assert_eq!(worker.status(), StatusCode::OK);
+    assert!(header(&worker, "content-type").starts_with("text/javascript"));
+    assert_eq!(header(&worker, "service-worker-allowed"), "/");
+    assert_eq!(header(&worker, "cache-control"), "no-cache");
+    let script = worker.text().await.expect("text");
+    assert!(script.contains("'push'") && script.contains("'notificationclick'"));
+
+    let module = get("/dashboard/notifications.js").await.expect("module");
+    assert_eq!(module.status(), StatusCode::OK);
+    assert!(header(&module, "content-type").starts_with("text/javascript"));
+
+    for icon in manifest["icons"].as_array().expect("icons") {
+        let src = icon["src"].as_str().expect("src");
+        let response = app.client.get(app.url(src)).send().await.expect("icon");
+        assert_eq!(response.status(), StatusCode::OK, "{src}");
+        assert_eq!(
+            header(&response, "content-type"),
+            icon["type"].as_str().expect("type"),
+            "{src}"
+        );
+    }
+    let missing = get("/icons/nope.png").await.expect("icon");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let dashboard = get("/dashboard")
+        .await
+        .expect("dashboard")
+        .text()
+        .await
+        .expect("html");
+    assert!(dashboard.contains(r#"<link rel="manifest" href="/manifest.webmanifest">"#));
+    assert!(dashboard.contains(r#"src="/dashboard/notifications.js""#));
+}
