@@ -473,6 +473,21 @@ impl Browser {
             .collect()
     }
 
+    /// Allows `origin` (`http://host:port`) to show notifications, as if the person had said
+    /// yes to the browser's prompt: Chromium's DevTools `Browser.grantPermissions`, through
+    /// chromedriver.
+    pub async fn grant_notifications(&self, origin: &str) {
+        expect_ok(
+            self.client
+                .issue_cmd(Cdp {
+                    cmd: "Browser.grantPermissions",
+                    params: json!({"origin": origin, "permissions": ["notifications"]}),
+                })
+                .await,
+            "grant the notification permission",
+        );
+    }
+
     /// Ends the session and its Chromium.
     pub async fn close(self) {
         let _ = self.client.close().await;
@@ -525,6 +540,33 @@ impl fantoccini::wd::WebDriverCompatibleCommand for GetLog {
         (
             http::Method::POST,
             Some(json!({"type": self.kind}).to_string()),
+        )
+    }
+}
+
+/// A Chromium DevTools command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
         )
     }
 }
