@@ -1,4 +1,5 @@
-//! Email notifications through a durable outbox (docs/notifications.md).
+//! Email notifications through a durable outbox (docs/notifications.md), and
+//! the outbox worker, which also sends the other kinds (pushes: `push`).
 //!
 //! A visitor's offline message becomes one outbox item per agent to tell
 //! (each eligible agent of the conversation's scope with `email_notifications`
@@ -30,11 +31,12 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use onair_shared::model::AgentState;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::hub::{Hub, Inner};
-use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
+use crate::store::{AgentRecord, ConversationRecord, MessageRecord, OutboxItem};
 
 /// The outbox kind of a notification email.
 pub const EMAIL: &str = "email";
@@ -259,15 +261,10 @@ pub fn offline_message_emails(
     message: &MessageRecord,
     now: Timestamp,
 ) -> Vec<OutboxItem> {
-    let scope = inner
-        .model()
-        .conversation_scope(conversation.group.as_deref());
-    inner
-        .model()
-        .eligible_agent_ids(&scope)
-        .filter_map(|(id, _)| inner.agents().get(id))
-        .filter(|agent| agent.email_notifications && !agent.disabled)
-        .filter_map(|agent| {
+    eligible_agents(inner, conversation)
+        .into_iter()
+        .filter(|(agent, _)| agent.email_notifications)
+        .filter_map(|(agent, _)| {
             let payload = EmailPayload {
                 agent_id: agent.id.clone(),
                 to_name: agent.name.clone(),
@@ -279,16 +276,50 @@ pub fn offline_message_emails(
                 visitor_email: conversation.email.clone(),
                 text: message.text.clone(),
             };
-            Some(OutboxItem {
-                id: uuid::Uuid::new_v4().to_string(),
-                account_id: conversation.account_id.clone(),
-                kind: EMAIL.to_owned(),
-                payload: serde_json::to_string(&payload).ok()?,
-                created_at: now,
-                attempts: 0,
-            })
+            new_item(&conversation.account_id, EMAIL, &payload, now)
         })
         .collect()
+}
+
+/// The agents a conversation's notifications go to: the eligible agents of
+/// its scope, as the model decides who counts for a chat box and whose
+/// dashboard gets the conversation (docs/notifications.md), less the
+/// disabled ones; with their live state (presence, streams).
+pub(crate) fn eligible_agents<'a>(
+    inner: &'a Inner,
+    conversation: &ConversationRecord,
+) -> Vec<(&'a AgentRecord, &'a AgentState)> {
+    let scope = inner
+        .model()
+        .conversation_scope(conversation.group.as_deref());
+    let model = inner.model();
+    // By id: the model's iterator borrows the scope, a local.
+    let ids: Vec<&str> = model
+        .eligible_agent_ids(&scope)
+        .filter_map(|(id, _)| Some(inner.agents().get_key_value(id)?.0.as_str()))
+        .collect();
+    ids.into_iter()
+        .filter_map(|id| Some((inner.agents().get(id)?, model.agents.get(id)?)))
+        .filter(|(agent, _)| !agent.disabled)
+        .collect()
+}
+
+/// A new outbox item of `kind`, due at once; None when the payload cannot
+/// be serialised.
+pub(crate) fn new_item(
+    account_id: &str,
+    kind: &str,
+    payload: &impl Serialize,
+    now: Timestamp,
+) -> Option<OutboxItem> {
+    Some(OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account_id.to_owned(),
+        kind: kind.to_owned(),
+        payload: serde_json::to_string(payload).ok()?,
+        created_at: now,
+        attempts: 0,
+    })
 }
 
 /// Text for a header: control characters (line breaks above all) become

@@ -484,15 +484,10 @@ pub struct QueuedPush {
 /// of the conversation's scope (as for email) that are not disabled and
 /// have no dashboard stream open on any device, which would show it anyway.
 pub fn agents_to_push(inner: &Inner, conversation: &ConversationRecord) -> HashSet<String> {
-    let scope = inner
-        .model()
-        .conversation_scope(conversation.group.as_deref());
-    inner
-        .model()
-        .eligible_agent_ids(&scope)
+    crate::notify::eligible_agents(inner, conversation)
+        .into_iter()
         .filter(|(_, state)| state.sessions.values().all(|p| p.open_streams == 0))
-        .filter(|(id, _)| inner.agents().get(*id).is_some_and(|a| !a.disabled))
-        .map(|(id, _)| id.to_owned())
+        .map(|(agent, _)| agent.id.clone())
         .collect()
 }
 
@@ -532,14 +527,7 @@ pub fn visitor_message_pushes(
                 agent_id: s.agent_id.clone(),
                 message: message.clone(),
             };
-            Some(OutboxItem {
-                id: uuid::Uuid::new_v4().to_string(),
-                account_id: conversation.account_id.clone(),
-                kind: PUSH.to_owned(),
-                payload: serde_json::to_string(&queued).ok()?,
-                created_at: now,
-                attempts: 0,
-            })
+            crate::notify::new_item(&conversation.account_id, PUSH, &queued, now)
         })
         .collect()
 }

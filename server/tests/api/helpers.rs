@@ -402,6 +402,25 @@ impl TestApp {
     }
 }
 
+/// A sample's value from `GET /metrics`.
+pub(crate) async fn metric(app: &TestApp, sample: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
 pub(crate) fn status_path(slug: &str, group: Option<&str>) -> String {
     match group {
         Some(group) => format!("/api/v1/accounts/{slug}/status?group={group}"),

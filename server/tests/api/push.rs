@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::helpers::{Agent, TestApp, TestConfig, spawn_app_with};
+use crate::helpers::{Agent, TestApp, TestConfig, metric, spawn_app_with};
 
 const SLUG: &str = "acme";
 /// How long a test waits for a push that should go at once.
@@ -371,24 +371,6 @@ async fn visitor_writes(app: &TestApp, id: &str, token: &str, text: &str) {
     )
     .await
     .expect(StatusCode::CREATED);
-}
-
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
-        .trim()
-        .parse()
-        .expect("a number")
 }
 
 /// Lets a worker that was going to send something more do it.
