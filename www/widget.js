@@ -1,4 +1,4 @@
-/* onair chat box loader (CONTRACT §4). Embed:
+/* onair chat box loader (widget/README.md). Embed:
  *   <script src="https://HOST/widget.js" data-account="acme" data-group="sales" data-lang="de" async></script>
  * It loads the wasm chat box (crate widget/) from the same server and mounts it. The server
  * replaces __ONAIR_GLUE__ and __ONAIR_WASM__ with the content-hashed names it serves under /widget/. */

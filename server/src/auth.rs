@@ -62,7 +62,7 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
 }
 
 /// An authenticated agent request. Authenticating is a sign of life for the
-/// session (CONTRACT §1.1).
+/// session (docs/status.md).
 #[derive(Debug, Clone)]
 pub struct AgentAuth {
     pub live: Arc<AccountLive>,
@@ -72,7 +72,7 @@ pub struct AgentAuth {
 }
 
 impl AgentAuth {
-    /// Admins of this account only (CONTRACT §2.3).
+    /// Admins of this account only (docs/api.md).
     pub fn require_admin_of(&self, live: &AccountLive) -> Result<()> {
         if self.live.id != live.id {
             return Err(Error::Forbidden {

@@ -80,11 +80,22 @@ pub struct ServeArgs {
     /// `http://` and the listen address).
     #[arg(long, env = "ONAIR_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Testing: the first retry of a failed email after this many ms
-    /// (default 10 s, doubling up to an hour).
+    /// Webhooks may target loopback, private and other non-public addresses
+    /// (a receiver on this host or network). Off by default: an admin could
+    /// otherwise make the server reach its own network.
+    /// The variable takes `1`, `true`, `yes` or `on` (and their opposites).
+    #[arg(
+        long,
+        env = "ONAIR_ALLOW_PRIVATE_WEBHOOKS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_private_webhooks: bool,
+    /// Testing: the first retry of a failed email or webhook after this
+    /// many ms (default 10 s, doubling up to an hour).
     #[arg(long, env = "ONAIR_OUTBOX_RETRY_MS", hide = true)]
     pub outbox_retry_ms: Option<u64>,
-    /// Testing: how long a claimed email is held before it falls due again
+    /// Testing: how long a claimed item is held before it falls due again
     /// (default 5 min).
     #[arg(long, env = "ONAIR_OUTBOX_LEASE_MS", hide = true)]
     pub outbox_lease_ms: Option<u64>,
@@ -129,6 +140,7 @@ impl fmt::Debug for ServeArgs {
             )
             .field("mail_from", &self.mail_from)
             .field("public_url", &self.public_url)
+            .field("allow_private_webhooks", &self.allow_private_webhooks)
             .field("outbox_retry_ms", &self.outbox_retry_ms)
             .field("outbox_lease_ms", &self.outbox_lease_ms)
             .field("push_contact", &self.push_contact)

@@ -41,7 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
-/// How long a client has to send a request head (CONTRACT §8).
+/// How long a client has to send a request head (docs/hardening.md).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request body may take to arrive after its head.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -191,7 +191,7 @@ fn refuse(stream: TcpStream) {
 /// Per-connection socket options. Keep-alive probes and a user timeout make
 /// the kernel drop a connection whose peer vanished (power loss, network cut)
 /// within about a minute, which ends an agent's stream and starts its grace
-/// period (CONTRACT §1.1: at most grace + 60 s after the last sign of life).
+/// period (docs/status.md: at most grace + 60 s after the last sign of life).
 fn configure_connection(stream: &TcpStream) {
     let _ = stream.set_nodelay(true);
     let socket = socket2::SockRef::from(stream);

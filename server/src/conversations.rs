@@ -1,4 +1,4 @@
-//! Conversations (CONTRACT §3): the write paths for visitor messages, agent
+//! Conversations (docs/conversations.md): the write paths for visitor messages, agent
 //! replies, closing and automatic replies, and the live feeds that carry them.
 //!
 //! Every write takes the account's write lock ([`Writer`]), stores the change
@@ -10,7 +10,7 @@
 //!
 //! - one `broadcast` per account for agent streams (`/me/events`). A frame
 //!   carries the scope's group; each agent stream keeps the frames its agent
-//!   is eligible for (CONTRACT §1.2). An agent stream that falls more than
+//!   is eligible for (docs/status.md). An agent stream that falls more than
 //!   [`AGENT_FEED_CAPACITY`] frames behind **ends**: the dashboard's
 //!   `EventSource` reconnects and refetches the inbox, as after any drop.
 //! - one `broadcast` per conversation with an open visitor stream, created on
@@ -19,14 +19,13 @@
 //!   and the reconnect resumes from `Last-Event-ID` with nothing lost.
 //!
 //! Busy-reply deadlines live in the account model (`AccountState::waiting`),
-//! so the account's timer wakes for them like for any other deadline and calls
-//! [`send_due_replies`].
+//! so the account's timer wakes for them like for any other deadline and runs
+//! [`BusyReplies`].
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use jiff::Timestamp;
 use onair_shared::conversation::{AutoReply, Waiting};
 use onair_shared::model::derive;
@@ -35,126 +34,15 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
-use crate::hub::{AccountLive, Hub, Inner, TokenHash, Writer};
+pub use crate::feeds::{
+    AGENT_FEED_CAPACITY, AgentFrame, Feeds, VISITOR_FEED_CAPACITY, VisitorFrame,
+};
+use crate::hub::{AccountLive, DueWork, Hub, Inner, TokenHash, Writer};
 use crate::notify;
 use crate::push;
 use crate::sse;
-use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
-
-/// Frames an agent stream may fall behind before it is ended.
-pub const AGENT_FEED_CAPACITY: usize = 1024;
-/// Frames a visitor stream may fall behind before it is ended.
-pub const VISITOR_FEED_CAPACITY: usize = 64;
-
-/// An account's live conversation feeds.
-#[derive(Debug)]
-pub struct Feeds {
-    /// Replaced (which ends every agent stream) when frames may have been lost.
-    agents: Mutex<broadcast::Sender<AgentFrame>>,
-    visitors: Mutex<HashMap<String, broadcast::Sender<VisitorFrame>>>,
-    /// Cluster mode: the last `seq` this node published per conversation, so
-    /// that what another node announces is published here once, in order
-    /// and without gaps (bounded; see `refresh_from_store`).
-    published_up_to: Mutex<HashMap<String, u64>>,
-}
-
-/// Conversations whose last published `seq` a node remembers at most.
-const REMEMBERED_CONVERSATIONS: usize = 10_000;
-
-/// A frame for agent streams, with the group whose eligible agents get it
-/// (`None`: every agent).
-#[derive(Clone, Debug)]
-pub struct AgentFrame {
-    pub group: Option<Arc<str>>,
-    pub bytes: Bytes,
-}
-
-/// A frame for a conversation's visitor streams; `seq` for messages.
-#[derive(Clone, Debug)]
-pub struct VisitorFrame {
-    pub seq: Option<u64>,
-    pub bytes: Bytes,
-}
-
-impl Default for Feeds {
-    fn default() -> Self {
-        Feeds {
-            agents: Mutex::new(broadcast::Sender::new(AGENT_FEED_CAPACITY)),
-            visitors: Mutex::default(),
-            published_up_to: Mutex::default(),
-        }
-    }
-}
-
-impl Feeds {
-    /// Every conversation frame of the account, for one agent stream.
-    pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentFrame> {
-        self.agents_sender().subscribe()
-    }
-
-    fn agents_sender(&self) -> broadcast::Sender<AgentFrame> {
-        self.agents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    fn visitors(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<VisitorFrame>>> {
-        self.visitors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records that messages up to `seq` of a conversation were published;
-    /// returns the seq published before.
-    fn mark_published(&self, conversation_id: &str, seq: u64) -> Option<u64> {
-        let mut map = self
-            .published_up_to
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() >= REMEMBERED_CONVERSATIONS && !map.contains_key(conversation_id) {
-            map.clear();
-        }
-        let before = map.get(conversation_id).copied();
-        if before.is_none_or(|b| seq > b) {
-            map.insert(conversation_id.to_owned(), seq);
-        }
-        before
-    }
-
-    fn published_up_to(&self, conversation_id: &str) -> Option<u64> {
-        self.published_up_to
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(conversation_id)
-            .copied()
-    }
-
-    /// Ends every agent stream: after the bus may have lost announcements,
-    /// dashboards reconnect and fetch the inbox again.
-    pub fn end_agent_streams(&self) {
-        let mut agents = self
-            .agents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *agents = broadcast::Sender::new(AGENT_FEED_CAPACITY);
-    }
-
-    fn publish_to_visitors(&self, conversation_id: &str, frames: Vec<VisitorFrame>) {
-        let mut visitors = self.visitors();
-        let Some(tx) = visitors.get(conversation_id) else {
-            return;
-        };
-        for frame in frames {
-            if tx.send(frame).is_err() {
-                // Nobody listens any more; the last subscription's release
-                // normally removes the feed first.
-                visitors.remove(conversation_id);
-                return;
-            }
-        }
-    }
-}
+use crate::store::{AgentRecord, ConversationRecord, MessageRecord, OutboxItem};
+use crate::webhooks::{self, Event};
 
 /// A visitor stream's subscription to one conversation's feed. Dropping it
 /// drops the receiver first, then removes the feed if nobody else listens.
@@ -310,10 +198,11 @@ pub async fn start(
         replies: Default::default(),
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery, true).await?;
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery, true).await?;
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
+    outbox.extend(webhook_deliveries(&writer, &conversation, true, &messages).await?);
     let stored = hub
         .store
         .create_conversation(&conversation, &messages, &outbox)
@@ -356,10 +245,11 @@ pub async fn visitor_message(
     conversation.state = state_of(delivery);
     conversation.last_message_at = now;
     let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
-    let outbox = notifications(&writer, &conversation, &messages[0], delivery, false).await?;
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery, false).await?;
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
+    outbox.extend(webhook_deliveries(&writer, &conversation, false, &messages).await?);
     let stored = hub
         .store
         .append_messages(&conversation, &messages, &outbox)
@@ -406,10 +296,14 @@ pub async fn agent_reply(
         text,
         now,
     );
+    let reply = [reply];
+    let mut outbox = webhook_deliveries(&writer, &conversation, false, &reply).await?;
+    outbox.extend(reply_digest(&writer, &conversation, now));
     let stored = hub
         .store
-        .append_messages(&conversation, &[reply], &[])
+        .append_messages(&conversation, &reply, &outbox)
         .await?;
+    wake_outbox(hub, &outbox);
     publish(&writer, &conversation, state_changed, &stored);
     announce(&writer, &conversation, state_changed, &stored).await;
     let message = stored
@@ -468,9 +362,20 @@ fn forget(writer: &Writer<'_>, id: &str) {
     });
 }
 
-/// Sends the busy replies that have fallen due (the account timer calls this
-/// on waking). A reply that cannot be stored is logged and dropped rather
-/// than retried in a loop.
+/// The account timer's work for conversations: the busy replies that have
+/// fallen due (their deadlines are in the model, so the timer wakes for them).
+#[derive(Debug, Default)]
+pub struct BusyReplies;
+
+#[async_trait::async_trait]
+impl DueWork for BusyReplies {
+    async fn run(&self, writer: &Writer<'_>) {
+        send_due_replies(writer).await;
+    }
+}
+
+/// Sends the busy replies that have fallen due. A reply that cannot be stored
+/// is logged and dropped rather than retried in a loop.
 pub async fn send_due_replies(writer: &Writer<'_>) {
     let now = writer.now();
     let due = writer.read(|inner| inner.model().busy_replies_due(now));
@@ -514,7 +419,11 @@ async fn send_due_reply(
     if !messages.is_empty() {
         conversation.last_message_at = now;
     }
-    let stored = store.append_messages(&conversation, &messages, &[]).await?;
+    let outbox = webhook_deliveries(writer, &conversation, false, &messages).await?;
+    let stored = store
+        .append_messages(&conversation, &messages, &outbox)
+        .await?;
+    wake_outbox(writer.hub(), &outbox);
     publish(writer, &conversation, false, &stored);
     announce(writer, &conversation, false, &stored).await;
     Ok(())
@@ -532,20 +441,48 @@ async fn notifications(
     new_conversation: bool,
 ) -> Result<Vec<OutboxItem>> {
     let now = Timestamp::now();
-    let mut items = if delivery == Delivery::Offline && writer.hub().outbox.is_some() {
-        writer.read(|inner| notify::offline_message_emails(inner, conversation, message, now))
-    } else {
-        Vec::new()
-    };
-    let agents = writer.read(|inner| push::agents_to_push(inner, conversation));
-    if !agents.is_empty() {
+    let sends_email = delivery == Delivery::Offline && writer.hub().outbox.is_some();
+    let (mut items, to_push) = writer.read(|inner| {
+        let model = inner.model();
+        let scope = model.conversation_scope(conversation.group.as_deref());
+        let eligible: Vec<&AgentRecord> = model
+            .eligible_agent_ids(&scope)
+            .filter_map(|(id, _)| inner.agents().get(id))
+            .collect();
+        let emails = if sends_email {
+            notify::offline_message_emails(
+                &inner.account().name,
+                eligible.iter().copied(),
+                conversation,
+                message,
+                now,
+            )
+        } else {
+            Vec::new()
+        };
+        // Push: the eligible agents, not disabled, with no dashboard stream
+        // open on any device (which would show the message anyway).
+        let to_push: HashSet<String> = eligible
+            .iter()
+            .filter(|agent| !agent.disabled)
+            .filter(|agent| {
+                model
+                    .agents
+                    .get(&agent.id)
+                    .is_none_or(|state| state.sessions.values().all(|p| p.open_streams == 0))
+            })
+            .map(|agent| agent.id.clone())
+            .collect();
+        (emails, to_push)
+    });
+    if !to_push.is_empty() {
         let subscriptions = writer
             .hub()
             .store
             .push_subscriptions(&conversation.account_id)
             .await?;
         items.extend(push::visitor_message_pushes(
-            &agents,
+            &to_push,
             &subscriptions,
             conversation,
             message,
@@ -556,12 +493,87 @@ async fn notifications(
     Ok(items)
 }
 
+/// The digest an agent's reply joins or starts (docs/notifications.md): when
+/// the server sends email, the visitor left an address and no visitor stream
+/// of the conversation is open on this node. The store drops it when a
+/// digest already waits.
+fn reply_digest(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    now: Timestamp,
+) -> Vec<OutboxItem> {
+    let Some(outbox) = &writer.hub().outbox else {
+        return Vec::new();
+    };
+    if conversation.email.is_none() || visitor_connected(writer.live(), &conversation.id) {
+        return Vec::new();
+    }
+    let account_name = writer.read(|inner| inner.account().name.clone());
+    notify::reply_digest(
+        conversation,
+        &account_name,
+        now,
+        outbox.reply_digest_window(),
+    )
+    .into_iter()
+    .collect()
+}
+
+/// Whether a visitor stream of the conversation is open on this node.
+fn visitor_connected(live: &AccountLive, conversation_id: &str) -> bool {
+    live.conversations
+        .visitors()
+        .get(conversation_id)
+        .is_some_and(|tx| tx.receiver_count() > 0)
+}
+
+/// The webhook deliveries new messages cause (`message.created` for each,
+/// and `conversation.created` for a new conversation), stored with them.
+/// Read under the account's write lock, which webhook changes also take.
+async fn webhook_deliveries(
+    writer: &Writer<'_>,
+    conversation: &ConversationRecord,
+    created: bool,
+    messages: &[MessageRecord],
+) -> Result<Vec<OutboxItem>> {
+    let hub = writer.hub();
+    let live = writer.live();
+    let hooks = hub.store.webhooks(&live.id).await?;
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = writer.now();
+    let about = Some(conversation.id.as_str());
+    let opened = created.then(|| {
+        let data = view(conversation);
+        webhooks::deliveries(
+            &hooks,
+            Event::ConversationCreated,
+            &live.slug,
+            about,
+            &data,
+            now,
+        )
+    });
+    let written = messages.iter().flat_map(|message| {
+        let data = message_view(message);
+        webhooks::deliveries(&hooks, Event::MessageCreated, &live.slug, about, &data, now)
+    });
+    Ok(opened.into_iter().flatten().chain(written).collect())
+}
+
 fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
-    if let (Some(outbox), true) = (&hub.outbox, items.iter().any(|i| i.kind == notify::EMAIL)) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(outbox) = &hub.outbox {
         outbox.wake();
     }
-    if items.iter().any(|i| i.kind == push::PUSH) {
+    if items.iter().any(|item| item.kind == push::PUSH) {
         hub.push.wake();
+    }
+    if items.iter().any(|item| item.kind == webhooks::KIND) {
+        hub.webhooks.wake();
     }
 }
 
@@ -840,6 +852,7 @@ pub fn missing_email() -> Error {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use futures_util::StreamExt;
 
     use super::*;

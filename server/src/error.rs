@@ -133,6 +133,13 @@ impl From<StoreError> for Error {
             StoreError::Conflict(what) => {
                 Error::conflict(conflict_code(what), format!("that {what} is already taken"))
             }
+            StoreError::Full(detail) => {
+                tracing::warn!(%detail, "a write failed: the disk is full");
+                Error::ServiceUnavailable {
+                    code: "storage_full",
+                    message: "the server's disk is full: nothing can be stored until there is room again",
+                }
+            }
             other => Error::Internal(other.to_string()),
         }
     }
@@ -182,7 +189,7 @@ impl IntoResponse for Error {
     }
 }
 
-/// The request body limit for every JSON route (CONTRACT §3: 16 KiB).
+/// The request body limit for every JSON route (docs/conversations.md: 16 KiB).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// A JSON body. Unlike axum's `Json` it does not insist on a content type

@@ -13,6 +13,7 @@
 //! the next deadline the model names (grace expiry, office-hours boundary).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -29,18 +30,19 @@ use crate::clock::Clock;
 pub mod account;
 
 use crate::cluster::ClusterLink;
-use crate::conversations;
 use crate::error::{Error, Result};
+use crate::feeds::Feeds;
 use crate::limits::{LoginLimiter, RateLimiter};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::notify::Outbox;
 use crate::sse;
 use crate::store::{
-    AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, SessionRecord,
-    Store,
+    AccountData, AccountRecord, AgentRecord, ClusterAccount, Derived, GroupRecord, OutboxItem,
+    SessionRecord, Store, StoreError, WebhookRecord,
 };
+use crate::webhooks::{self, Event, WebhookConfig, Webhooks};
 
-/// How often open streams get a keep-alive comment (CONTRACT: at least every 30 s).
+/// How often open streams get a keep-alive comment (docs/api.md: at least every 30 s).
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(20);
 const SHUTDOWN_AT: &str = "shutdown_at";
 /// In a cluster, a sign of life is stored when the one stored may be older
@@ -61,6 +63,8 @@ pub struct HubOptions {
     pub outbox: Option<Arc<Outbox>>,
     /// Web Push to the agent's app (docs/notifications.md).
     pub push: crate::push::PushConfig,
+    /// How webhooks are delivered (`--allow-private-webhooks`).
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for HubOptions {
@@ -71,8 +75,20 @@ impl Default for HubOptions {
             cluster: None,
             outbox: None,
             push: crate::push::PushConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
+}
+
+/// Time-driven work beyond the status derivation, which the account timer
+/// runs each time it wakes (the timer is the one scheduler: it sleeps until
+/// the model's next deadline, status or automatic reply). Given to the hub
+/// from outside ([`crate::node`]), so the account unit does not import the
+/// modules whose work it schedules.
+#[async_trait::async_trait]
+pub trait DueWork: Send + Sync + fmt::Debug + 'static {
+    /// Does what has fallen due by `writer.now()`.
+    async fn run(&self, writer: &Writer<'_>);
 }
 
 #[derive(Debug)]
@@ -80,9 +96,9 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
-    /// Visitor-message rate limits (CONTRACT §3).
+    /// Visitor-message rate limits (docs/conversations.md).
     pub limits: RateLimiter,
-    /// Login limits (CONTRACT §8).
+    /// Login limits (docs/hardening.md).
     pub logins: LoginLimiter,
     accounts: Mutex<HashMap<String, Arc<AccountLive>>>,
     /// SHA-256 of a bearer token → the account holding that session.
@@ -99,6 +115,10 @@ pub struct Hub {
     pub outbox: Option<Arc<Outbox>>,
     /// Web Push: the server's key and the deliveries (always on).
     pub push: Arc<crate::push::Push>,
+    /// What the account timers run besides the derivation.
+    due: Arc<dyn DueWork>,
+    /// Webhook deliveries (always: they need nothing configured).
+    pub webhooks: Arc<Webhooks>,
 }
 
 /// One account's live state.
@@ -110,7 +130,7 @@ pub struct AccountLive {
     inner: Mutex<Inner>,
     timer: Notify,
     /// Live feeds of conversation events (see `conversations`).
-    pub conversations: conversations::Feeds,
+    pub conversations: Feeds,
     /// Cluster mode: this node's open agent streams per session (the other
     /// nodes' are in the store).
     local_streams: Mutex<HashMap<String, u32>>,
@@ -136,6 +156,9 @@ pub struct Inner {
     scopes: BTreeMap<Scope, Published<StatusSnapshot>>,
     site: Published<SiteEvent>,
     agent_feeds: HashMap<String, Published<wire::Agent>>,
+    /// Whether this server emails replies to visitors (has SMTP); goes into
+    /// every snapshot (`email_replies`).
+    email_replies: bool,
 }
 
 #[derive(Debug)]
@@ -153,15 +176,22 @@ struct Published<T> {
 }
 
 impl Hub {
-    /// Loads every stored account and starts their timers.
-    pub async fn load(store: Arc<dyn Store>, options: HubOptions) -> anyhow::Result<Arc<Hub>> {
+    /// Loads every stored account and starts their timers, which run `due`
+    /// when they wake. [`crate::node::start`] is how a server starts one.
+    pub(crate) async fn load(
+        store: Arc<dyn Store>,
+        options: HubOptions,
+        due: Arc<dyn DueWork>,
+    ) -> anyhow::Result<Arc<Hub>> {
         let HubOptions {
             clock,
             keep_alive,
             cluster,
             outbox,
             push,
+            webhooks,
         } = options;
+        let webhooks = Arc::new(Webhooks::new(webhooks)?);
         let now = clock.now();
         let push = Arc::new(crate::push::Push::load(&*store, push).await?);
         let shutdown_at = store
@@ -185,6 +215,8 @@ impl Hub {
             cluster,
             outbox,
             push,
+            due,
+            webhooks,
         });
         if let Some(cluster) = &hub.cluster {
             cluster.store.register_node(&cluster.node_id, now).await?;
@@ -192,10 +224,6 @@ impl Hub {
         for account in data {
             hub.install(account, shutdown_at).await?;
         }
-        if hub.cluster.is_some() {
-            crate::cluster::spawn_membership(&hub);
-        }
-        crate::notify::spawn_worker(&hub);
         let ticker = Arc::downgrade(&hub);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(keep_alive);
@@ -223,11 +251,20 @@ impl Hub {
         // One change may have been published but not yet stored when the
         // process died; starting two past the stored counter stays ahead of it.
         let version = data.version + 2;
-        self.store.set_version(&data.account.id, version).await?;
+        match self.store.set_version(&data.account.id, version).await {
+            Ok(()) => {}
+            // A full disk: serve what is stored (docs/hardening.md). Changes
+            // that need a write fail until there is room; the counter in
+            // memory still starts two ahead.
+            Err(StoreError::Full(_)) => {
+                tracing::warn!(account = %data.account.slug, "starting on a full disk: the account is served read-only until there is room");
+            }
+            Err(e) => return Err(e.into()),
+        }
         let grace = data.account.grace_seconds;
         let mut sessions = HashMap::new();
         for record in data.sessions {
-            // CONTRACT §1.1: a session present when the server went away counts
+            // docs/status.md: a session present when the server went away counts
             // as present for grace_seconds after it comes back.
             let reference = shutdown_at.unwrap_or(now).min(now);
             let was_present = record.streaming
@@ -271,6 +308,7 @@ impl Hub {
                 Bytes::new(),
             ),
             agent_feeds: HashMap::new(),
+            email_replies: self.outbox.is_some(),
         };
         inner.sync_model();
         inner.model.waiting = data
@@ -296,7 +334,7 @@ impl Hub {
             write: tokio::sync::Mutex::default(),
             timer: Notify::new(),
             inner: Mutex::new(inner),
-            conversations: conversations::Feeds::default(),
+            conversations: Feeds::default(),
             local_streams: Mutex::default(),
         });
         // Lock order is tokens before an account's state (see
@@ -359,7 +397,8 @@ impl Hub {
                 };
                 let writer = hub.writer(&notified).await;
                 writer.rederive().await;
-                conversations::send_due_replies(&writer).await;
+                let due = Arc::clone(&hub.due);
+                due.run(&writer).await;
             }
         });
     }
@@ -448,6 +487,22 @@ impl Hub {
 
     pub fn index_token(&self, token_hash: [u8; 32], live: &Arc<AccountLive>, session_id: &str) {
         lock(&self.tokens).insert(token_hash, (Arc::clone(live), session_id.to_owned()));
+    }
+
+    /// The account's webhooks that subscribe to `status.changed`. A store
+    /// that cannot say is logged: status changes go on without their
+    /// deliveries rather than not at all.
+    async fn status_webhooks(&self, account_id: &str) -> Vec<WebhookRecord> {
+        match self.store.webhooks(account_id).await {
+            Ok(mut hooks) => {
+                hooks.retain(|h| h.events.iter().any(|e| e == Event::StatusChanged.as_str()));
+                hooks
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the account's webhooks");
+                Vec::new()
+            }
+        }
     }
 
     /// Takes the account's write lock.
@@ -576,7 +631,7 @@ impl Hub {
         // Authenticated requests are signs of life that only memory knows of
         // (storing each would cost a write per request). Store them now, or a
         // session present only through them would not count as present after
-        // the restart (CONTRACT §1.1).
+        // the restart (docs/status.md).
         for (session_id, last_seen, streaming) in self.unstored_presence(now) {
             if let Err(e) = self
                 .store
@@ -692,6 +747,7 @@ impl AccountLive {
                 Bytes::new(),
             ),
             agent_feeds: HashMap::new(),
+            email_replies: false,
         };
         AccountLive {
             id: inner.account.id.clone(),
@@ -699,7 +755,7 @@ impl AccountLive {
             write: tokio::sync::Mutex::default(),
             inner: Mutex::new(inner),
             timer: Notify::new(),
-            conversations: conversations::Feeds::default(),
+            conversations: Feeds::default(),
             local_streams: Mutex::default(),
         }
     }
@@ -790,19 +846,36 @@ impl Writer<'_> {
             }
             return out;
         }
-        let (out, bumped) = {
+        let (out, changed) = {
             let mut inner = self.live.lock();
             let out = f(&mut inner, now);
             (out, inner.publish_changes(now))
         };
         // The deadline may have moved.
         self.live.timer.notify_one();
-        if let Some(version) = bumped {
+        if let Some(version) = changed.first().map(|snapshot| snapshot.version) {
             if let Err(e) = self.hub.store.set_version(&self.live.id, version).await {
                 tracing::error!(error = %e, account = %self.live.slug, "could not store the version");
             }
+            self.status_webhooks(&changed, now).await;
         }
         out
+    }
+
+    /// Enqueues the `status.changed` deliveries of scopes whose published
+    /// snapshot changed (single-node: nothing else stores the change).
+    async fn status_webhooks(&self, changed: &[StatusSnapshot], now: Timestamp) {
+        let hooks = self.hub.status_webhooks(&self.live.id).await;
+        let items = status_deliveries(&hooks, &self.live.slug, changed, now);
+        if items.is_empty() {
+            return;
+        }
+        match self.hub.store.enqueue_outbox(&items).await {
+            Ok(()) => self.hub.webhooks.wake(),
+            Err(e) => {
+                tracing::error!(error = %e, account = %self.live.slug, "could not enqueue status webhooks")
+            }
+        }
     }
 }
 
@@ -862,6 +935,7 @@ impl Inner {
             offline_message: self.account.offline_message.clone(),
             hide_when_offline: self.account.hide_when_offline,
             busy_after_seconds: self.account.busy_after_seconds,
+            email_replies: self.email_replies,
         };
         self.model.office_hours = compile(&self.account.office_hours);
         self.model.groups = self
@@ -1025,11 +1099,12 @@ impl Inner {
     }
 
     /// Re-derives every feed and publishes those that really changed. Returns
-    /// the new version when any scope changed.
-    fn publish_changes(&mut self, now: Timestamp) -> Option<u64> {
+    /// the scopes' new snapshots that changed (all with the new version).
+    fn publish_changes(&mut self, now: Timestamp) -> Vec<StatusSnapshot> {
         self.derived_at = now;
         let slug = self.account.slug.clone();
         let mut next_version = None;
+        let mut changed = Vec::new();
         let live_scopes: BTreeSet<Scope> = self.model.scopes().collect();
         // A deleted group's feed is dropped, which ends its streams.
         self.scopes.retain(|scope, _| live_scopes.contains(scope));
@@ -1044,6 +1119,7 @@ impl Inner {
             let version = *next_version.get_or_insert(self.version + 1);
             snapshot.version = version;
             let frame = sse::frame("status", Some(version), &snapshot);
+            changed.push(snapshot.clone());
             match self.scopes.get_mut(&scope) {
                 Some(published) => {
                     published.tx.send_replace(frame);
@@ -1058,7 +1134,7 @@ impl Inner {
             self.version = version;
         }
         self.publish_site_and_agents(now);
-        next_version
+        changed
     }
 
     /// Re-derives the site event and the agent feeds and publishes those
@@ -1214,7 +1290,11 @@ impl Hub {
     async fn install_cluster(&self, account_id: &str) -> anyhow::Result<Arc<AccountLive>> {
         let cluster = self.cluster()?;
         let now = self.clock.now();
-        let derive = move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now);
+        let email_replies = self.outbox.is_some();
+        let hooks = self.status_webhooks(account_id).await;
+        let derive = move |read: &ClusterAccount, next: u64| {
+            derive_cluster(read, next, now, email_replies, &hooks)
+        };
         let Some((read, derived)) = cluster
             .store
             .derive_locked(account_id, self.alive_after(), &derive)
@@ -1222,7 +1302,7 @@ impl Hub {
         else {
             anyhow::bail!("account {account_id} vanished while loading");
         };
-        let mut inner = Inner::from_cluster(&read, now);
+        let mut inner = Inner::from_cluster(&read, now, self.outbox.is_some());
         inner.publish_all(now);
         inner.adopt_published(&read);
         let live = self.make_live(inner);
@@ -1238,7 +1318,11 @@ impl Hub {
     pub async fn cluster_derive(&self, live: &AccountLive, changed: bool) -> Result<()> {
         let cluster = self.cluster()?;
         let now = self.clock.now();
-        let derive = move |read: &ClusterAccount, next: u64| derive_cluster(read, next, now);
+        let email_replies = self.outbox.is_some();
+        let hooks = self.status_webhooks(&live.id).await;
+        let derive = move |read: &ClusterAccount, next: u64| {
+            derive_cluster(read, next, now, email_replies, &hooks)
+        };
         let result = cluster
             .store
             .derive_locked(&live.id, self.alive_after(), &derive)
@@ -1247,6 +1331,9 @@ impl Hub {
             return Ok(());
         };
         self.refresh(live, &read, now);
+        if !derived.outbox.is_empty() {
+            self.webhooks.wake();
+        }
         if changed || !derived.is_empty() {
             cluster.announce(&live.id).await;
         }
@@ -1308,9 +1395,16 @@ impl Hub {
 }
 
 /// The scopes whose snapshot differs from what was last published, as JSON
-/// with the version `next`, and the scopes that are gone.
-fn derive_cluster(read: &ClusterAccount, next: u64, now: Timestamp) -> Derived {
-    let inner = Inner::from_cluster(read, now);
+/// with the version `next`, the scopes that are gone, and the
+/// `status.changed` deliveries to `hooks` the changes cause.
+fn derive_cluster(
+    read: &ClusterAccount,
+    next: u64,
+    now: Timestamp,
+    email_replies: bool,
+    hooks: &[WebhookRecord],
+) -> Derived {
+    let inner = Inner::from_cluster(read, now, email_replies);
     let slug = &inner.account.slug;
     let mut published: HashMap<&str, StatusSnapshot> = read
         .published
@@ -1322,6 +1416,7 @@ fn derive_cluster(read: &ClusterAccount, next: u64, now: Timestamp) -> Derived {
         })
         .collect();
     let mut derived = Derived::default();
+    let mut changed = Vec::new();
     for scope in inner.model.scopes() {
         let key = scope_key(&scope);
         let mut snapshot = inner.model.snapshot(slug, &scope, now, 0);
@@ -1333,7 +1428,9 @@ fn derive_cluster(read: &ClusterAccount, next: u64, now: Timestamp) -> Derived {
         }
         snapshot.version = next;
         derived.changed.push((key, sse::json(&snapshot)));
+        changed.push(snapshot);
     }
+    derived.outbox = status_deliveries(hooks, slug, &changed, now);
     derived.removed = read
         .published
         .iter()
@@ -1341,6 +1438,22 @@ fn derive_cluster(read: &ClusterAccount, next: u64, now: Timestamp) -> Derived {
         .map(|p| p.scope.clone())
         .collect();
     derived
+}
+
+/// The `status.changed` deliveries of changed scopes: one per snapshot and
+/// webhook that subscribes.
+fn status_deliveries(
+    hooks: &[WebhookRecord],
+    slug: &str,
+    changed: &[StatusSnapshot],
+    now: Timestamp,
+) -> Vec<OutboxItem> {
+    changed
+        .iter()
+        .flat_map(|snapshot| {
+            webhooks::deliveries(hooks, Event::StatusChanged, slug, None, snapshot, now)
+        })
+        .collect()
 }
 
 fn scope_key(scope: &Scope) -> String {
@@ -1357,7 +1470,7 @@ fn scope_of_key(key: &str) -> Scope {
 
 impl Inner {
     /// The state of an account as read by a node of a cluster.
-    fn from_cluster(read: &ClusterAccount, now: Timestamp) -> Inner {
+    fn from_cluster(read: &ClusterAccount, now: Timestamp, email_replies: bool) -> Inner {
         let data = &read.data;
         let sessions = data
             .sessions
@@ -1397,6 +1510,7 @@ impl Inner {
                 Bytes::new(),
             ),
             agent_feeds: HashMap::new(),
+            email_replies,
         };
         inner.sync_model();
         inner.set_cluster_presence(read, &HashMap::new());

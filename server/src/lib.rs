@@ -10,15 +10,19 @@ pub mod connections;
 pub mod conversations;
 pub mod demo;
 pub mod error;
+pub mod feeds;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod node;
 pub mod notify;
+pub mod outbox;
 pub mod password;
 pub mod proxies;
 pub mod push;
 pub mod sse;
 pub mod store;
+pub mod webhooks;
 
 mod http;
 

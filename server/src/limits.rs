@@ -144,7 +144,7 @@ impl LoginKey {
     }
 }
 
-/// The login limits of a server (CONTRACT §8, `docs/hardening.md`).
+/// The login limits of a server (docs/hardening.md).
 #[derive(Debug)]
 pub struct LoginLimiter {
     per_address: Windows<AddressKey>,

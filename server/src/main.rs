@@ -9,7 +9,8 @@ use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
 use onair_server::notify::{MailConfig, Outbox, OutboxTiming};
 use onair_server::push::PushConfig;
-use onair_server::{AppState, Hub, ServerConfig, cluster, demo, store};
+use onair_server::webhooks::WebhookConfig;
+use onair_server::{AppState, Hub, ServerConfig, cluster, demo, node, store};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -41,6 +42,7 @@ async fn open_hub(
     url: &str,
     redis: Option<&str>,
     outbox: Option<Arc<Outbox>>,
+    webhooks: WebhookConfig,
     push: PushConfig,
 ) -> anyhow::Result<Arc<Hub>> {
     let opening = || format!("opening {}", store::redacted_url(url));
@@ -48,10 +50,13 @@ async fn open_hub(
         let store = store::open(url).await.with_context(opening)?;
         let options = HubOptions {
             outbox,
+            webhooks,
             push,
             ..HubOptions::default()
         };
-        return Hub::load(store, options).await.context("loading accounts");
+        return node::start(store, options, None)
+            .await
+            .context("loading accounts");
     };
     let (store, cluster_store) = store::open_cluster(url).await.with_context(opening)?;
     let node_id = uuid::Uuid::new_v4().to_string();
@@ -65,13 +70,13 @@ async fn open_hub(
     let options = HubOptions {
         cluster: Some(link),
         outbox,
+        webhooks,
         push,
         ..HubOptions::default()
     };
-    let hub = Hub::load(store, options)
+    let hub = node::start(store, options, Some(events))
         .await
         .context("loading accounts")?;
-    cluster::spawn_receiver(&hub, events);
     tracing::info!(node = %node_id, "cluster mode: a node of the cluster on this database");
     Ok(hub)
 }
@@ -83,9 +88,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store::redacted_url(&args.database.url)
         );
     }
-    let outbox = outbox(&args)?;
-    let push = push_config(&args)?;
-    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox, push).await?;
+    let timing = outbox_timing(&args);
+    let outbox = outbox(&args, timing)?;
+    let webhooks = WebhookConfig {
+        allow_private: args.allow_private_webhooks,
+        timing,
+        ..WebhookConfig::default()
+    };
+    if webhooks.allow_private {
+        tracing::warn!(
+            "--allow-private-webhooks: webhooks may reach loopback and private networks"
+        );
+    }
+    let push = push_config(&args, timing)?;
+    let hub = open_hub(
+        &args.database.url,
+        args.redis.as_deref(),
+        outbox,
+        webhooks,
+        push,
+    )
+    .await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {
@@ -126,7 +149,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The email outbox `--smtp-url` asks for, checked before anything starts.
-fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
+fn outbox(args: &ServeArgs, timing: OutboxTiming) -> anyhow::Result<Option<Arc<Outbox>>> {
     let Some(smtp_url) = &args.smtp_url else {
         if args.mail_from.is_some() {
             tracing::warn!("--mail-from is set without --smtp-url: no email will be sent");
@@ -142,12 +165,12 @@ fn outbox(args: &ServeArgs) -> anyhow::Result<Option<Arc<Outbox>>> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.listen));
-    let config = MailConfig::new(smtp_url, from, &public_url, outbox_timing(args))?;
+    let config = MailConfig::new(smtp_url, from, &public_url, timing)?;
     tracing::info!(relay = %store::redacted_url(smtp_url), "email notifications on");
     Ok(Some(Arc::new(Outbox::new(config)?)))
 }
 
-/// Retries and leases of the outbox, for emails and pushes alike.
+/// The outbox's retries and leases, for email, webhooks and pushes alike.
 fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
     let mut timing = OutboxTiming::default();
     if let Some(ms) = args.outbox_retry_ms {
@@ -160,7 +183,7 @@ fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
 }
 
 /// Web Push settings: the VAPID contact, checked before anything starts.
-fn push_config(args: &ServeArgs) -> anyhow::Result<PushConfig> {
+fn push_config(args: &ServeArgs, timing: OutboxTiming) -> anyhow::Result<PushConfig> {
     let contact = match &args.push_contact {
         Some(contact) if contact.starts_with("mailto:") || contact.starts_with("https://") => {
             Some(contact.clone())
@@ -176,7 +199,7 @@ fn push_config(args: &ServeArgs) -> anyhow::Result<PushConfig> {
     Ok(PushConfig {
         contact,
         allow_loopback: args.push_allow_loopback,
-        timing: outbox_timing(args),
+        timing,
     })
 }
 

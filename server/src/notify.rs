@@ -1,5 +1,4 @@
-//! Email notifications through a durable outbox (docs/notifications.md), and
-//! the outbox worker, which also sends the other kinds (pushes: `push`).
+//! Email notifications through a durable outbox (docs/notifications.md).
 //!
 //! A visitor's offline message becomes one outbox item per agent to tell
 //! (each eligible agent of the conversation's scope with `email_notifications`
@@ -16,14 +15,12 @@
 //! sent twice only if a process dies after the relay accepted it and before
 //! it was recorded as sent (at-least-once at that edge).
 //!
-//! The worker sleeps until the earliest item is due, woken at once when an
-//! item is written here, with a coarse safety sweep for items other nodes
-//! wrote.
+//! The worker that claims and retries items is `outbox`; this module builds
+//! and sends the emails (notifications to agents, digests of replies to
+//! visitors) and holds the outcome types every kind shares.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -31,17 +28,15 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use onair_shared::model::AgentState;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::hub::{Hub, Inner};
-use crate::store::{AgentRecord, ConversationRecord, MessageRecord, OutboxItem};
+use crate::store::{
+    AgentRecord, ConversationRecord, MessageRecord, OutboxItem, REPLY_DIGEST, Store,
+};
 
 /// The outbox kind of a notification email.
 pub const EMAIL: &str = "email";
-/// Items claimed at once.
-const BATCH: u32 = 16;
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,6 +54,9 @@ pub struct OutboxTiming {
     /// The worker looks for due items at least this often (items written by
     /// another node of a cluster, a missed wake-up).
     pub sweep: Duration,
+    /// Agents' replies to an absent visitor within this long of the first go
+    /// out as one email, sent when it has passed.
+    pub reply_digest_window: Duration,
 }
 
 impl Default for OutboxTiming {
@@ -69,6 +67,7 @@ impl Default for OutboxTiming {
             give_up_after: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(5 * 60),
             sweep: Duration::from_secs(30),
+            reply_digest_window: Duration::from_secs(60),
         }
     }
 }
@@ -224,9 +223,24 @@ impl Outbox {
         })
     }
 
+    /// Resolves when [`Outbox::wake`] is called.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The retry, lease and digest timing.
+    pub fn timing(&self) -> OutboxTiming {
+        self.config.timing
+    }
+
     /// Tells the worker that items were written.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// How long agents' replies gather before a digest goes to the visitor.
+    pub fn reply_digest_window(&self) -> Duration {
+        self.config.timing.reply_digest_window
     }
 
     /// The dashboard's link to a conversation.
@@ -252,24 +266,25 @@ pub struct EmailPayload {
     pub text: String,
 }
 
-/// The emails a visitor's offline message causes: one per eligible agent of
-/// the conversation's scope (CONTRACT §1.2, as the model computes it) with
-/// notifications on.
-pub fn offline_message_emails(
-    inner: &Inner,
+/// The emails a visitor's offline message causes: one per agent of
+/// `eligible` (the conversation scope's eligible agents, as the model
+/// computes them) with notifications on.
+pub fn offline_message_emails<'a>(
+    account_name: &str,
+    eligible: impl IntoIterator<Item = &'a AgentRecord>,
     conversation: &ConversationRecord,
     message: &MessageRecord,
     now: Timestamp,
 ) -> Vec<OutboxItem> {
-    eligible_agents(inner, conversation)
+    eligible
         .into_iter()
-        .filter(|(agent, _)| agent.email_notifications)
-        .filter_map(|(agent, _)| {
+        .filter(|agent| agent.email_notifications && !agent.disabled)
+        .filter_map(|agent| {
             let payload = EmailPayload {
                 agent_id: agent.id.clone(),
                 to_name: agent.name.clone(),
                 to: agent.email.clone(),
-                account_name: inner.account().name.clone(),
+                account_name: account_name.to_owned(),
                 conversation_id: conversation.id.clone(),
                 message_id: message.id.clone(),
                 visitor_name: conversation.name.clone(),
@@ -278,29 +293,6 @@ pub fn offline_message_emails(
             };
             new_item(&conversation.account_id, EMAIL, &payload, now)
         })
-        .collect()
-}
-
-/// The agents a conversation's notifications go to: the eligible agents of
-/// its scope, as the model decides who counts for a chat box and whose
-/// dashboard gets the conversation (docs/notifications.md), less the
-/// disabled ones; with their live state (presence, streams).
-pub(crate) fn eligible_agents<'a>(
-    inner: &'a Inner,
-    conversation: &ConversationRecord,
-) -> Vec<(&'a AgentRecord, &'a AgentState)> {
-    let scope = inner
-        .model()
-        .conversation_scope(conversation.group.as_deref());
-    let model = inner.model();
-    // By id: the model's iterator borrows the scope, a local.
-    let ids: Vec<&str> = model
-        .eligible_agent_ids(&scope)
-        .filter_map(|(id, _)| Some(inner.agents().get_key_value(id)?.0.as_str()))
-        .collect();
-    ids.into_iter()
-        .filter_map(|id| Some((inner.agents().get(id)?, model.agents.get(id)?)))
-        .filter(|(agent, _)| !agent.disabled)
         .collect()
 }
 
@@ -318,6 +310,7 @@ pub(crate) fn new_item(
         kind: kind.to_owned(),
         payload: serde_json::to_string(payload).ok()?,
         created_at: now,
+        due_at: now,
         attempts: 0,
     })
 }
@@ -411,102 +404,247 @@ pub fn render(
     if let Some(address) = visitor_address {
         builder = builder.reply_to(Mailbox::new(visitor_name, address));
     }
-    builder.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(plain),
-            )
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html),
-            ),
-    )
+    builder.multipart(both_parts(plain, html))
 }
 
-/// Starts the hub's outbox worker. It ends with the hub.
-///
-/// It runs with or without SMTP: push items (and any other kind) need it too.
-/// Without SMTP an email item (written by a node that sends email) is left
-/// leased, for a process that can send it once the lease runs out.
-pub(crate) fn spawn_worker(hub: &Arc<Hub>) {
-    let weak = Arc::downgrade(hub);
-    tokio::spawn(run(weak, hub.outbox.clone()));
-}
-
-async fn run(hub: Weak<Hub>, outbox: Option<Arc<Outbox>>) {
-    loop {
-        let Some(strong) = hub.upgrade() else { return };
-        let timing = timing(&strong, outbox.as_deref());
-        let next = drain(&strong, outbox.as_deref()).await;
-        let push = Arc::clone(&strong.push);
-        drop(strong);
-        let wait = match next {
-            Some(due) => {
-                let until = due.duration_since(Timestamp::now());
-                Duration::try_from(until).unwrap_or(Duration::ZERO)
-            }
-            None => timing.sweep,
-        }
-        .clamp(Duration::from_millis(20), timing.sweep);
-        let email_written = async {
-            match &outbox {
-                Some(outbox) => outbox.wake.notified().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = email_written => {}
-            () = push.woken() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
-}
-
-/// The outbox timing: the email settings' when the server sends email, else
-/// the push settings' (both come from the same flags).
-fn timing(hub: &Hub, outbox: Option<&Outbox>) -> OutboxTiming {
-    outbox.map_or_else(|| hub.push.timing(), |outbox| outbox.config.timing)
-}
-
-/// Sends every due item; returns when the next one is due.
-async fn drain(hub: &Hub, outbox: Option<&Outbox>) -> Option<Timestamp> {
-    let timing = timing(hub, outbox);
-    loop {
-        let now = Timestamp::now();
-        let lease_until = later(now, timing.lease);
-        let items = match hub.store.claim_outbox(now, lease_until, BATCH).await {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim notifications from the outbox");
-                return None;
-            }
-        };
-        if items.is_empty() {
-            break;
-        }
-        futures_util::future::join_all(
-            items
-                .into_iter()
-                .map(|item| deliver(hub, outbox, timing, item)),
+/// A plain-text and an HTML part, as one `multipart/alternative`.
+fn both_parts(plain: String, html: String) -> MultiPart {
+    MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(plain),
         )
-        .await;
-    }
-    match hub.store.outbox_pending().await {
-        Ok((queued, next)) => {
-            hub.metrics.outbox_queued.store(queued, Ordering::Relaxed);
-            next
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html),
+        )
+}
+
+/// A digest of agents' replies to a visitor, as the outbox stores it: which
+/// conversation (the replies themselves are read when it is sent, so those
+/// that came during the window go along).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestPayload {
+    pub conversation_id: String,
+    pub account_name: String,
+}
+
+/// The outbox item that emails a visitor the agents' replies of the next
+/// `window` (the store keeps one waiting per conversation: see
+/// [`REPLY_DIGEST`]).
+pub fn reply_digest(
+    conversation: &ConversationRecord,
+    account_name: &str,
+    now: Timestamp,
+    window: Duration,
+) -> Option<OutboxItem> {
+    let payload = DigestPayload {
+        conversation_id: conversation.id.clone(),
+        account_name: account_name.to_owned(),
+    };
+    Some(OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: conversation.account_id.clone(),
+        kind: REPLY_DIGEST.to_owned(),
+        payload: serde_json::to_string(&payload).ok()?,
+        created_at: now,
+        due_at: later(now, window),
+        attempts: 0,
+    })
+}
+
+/// The email of a digest: the replies, oldest first, to the visitor's
+/// address; plain-text and HTML parts.
+pub fn render_digest(
+    payload: &DigestPayload,
+    conversation: &ConversationRecord,
+    replies: &[MessageRecord],
+    from: &Mailbox,
+) -> Result<Message, lettre::error::Error> {
+    let to_address: Address = conversation
+        .email
+        .as_deref()
+        .and_then(|email| email.parse().ok())
+        .ok_or(lettre::error::Error::MissingTo)?;
+    let name = conversation
+        .name
+        .as_deref()
+        .map(one_line)
+        .filter(|n| !n.is_empty());
+    let account = one_line(&payload.account_name);
+    let subject = if replies.len() == 1 {
+        format!("{account} replied to your message")
+    } else {
+        format!("{account} sent you {} replies", replies.len())
+    };
+    let hello = name
+        .as_deref()
+        .map_or_else(|| "Hello,".to_owned(), |name| format!("Hello {name},"));
+    let plain_replies: Vec<String> = replies.iter().map(|r| r.text.clone()).collect();
+    let plain = format!(
+        "{hello}\n\n{account} answered your message:\n\n{}\n",
+        plain_replies.join("\n\n---\n\n"),
+    );
+    let html_replies: String = replies
+        .iter()
+        .map(|r| {
+            format!(
+                "<blockquote style=\"white-space: pre-wrap\">{}</blockquote>\n",
+                escape_html(&r.text)
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html>\n<html><body>\n<p>{hello}</p>\n\
+         <p>{account} answered your message:</p>\n{html_replies}</body></html>\n",
+        hello = escape_html(&hello),
+        account = escape_html(&account),
+    );
+    Message::builder()
+        .from(from.clone())
+        .to(Mailbox::new(name, to_address))
+        .subject(subject)
+        .multipart(both_parts(plain, html))
+}
+
+/// How one attempt at an outbox item ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent,
+    /// Worth trying again: the words say why it failed.
+    Failed(String),
+    /// Nothing a retry could change: given up at once.
+    Unsendable(String),
+    /// Nothing to send any more (the device unsubscribed, say): ended
+    /// without counting as a failure.
+    Dropped(String),
+}
+
+/// What was recorded of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Sent,
+    Retry(Timestamp),
+    GaveUp,
+}
+
+/// What an email item asks for.
+#[derive(Debug)]
+pub enum Work {
+    /// An email; for a digest, the replies it carries (to record once sent).
+    Send(Box<Message>, Option<DigestSent>),
+    /// Nothing is left to send (a digest whose replies went already, or whose
+    /// conversation was erased): recorded as sent.
+    Done,
+}
+
+/// The replies `from..=up_to` of a conversation went out in a digest.
+#[derive(Debug)]
+pub struct DigestSent {
+    conversation_id: String,
+    from: u64,
+    up_to: u64,
+    payload: String,
+}
+
+/// Builds what an email item (`email` or a reply digest) sends; an error is
+/// the attempt's outcome.
+pub async fn email_work(
+    outbox: &Outbox,
+    store: &dyn Store,
+    item: &OutboxItem,
+) -> Result<Work, Attempt> {
+    let from = &outbox.config.from;
+    let broken =
+        || Attempt::Unsendable("the notification cannot be built (payload or address)".to_owned());
+    match item.kind.as_str() {
+        EMAIL => {
+            let payload =
+                serde_json::from_str::<EmailPayload>(&item.payload).map_err(|_| broken())?;
+            let link = outbox.conversation_link(&payload.conversation_id);
+            let message = render(&payload, from, &link).map_err(|_| broken())?;
+            Ok(Work::Send(Box::new(message), None))
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the outbox");
-            None
+        REPLY_DIGEST => {
+            let payload =
+                serde_json::from_str::<DigestPayload>(&item.payload).map_err(|_| broken())?;
+            let not_now = |e: crate::store::StoreError| {
+                Attempt::Failed(format!("the store did not answer: {e}"))
+            };
+            let id = &payload.conversation_id;
+            let Some(start) = store.reply_digest_start(id).await.map_err(not_now)? else {
+                return Ok(Work::Done);
+            };
+            let Some((conversation, messages)) = store
+                .conversation_with_messages(&item.account_id, id, start.saturating_sub(1))
+                .await
+                .map_err(not_now)?
+            else {
+                return Ok(Work::Done);
+            };
+            let replies: Vec<MessageRecord> = messages
+                .into_iter()
+                .filter(|m| m.author == onair_shared::wire::Author::Agent)
+                .collect();
+            let Some(up_to) = replies.last().map(|m| m.seq) else {
+                return Ok(Work::Done);
+            };
+            let message =
+                render_digest(&payload, &conversation, &replies, from).map_err(|_| broken())?;
+            let sent = DigestSent {
+                conversation_id: id.clone(),
+                from: start,
+                up_to,
+                payload: item.payload.clone(),
+            };
+            Ok(Work::Send(Box::new(message), Some(sent)))
         }
+        _ => Err(Attempt::Unsendable(
+            "the notification is of an unknown kind".to_owned(),
+        )),
     }
 }
 
-fn later(now: Timestamp, by: Duration) -> Timestamp {
+/// Sends an email over SMTP.
+pub async fn send(outbox: &Outbox, message: Message) -> Attempt {
+    match outbox.transport.send(message).await {
+        Ok(_) => Attempt::Sent,
+        Err(e) => Attempt::Failed(describe(&e)),
+    }
+}
+
+/// Records what follows a sent digest, before the item is recorded sent:
+/// replies that came while it was being sent go in a follow-up item, a
+/// window later.
+pub async fn finish_digest(
+    outbox: &Outbox,
+    store: &dyn Store,
+    item: &OutboxItem,
+    sent: DigestSent,
+) {
+    let now = Timestamp::now();
+    let follow_up = OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: item.account_id.clone(),
+        kind: REPLY_DIGEST.to_owned(),
+        payload: sent.payload,
+        created_at: now,
+        due_at: later(now, outbox.config.timing.reply_digest_window),
+        attempts: 0,
+    };
+    // Should this fail, the item is sent again when its lease runs out, and
+    // finds the same digest waiting: at least once, as for any email.
+    if let Err(e) = store
+        .finish_reply_digest(&sent.conversation_id, sent.from, sent.up_to, &follow_up)
+        .await
+    {
+        tracing::error!(error = %e, notification = %item.id, "could not record a sent digest");
+    }
+}
+
+pub(crate) fn later(now: Timestamp, by: Duration) -> Timestamp {
     let by = SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX);
     now.saturating_add(by).unwrap_or(Timestamp::MAX)
 }
@@ -534,97 +672,6 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         "could not reach the relay"
     };
     format!("{what}{code}")
-}
-
-/// What one attempt at an outbox item came to, in words safe for logs.
-#[derive(Debug)]
-pub(crate) enum Attempt {
-    Sent,
-    /// Failed for now: try again after the backoff (until the item is too old).
-    Retry(String),
-    /// Failed for good: nothing a retry could change.
-    GiveUp(String),
-    /// Nothing to send any more (the device unsubscribed, say): ended
-    /// without counting as a failure.
-    Dropped(String),
-}
-
-/// Sends one claimed item and records the outcome.
-async fn deliver(hub: &Hub, outbox: Option<&Outbox>, timing: OutboxTiming, item: OutboxItem) {
-    let attempt = match item.kind.as_str() {
-        EMAIL => match outbox {
-            Some(outbox) => send_email(outbox, &item).await,
-            // Left leased: see `spawn_worker`.
-            None => return,
-        },
-        crate::push::PUSH => hub.push.deliver(&*hub.store, &item).await,
-        _ => Attempt::GiveUp("the notification is of an unknown kind".into()),
-    };
-    record(hub, timing, &item, attempt).await;
-}
-
-async fn send_email(outbox: &Outbox, item: &OutboxItem) -> Attempt {
-    let message = serde_json::from_str::<EmailPayload>(&item.payload)
-        .ok()
-        .map(|payload| {
-            let link = outbox.conversation_link(&payload.conversation_id);
-            render(&payload, &outbox.config.from, &link)
-        });
-    let Some(Ok(message)) = message else {
-        return Attempt::GiveUp("the notification cannot be built (payload or address)".into());
-    };
-    match outbox.transport.send(message).await {
-        Ok(_) => Attempt::Sent,
-        Err(e) => Attempt::Retry(describe(&e)),
-    }
-}
-
-/// Records an attempt: sent, retried with backoff, or given up.
-async fn record(hub: &Hub, timing: OutboxTiming, item: &OutboxItem, attempt: Attempt) {
-    let store = &hub.store;
-    let metrics = &hub.metrics;
-    let now = Timestamp::now();
-    let kind = item.kind.as_str();
-    let recorded = match attempt {
-        Attempt::Sent => {
-            metrics.outbox_sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(notification = %item.id, kind, "sent a notification");
-            // Should this fail (or the process die first), the lease runs out
-            // and the notification goes again: at least once.
-            store.outbox_sent(&item.id, now).await
-        }
-        Attempt::Dropped(reason) => {
-            tracing::info!(notification = %item.id, kind, reason = %reason,
-                "a notification has nobody to reach any more");
-            store.outbox_failed(&item.id, now, &reason).await
-        }
-        Attempt::GiveUp(error) => {
-            metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(notification = %item.id, kind, error = %error, "giving up a notification");
-            store.outbox_failed(&item.id, now, &error).await
-        }
-        Attempt::Retry(error) => {
-            let failures = item.attempts.saturating_add(1);
-            let age = now.duration_since(item.created_at);
-            let give_up =
-                SignedDuration::try_from(timing.give_up_after).is_ok_and(|limit| age >= limit);
-            if give_up {
-                metrics.outbox_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(notification = %item.id, kind, attempts = failures, error = %error,
-                    "giving up a notification");
-                store.outbox_failed(&item.id, now, &error).await
-            } else {
-                let wait = timing.backoff(failures);
-                metrics.outbox_retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(notification = %item.id, kind, attempts = failures, error = %error,
-                    retry_in_ms = wait.as_millis() as u64, "a notification failed; will retry");
-                store.outbox_retry(&item.id, later(now, wait), &error).await
-            }
-        }
-    };
-    if let Err(e) = recorded {
-        tracing::warn!(error = %e, notification = %item.id, "could not record a notification attempt");
-    }
 }
 
 #[cfg(test)]

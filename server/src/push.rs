@@ -37,7 +37,6 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use crate::hub::Inner;
 use crate::notify::{Attempt, OutboxTiming};
 use crate::store::{ConversationRecord, MessageRecord, OutboxItem, PushSubscriptionRecord, Store};
 
@@ -364,26 +363,26 @@ impl Push {
     /// Sends one push item, as the outbox worker claimed it.
     pub(crate) async fn deliver(&self, store: &dyn Store, item: &OutboxItem) -> Attempt {
         let Ok(queued) = serde_json::from_str::<QueuedPush>(&item.payload) else {
-            return Attempt::GiveUp("the push cannot be read".into());
+            return Attempt::Unsendable("the push cannot be read".into());
         };
         let subscription = match store.push_subscription(&queued.session_id).await {
             Ok(Some(subscription)) => subscription,
             Ok(None) => {
                 return Attempt::Dropped("the device no longer has a subscription".into());
             }
-            Err(e) => return Attempt::Retry(format!("could not read the subscription: {e}")),
+            Err(e) => return Attempt::Failed(format!("could not read the subscription: {e}")),
         };
         let (Ok(endpoint), Ok(keys)) = (
             self.check_endpoint(&subscription.endpoint),
             DeviceKeys::parse(&subscription.p256dh, &subscription.auth),
         ) else {
-            return Attempt::GiveUp("the stored subscription is not usable".into());
+            return Attempt::Unsendable("the stored subscription is not usable".into());
         };
         let Ok(body) = serde_json::to_vec(&queued.message)
             .map_err(drop)
             .and_then(|plain| encrypt(&plain, &keys).map_err(drop))
         else {
-            return Attempt::GiveUp("the push message cannot be encrypted".into());
+            return Attempt::Unsendable("the push message cannot be encrypted".into());
         };
         let now = jiff::Timestamp::now().as_second();
         let authorization = self
@@ -403,8 +402,10 @@ impl Push {
         let status = match sent {
             Ok(response) => response.status(),
             // No words from reqwest: they would name the endpoint.
-            Err(e) if e.is_timeout() => return Attempt::Retry("the push service timed out".into()),
-            Err(_) => return Attempt::Retry("could not reach the push service".into()),
+            Err(e) if e.is_timeout() => {
+                return Attempt::Failed("the push service timed out".into());
+            }
+            Err(_) => return Attempt::Failed("could not reach the push service".into()),
         };
         let code = status.as_u16();
         match code {
@@ -425,8 +426,8 @@ impl Push {
                     "the push service says the subscription is gone ({code})"
                 ))
             }
-            408 | 429 | 500..=599 => Attempt::Retry(format!("the push service answered {code}")),
-            _ => Attempt::GiveUp(format!("the push service refused the push ({code})")),
+            408 | 429 | 500..=599 => Attempt::Failed(format!("the push service answered {code}")),
+            _ => Attempt::Unsendable(format!("the push service refused the push ({code})")),
         }
     }
 }
@@ -478,17 +479,6 @@ pub struct QueuedPush {
     pub session_id: String,
     pub agent_id: String,
     pub message: PushMessage,
-}
-
-/// The agents a visitor's message should reach by push: the eligible agents
-/// of the conversation's scope (as for email) that are not disabled and
-/// have no dashboard stream open on any device, which would show it anyway.
-pub fn agents_to_push(inner: &Inner, conversation: &ConversationRecord) -> HashSet<String> {
-    crate::notify::eligible_agents(inner, conversation)
-        .into_iter()
-        .filter(|(_, state)| state.sessions.values().all(|p| p.open_streams == 0))
-        .map(|(agent, _)| agent.id.clone())
-        .collect()
 }
 
 /// The pushes for a visitor's message: one per subscribed device of each

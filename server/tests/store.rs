@@ -12,8 +12,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use onair_server::store::{
     self, AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord,
-    GroupRecord, MessageRecord, OutboxItem, PostgresStore, PushSubscriptionRecord, SessionRecord,
-    Store, StoreError, WaitingRecord,
+    GroupRecord, MessageRecord, OutboxItem, PostgresStore, PushSubscriptionRecord, REPLY_DIGEST,
+    SessionRecord, Store, StoreError, WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
@@ -204,6 +204,10 @@ on_both_backends!(
     concurrent_claims_give_each_item_to_one_claimer,
     push_subscriptions_are_one_per_session_and_end_with_it,
     the_vapid_key_is_created_once_however_many_race,
+    one_reply_digest_waits_per_conversation_and_late_replies_follow_up,
+    webhooks_are_created_listed_and_deleted_per_account,
+    a_webhooks_delivery_log_keeps_its_newest_attempts,
+    enqueued_items_are_due_at_once,
 );
 
 // Fixtures.
@@ -959,6 +963,7 @@ async fn an_erased_conversation_is_gone_with_its_messages(db: TestDb) {
                 kind: "email".into(),
                 payload: r#"{"conversation_id":"gone","text":"one"}"#.into(),
                 created_at: at(20),
+                due_at: at(20),
                 attempts: 0,
             }],
         )
@@ -1515,6 +1520,279 @@ async fn a_reopened_database_keeps_its_data(db: TestDb) {
     assert!(more[0].seq > stored[0].seq);
 }
 
+fn digest_item(account: &AccountRecord, id: &str, created: Timestamp) -> OutboxItem {
+    OutboxItem {
+        kind: REPLY_DIGEST.to_owned(),
+        payload: r#"{"conversation_id":"c1","account_name":"acme"}"#.to_owned(),
+        due_at: created
+            .checked_add(jiff::SignedDuration::from_secs(60))
+            .expect("an instant"),
+        ..outbox_item(account, id, created)
+    }
+}
+
+async fn one_reply_digest_waits_per_conversation_and_late_replies_follow_up(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    let ann = owner(&acme);
+    let c = conversation("c1", &acme, None);
+    store
+        .create_conversation(&c, &[message(&c, "hi", at(20))], &[])
+        .await
+        .expect("create");
+    assert_eq!(store.reply_digest_start("c1").await.expect("read"), None);
+
+    // The first reply starts a digest, due a window later.
+    let first = store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "one", at(21))],
+            &[digest_item(&acme, "d1", at(21))],
+        )
+        .await
+        .expect("append");
+    assert_eq!(
+        store.reply_digest_start("c1").await.expect("read"),
+        Some(first[0].seq)
+    );
+    assert!(
+        store
+            .claim_outbox(at(60), at(100), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // A second reply joins it: its item is dropped.
+    let second = store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "two", at(22))],
+            &[digest_item(&acme, "d2", at(22))],
+        )
+        .await
+        .expect("append");
+    let claimed = store
+        .claim_outbox(at(90), at(100), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["d1"], "one digest waits");
+    assert_eq!(claimed[0].kind, REPLY_DIGEST);
+
+    // Sent up to the second; a third came meanwhile: a follow-up item.
+    let third = store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "three", at(23))],
+            &[digest_item(&acme, "d3", at(23))],
+        )
+        .await
+        .expect("append");
+    let follow_up = digest_item(&acme, "d4", at(91));
+    assert!(
+        !store
+            .finish_reply_digest("c1", first[0].seq + 100, second[0].seq, &follow_up)
+            .await
+            .expect("finish"),
+        "a digest that does not start there is left alone"
+    );
+    assert!(
+        store
+            .finish_reply_digest("c1", first[0].seq, second[0].seq, &follow_up)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(
+        store.reply_digest_start("c1").await.expect("read"),
+        Some(third[0].seq)
+    );
+    store.outbox_sent("d1", at(91)).await.expect("sent");
+    let claimed = store
+        .claim_outbox(at(200), at(300), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["d4"]);
+    // Sent up to the third, nothing after it: no digest waits.
+    assert!(
+        !store
+            .finish_reply_digest(
+                "c1",
+                third[0].seq,
+                third[0].seq,
+                &digest_item(&acme, "d5", at(200))
+            )
+            .await
+            .expect("finish")
+    );
+    assert_eq!(store.reply_digest_start("c1").await.expect("read"), None);
+    store.outbox_sent("d4", at(201)).await.expect("sent");
+    assert!(
+        store
+            .claim_outbox(at(1000), at(1100), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // Another item kind is never dropped by the rule.
+    store
+        .append_messages(
+            &c,
+            &[reply(&c, &ann, "four", at(300))],
+            &[
+                digest_item(&acme, "d6", at(300)),
+                outbox_item(&acme, "mail", at(300)),
+            ],
+        )
+        .await
+        .expect("append");
+    let claimed = store
+        .claim_outbox(at(400), at(500), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["d6", "mail"]);
+}
+
+fn webhook(account: &AccountRecord, id: &str, created: Timestamp) -> WebhookRecord {
+    WebhookRecord {
+        id: id.to_owned(),
+        account_id: account.id.clone(),
+        url: format!("https://hooks.example/{id}"),
+        events: vec!["message.created".to_owned(), "status.changed".to_owned()],
+        secret: format!("whsec_{id}"),
+        created_at: created,
+    }
+}
+
+fn attempt(n: i64, error: Option<&str>, next: Option<Timestamp>) -> WebhookAttempt {
+    WebhookAttempt {
+        delivery_id: format!("d{n}"),
+        event: "message.created".to_owned(),
+        attempted_at: at(n),
+        status: error.map(|_| 500).or(Some(204)),
+        error: error.map(str::to_owned),
+        next_attempt_at: next,
+    }
+}
+
+async fn webhooks_are_created_listed_and_deleted_per_account(db: TestDb) {
+    let (acme, globex) = (account("acme"), account("globex"));
+    let store = store_with(&db, &[&acme, &globex]).await;
+    let (w1, w2, other) = (
+        webhook(&acme, "w1", at(10)),
+        webhook(&acme, "w2", at(11)),
+        webhook(&globex, "g1", at(9)),
+    );
+    for w in [&w2, &w1, &other] {
+        store.create_webhook(w).await.expect("create");
+    }
+    assert_eq!(
+        store.webhooks(&acme.id).await.expect("list"),
+        [w1.clone(), w2.clone()],
+        "oldest first, this account's only"
+    );
+    assert_eq!(store.webhook("w1").await.expect("get"), Some(w1.clone()));
+    assert_eq!(store.webhook("nope").await.expect("get"), None);
+    store
+        .record_webhook_attempt("w1", &attempt(1, None, None), 10)
+        .await
+        .expect("log");
+    assert!(
+        !store
+            .delete_webhook(&globex.id, "w1")
+            .await
+            .expect("delete"),
+        "another account's webhook is not deleted"
+    );
+    assert!(store.delete_webhook(&acme.id, "w1").await.expect("delete"));
+    assert!(!store.delete_webhook(&acme.id, "w1").await.expect("delete"));
+    assert_eq!(store.webhooks(&acme.id).await.expect("list"), [w2]);
+    assert!(
+        store
+            .webhook_attempts("w1", 10)
+            .await
+            .expect("log")
+            .is_empty(),
+        "its log went with it"
+    );
+    // An attempt for a webhook that is gone is not logged.
+    store
+        .record_webhook_attempt("w1", &attempt(2, None, None), 10)
+        .await
+        .expect("log");
+    assert!(
+        store
+            .webhook_attempts("w1", 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    assert_eq!(store.webhooks(&globex.id).await.expect("list"), [other]);
+}
+
+async fn a_webhooks_delivery_log_keeps_its_newest_attempts(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    store
+        .create_webhook(&webhook(&acme, "w1", at(1)))
+        .await
+        .expect("create");
+    store
+        .create_webhook(&webhook(&acme, "w2", at(1)))
+        .await
+        .expect("create");
+    for n in 1..=5 {
+        let failed = n % 2 == 1;
+        let attempt = attempt(
+            n,
+            failed.then_some("the receiver answered 500"),
+            failed.then(|| at(n + 10)),
+        );
+        store
+            .record_webhook_attempt("w1", &attempt, 3)
+            .await
+            .expect("log");
+    }
+    store
+        .record_webhook_attempt("w2", &attempt(9, None, None), 3)
+        .await
+        .expect("log");
+    let log = store.webhook_attempts("w1", 10).await.expect("log");
+    assert_eq!(
+        log,
+        [
+            attempt(5, Some("the receiver answered 500"), Some(at(15))),
+            attempt(4, None, None),
+            attempt(3, Some("the receiver answered 500"), Some(at(13))),
+        ],
+        "newest first, three kept"
+    );
+    assert_eq!(store.webhook_attempts("w1", 1).await.expect("log").len(), 1);
+    assert_eq!(
+        store.webhook_attempts("w2", 10).await.expect("log"),
+        [attempt(9, None, None)]
+    );
+}
+
+async fn enqueued_items_are_due_at_once(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    store
+        .enqueue_outbox(&[
+            outbox_item(&acme, "s1", at(30)),
+            outbox_item(&acme, "s2", at(31)),
+        ])
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        store.outbox_pending().await.expect("pending"),
+        (2, Some(at(30)))
+    );
+    let claimed = store
+        .claim_outbox(at(31), at(100), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["s1", "s2"]);
+}
+
 // PostgreSQL only: start-up against one database from several processes.
 
 fn outbox_item(account: &AccountRecord, id: &str, created: Timestamp) -> OutboxItem {
@@ -1524,6 +1802,7 @@ fn outbox_item(account: &AccountRecord, id: &str, created: Timestamp) -> OutboxI
         kind: "email".to_owned(),
         payload: format!(r#"{{"to":"ann@acme.example","n":"{id}"}}"#),
         created_at: created,
+        due_at: created,
         attempts: 0,
     }
 }
@@ -1782,6 +2061,7 @@ async fn postgres_nodes_starting_together_migrate_once() {
         .count();
     let expected: Vec<i64> = (1..=i64::try_from(files).expect("a count")).collect();
     assert_eq!(versions, expected, "each migration applied exactly once");
+    assert!(files >= 5);
 
     // Every one of them works, on the one schema.
     let acme = account("acme");

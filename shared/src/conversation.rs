@@ -1,4 +1,4 @@
-//! Conversations' automatic replies (CONTRACT §3) as a function of state and
+//! Conversations' automatic replies (docs/conversations.md) as a function of state and
 //! time: which reply a visitor's message gets at once, when a busy reply falls
 //! due, and the default texts in every language of the chat box.
 //!

@@ -8,8 +8,8 @@
 //! - [`office_hours`]: weekly plans, overnight intervals and dated exceptions in
 //!   an IANA timezone; `is_open(at)` and `next_change(after)`.
 //! - [`model`]: accounts, agents, groups and session presence with grace, and
-//!   [`model::derive`], the rule of CONTRACT §1.4.
-//! - [`conversation`]: the automatic replies to visitors (CONTRACT §3): when
+//!   [`model::derive`], the rule of docs/status.md
+//! - [`conversation`]: the automatic replies to visitors (docs/conversations.md): when
 //!   one is due, and the default texts in every chat box language.
 //! - [`wire`]: the JSON shapes clients see (status snapshot, agent, site event,
 //!   conversation, message).

@@ -1,5 +1,5 @@
 //! Accounts, agents, groups and session presence, and the derivation of what a
-//! chat box shows (CONTRACT §1).
+//! chat box shows (docs/status.md).
 //!
 //! Everything is a function of an [`AccountState`] and an instant `now`; the
 //! server keeps one `AccountState` per account in memory and re-derives after
@@ -32,6 +32,9 @@ pub struct Settings {
     pub hide_when_offline: bool,
     /// Seconds a waiting visitor waits for an agent before the busy reply.
     pub busy_after_seconds: u32,
+    /// Whether the server emails agents' replies to visitors (it has SMTP):
+    /// a chat box promises an answer by email only then.
+    pub email_replies: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             offline_message: DEFAULT_OFFLINE_MESSAGE.to_owned(),
             hide_when_offline: false,
             busy_after_seconds: DEFAULT_BUSY_AFTER_SECONDS,
+            email_replies: false,
         }
     }
 }
@@ -83,7 +87,7 @@ impl AgentState {
         }
     }
 
-    /// CONTRACT §1.2: every agent counts for the site; for group `g`, the
+    /// docs/status.md: every agent counts for the site; for group `g`, the
     /// agents in `g` and every agent in no group.
     pub fn is_eligible(&self, scope: &Scope) -> bool {
         match scope {
@@ -144,7 +148,7 @@ pub struct Derived {
     pub reason: Reason,
 }
 
-/// CONTRACT §1.4: what the chat box of `scope` shows at `now`.
+/// docs/status.md: what the chat box of `scope` shows at `now`.
 ///
 /// An unknown group derives as a group with no members of its own (only the
 /// ungrouped agents count); callers reject unknown groups before asking.
@@ -325,6 +329,7 @@ impl AccountState {
             next_change,
             version,
             hide_when_offline: self.settings.hide_when_offline,
+            email_replies: self.settings.email_replies,
         }
     }
 

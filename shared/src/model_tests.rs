@@ -1,4 +1,4 @@
-//! The rules of CONTRACT §1 as the model derives them. Each test names the
+//! The rules of docs/status.md as the model derives them. Each test names the
 //! rule it guards; breaking the rule breaks the test.
 
 use super::*;
@@ -191,7 +191,7 @@ fn check_site(cases: Vec<(&str, Vec<AgentState>, Derived)>) {
 }
 
 // ---------------------------------------------------------------------------
-// §1.1 and §1.2: an account without groups
+// An account without groups
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -327,7 +327,7 @@ fn chosen_status_belongs_to_the_agent_and_applies_to_every_device() {
 }
 
 // ---------------------------------------------------------------------------
-// §1.2: groups
+// Groups
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -466,7 +466,7 @@ fn unknown_group_sees_only_ungrouped_agents() {
 }
 
 // ---------------------------------------------------------------------------
-// §1.1: presence, grace and logout
+// Presence, grace and logout
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -631,7 +631,7 @@ fn session_seen_again_restarts_its_grace() {
 }
 
 // ---------------------------------------------------------------------------
-// §1.3: office hours
+// Office hours
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -854,6 +854,7 @@ fn snapshot_carries_account_group_status_reason_and_version() {
             next_change: None,
             version: 42,
             hide_when_offline: false,
+            email_replies: false,
         }
     );
 
@@ -1146,7 +1147,7 @@ fn next_deadline_rechecks_office_hours_whose_next_change_is_beyond_the_horizon()
 }
 
 // ---------------------------------------------------------------------------
-// Waiting conversations (CONTRACT §3: the busy reply's deadline)
+// Waiting conversations (docs/conversations.md: the busy reply's deadline)
 // ---------------------------------------------------------------------------
 
 fn waiting(group: Option<&str>, since: Timestamp) -> Waiting {

@@ -1,4 +1,4 @@
-//! Office hours: when a scope's chat box may be online at all (CONTRACT §1.3).
+//! Office hours: when a scope's chat box may be online at all (docs/status.md).
 //!
 //! [`OfficeHoursSpec`] is the JSON shape clients send and read back;
 //! [`OfficeHours::parse`] validates it into a schedule that answers
@@ -13,11 +13,11 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
-/// How far ahead [`OfficeHours::next_change`] looks (CONTRACT §2.4: null when
+/// How far ahead [`OfficeHours::next_change`] looks (docs/status.md: null when
 /// none within 14 days).
 pub const NEXT_CHANGE_HORIZON_DAYS: i64 = 14;
 
-/// The wire shape of office hours (CONTRACT §2.3).
+/// The wire shape of office hours (docs/api.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfficeHoursSpec {
@@ -499,8 +499,8 @@ impl std::error::Error for OfficeHoursError {}
 mod tests {
     use super::*;
 
-    /// The example of CONTRACT §2.3.
-    const CONTRACT_EXAMPLE: &str = r#"{
+    /// The example in docs/status.md ("Office hours").
+    const DOCUMENTED_EXAMPLE: &str = r#"{
         "enabled": true,
         "timezone": "Europe/Prague",
         "weekly": {
@@ -834,7 +834,7 @@ mod tests {
     fn weekday_hours_are_open_from_from_and_closed_from_to() {
         // Monday 2026-11-23 in Prague is UTC+1.
         check_open(
-            CONTRACT_EXAMPLE,
+            DOCUMENTED_EXAMPLE,
             &[
                 ("2026-11-23T07:59:59Z", false),
                 ("2026-11-23T08:00:00Z", true),
@@ -852,7 +852,7 @@ mod tests {
     fn a_missing_day_is_closed() {
         // Tuesday to Friday are not in the plan.
         check_open(
-            CONTRACT_EXAMPLE,
+            DOCUMENTED_EXAMPLE,
             &[
                 ("2026-11-24T08:00:00Z", false),
                 ("2026-11-25T12:00:00Z", false),
@@ -884,7 +884,7 @@ mod tests {
     fn overnight_interval_runs_into_the_next_day() {
         // Saturday 2026-11-28 22:00 to Sunday 06:00, UTC+1.
         check_open(
-            CONTRACT_EXAMPLE,
+            DOCUMENTED_EXAMPLE,
             &[
                 ("2026-11-28T20:59:59Z", false),
                 ("2026-11-28T21:00:00Z", true),
@@ -895,7 +895,7 @@ mod tests {
             ],
         );
         check_next(
-            CONTRACT_EXAMPLE,
+            DOCUMENTED_EXAMPLE,
             &[
                 ("2026-11-28T12:00:00Z", Some("2026-11-28T21:00:00Z")),
                 ("2026-11-28T21:00:00Z", Some("2026-11-29T05:00:00Z")),
@@ -920,7 +920,7 @@ mod tests {
     #[test]
     fn next_change_finds_the_next_opening_or_closing_strictly_after() {
         check_next(
-            CONTRACT_EXAMPLE,
+            DOCUMENTED_EXAMPLE,
             &[
                 // The contract's snapshot: open on Monday, closing at 17:00 local.
                 ("2026-11-23T12:30:00Z", Some("2026-11-23T16:00:00Z")),
@@ -1009,7 +1009,7 @@ mod tests {
             &[("2026-12-23T16:00:00Z", Some("2026-12-25T08:00:00Z"))],
         );
         // The contract example closes Thursday 24th too, though the default weekly has no Thursday.
-        check_open(CONTRACT_EXAMPLE, &[("2026-12-24T09:00:00Z", false)]);
+        check_open(DOCUMENTED_EXAMPLE, &[("2026-12-24T09:00:00Z", false)]);
     }
 
     #[test]
@@ -1251,7 +1251,7 @@ mod tests {
     fn an_overnight_interval_across_the_fall_back_night_lasts_an_hour_longer() {
         // Saturday 22:00 CEST (20:00Z) to Sunday 06:00 CET (05:00Z): nine hours.
         check_next(
-            CONTRACT_EXAMPLE,
+            DOCUMENTED_EXAMPLE,
             &[
                 ("2026-10-24T12:00:00Z", Some("2026-10-24T20:00:00Z")),
                 ("2026-10-24T20:00:00Z", Some("2026-10-25T05:00:00Z")),
@@ -1305,7 +1305,7 @@ mod tests {
             assert!(hours.is_open(ts(at)), "disabled is open at {at}");
             assert_eq!(hours.next_change(ts(at)), None);
         }
-        assert!(self::hours(CONTRACT_EXAMPLE).enabled());
+        assert!(self::hours(DOCUMENTED_EXAMPLE).enabled());
     }
 
     #[test]
@@ -1331,11 +1331,11 @@ mod tests {
 
     #[test]
     fn the_contract_example_round_trips_through_serde() {
-        let spec: OfficeHoursSpec = serde_json::from_str(CONTRACT_EXAMPLE).unwrap();
+        let spec: OfficeHoursSpec = serde_json::from_str(DOCUMENTED_EXAMPLE).unwrap();
         assert_eq!(spec.weekly.mon.len(), 2);
         assert_eq!(spec.exceptions[0].date, "2026-12-24");
         let value = serde_json::to_value(&spec).unwrap();
-        let original: serde_json::Value = serde_json::from_str(CONTRACT_EXAMPLE).unwrap();
+        let original: serde_json::Value = serde_json::from_str(DOCUMENTED_EXAMPLE).unwrap();
         assert_eq!(value, original);
         let again: OfficeHoursSpec = serde_json::from_value(value).unwrap();
         assert_eq!(again, spec);

@@ -1,5 +1,5 @@
 //! Shapes that cross a wire: what the HTTP API and the event streams send, and
-//! what the widget decodes. Field names here are fixed by CONTRACT.md.
+//! what the widget decodes. Field names here are the API's (docs/api.md): changing one breaks clients.
 
 use std::collections::BTreeMap;
 
@@ -34,7 +34,7 @@ impl Status {
     }
 }
 
-/// Why a scope shows the status it does (CONTRACT §1.4).
+/// Why a scope shows the status it does (docs/status.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -83,6 +83,11 @@ pub struct StatusSnapshot {
     /// contract's snapshot, so widgets need no second request.
     #[serde(default)]
     pub hide_when_offline: bool,
+    /// Whether the server emails replies to visitors who left an address
+    /// (it is configured with SMTP): without it, a chat box must not promise
+    /// an answer by email. An addition to the contract's snapshot.
+    #[serde(default)]
+    pub email_replies: bool,
 }
 
 /// `event: site` on the agent stream: the site's status and every group's.
@@ -116,7 +121,7 @@ impl Role {
     }
 }
 
-/// An agent as the API shows it (CONTRACT §2.2).
+/// An agent as the API shows it (docs/api.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: String,
@@ -151,7 +156,7 @@ pub struct Me {
     pub sessions: Vec<Session>,
 }
 
-/// An account's settings as the API shows them (CONTRACT §2.3).
+/// An account's settings as the API shows them (docs/api.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
@@ -165,7 +170,7 @@ pub struct Account {
     pub busy_after_seconds: u32,
     pub allowed_origins: Vec<String>,
     /// The automatic reply to a visitor who writes while the scope is offline
-    /// (CONTRACT §3). `null`: the default text, in the visitor's language; an
+    /// (docs/conversations.md). `null`: the default text, in the visitor's language; an
     /// empty string: no offline reply.
     #[serde(default)]
     pub offline_reply: Option<String>,
@@ -182,7 +187,7 @@ pub struct Group {
     pub name: String,
 }
 
-/// The languages of the chat box, and of the default automatic replies (CONTRACT §4).
+/// The languages of the chat box, and of the default automatic replies (widget/README.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
@@ -211,7 +216,7 @@ impl Lang {
     }
 }
 
-/// Where a conversation stands (CONTRACT §3).
+/// Where a conversation stands (docs/conversations.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationState {
@@ -280,7 +285,7 @@ pub enum Delivery {
     Offline,
 }
 
-/// A conversation (CONTRACT §3). Optional fields are always present, `null`
+/// A conversation (docs/conversations.md). Optional fields are always present, `null`
 /// when absent, as in the status snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
@@ -294,7 +299,7 @@ pub struct Conversation {
     pub last_message_at: Timestamp,
 }
 
-/// A message of a conversation (CONTRACT §3). Text is plain text, never HTML.
+/// A message of a conversation (docs/conversations.md). Text is plain text, never HTML.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,

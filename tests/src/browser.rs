@@ -598,7 +598,7 @@ new MutationObserver(function (records) {
 </script>"#;
 
 /// A stand-in for a customer's website: one HTML page, on its own port and so its own origin,
-/// that embeds the chat box from `onair_origin` exactly as CONTRACT §4 shows. Every GET answers
+/// that embeds the chat box from `onair_origin` exactly as widget/README.md shows. Every GET answers
 /// with that page. Stops when dropped.
 #[derive(Debug)]
 pub struct CustomerSite {

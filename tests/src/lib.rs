@@ -174,6 +174,8 @@ pub struct Options<'a> {
     pub log: Option<&'a str>,
     /// More arguments for `onair serve`.
     pub args: &'a [&'a str],
+    /// More environment variables for `onair serve`.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A running `onair serve`. Dropping it kills the process, so a failing test
@@ -209,6 +211,7 @@ impl Server {
             command.arg("--demo");
         }
         command.args(options.args);
+        command.envs(options.env.iter().copied());
         if let Some(token) = options.operator_token {
             command.env("ONAIR_OPERATOR_TOKEN", token);
         }

@@ -1,6 +1,6 @@
 //! End-to-end tests in a real browser: the `onair` binary, Debian's Chromium driven through
 //! chromedriver, and a customer website on another origin that embeds the chat box with the
-//! script tag of CONTRACT §4. The widget must be built into the binary (`cargo xtask widget`
+//! script tag of widget/README.md The widget must be built into the binary (`cargo xtask widget`
 //! before building the server; `cargo xtask test` does both).
 
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use onair_tests::cluster::{Cluster, LoadBalancer, PgDatabase, RedisServer};
 use onair_tests::*;
 use serde_json::json;
 
-/// A status change is pushed to chat boxes "at once" (CONTRACT §1.4); we hold that to this,
+/// A status change is pushed to chat boxes "at once" (docs/status.md); we hold that to this,
 /// from sending the agent's request to the customer's page seeing the change.
 const PUSH_LATENCY_MS: f64 = 500.0;
 /// Loading Chromium, the page, the wasm and the first answer; generous for a busy machine.
@@ -378,6 +378,117 @@ async fn an_admin_erases_a_conversation_from_the_dashboard() {
         .get(&format!("/api/v1/conversations/{id}"), Some(&owner))
         .await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    admin.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_a_webhook_in_the_dashboard_sees_its_secret_and_deletes_it() {
+    let database = Database::new();
+    let (mut server, owner) = server_with_account(&database).await;
+    let driver = Chromedriver::start().await;
+    let admin = Browser::new(&driver).await;
+    log_in(&admin, &server, "Desktop").await;
+    admin
+        .wait_until(
+            "the administration",
+            "!document.getElementById('admin').hidden",
+            SOON,
+        )
+        .await;
+    admin.click("#tab-webhooks").await;
+    admin
+        .wait_until(
+            "the empty webhook list",
+            "document.querySelector('#webhook-list .muted')",
+            SOON,
+        )
+        .await;
+
+    // A loopback target is refused, and the dashboard says why.
+    admin
+        .type_into("#webhook-form [name=url]", "http://127.0.0.1:9/hook")
+        .await;
+    admin.click("#webhook-form button[type=submit]").await;
+    let code = admin
+        .wait_until(
+            "the refusal",
+            "document.getElementById('webhooks-msg').dataset.code",
+            SOON,
+        )
+        .await;
+    assert_eq!(code, "invalid_webhook_url");
+    let shown = admin
+        .eval("return document.getElementById('webhooks-msg').textContent")
+        .await;
+    assert!(
+        shown.as_str().is_some_and(|m| m.contains("non-public")),
+        "{shown}"
+    );
+
+    // A public one, for new conversations only.
+    let url = "https://93.184.215.14/onair-hooks";
+    admin.type_into("#webhook-form [name=url]", url).await;
+    admin
+        .eval(
+            "document.querySelector('#webhook-form [value=\"message.created\"]').click(); return true",
+        )
+        .await;
+    admin.click("#webhook-form button[type=submit]").await;
+    admin
+        .wait_until(
+            "the webhook in the list",
+            "document.querySelector('#webhook-list [data-id]')",
+            SOON,
+        )
+        .await;
+    let listed = server
+        .get_ok("/api/v1/accounts/acme/webhooks", Some(&owner))
+        .await;
+    let webhook = &listed["webhooks"][0];
+    assert_eq!(webhook["url"], url);
+    assert_eq!(webhook["events"], json!(["conversation.created"]));
+    let id = webhook["id"].as_str().expect("id");
+    let row = format!("#webhook-list [data-id=\"{id}\"]");
+    let secret = admin
+        .eval(&format!(
+            "return document.querySelector('{row} .secret').textContent"
+        ))
+        .await;
+    assert_eq!(secret, webhook["secret"], "the secret is shown");
+
+    // Its delivery log, empty for now.
+    admin
+        .eval(&format!(
+            "document.querySelector('{row} button').click(); return true"
+        ))
+        .await;
+    admin
+        .wait_until(
+            "the delivery log",
+            "!document.getElementById('webhook-log').hidden && \
+             document.querySelector('#webhook-log-rows .muted')",
+            SOON,
+        )
+        .await;
+
+    admin
+        .eval(&format!(
+            "document.querySelector('{row} button.danger').click(); return true"
+        ))
+        .await;
+    admin.client.accept_alert().await.expect("confirm deleting");
+    admin
+        .wait_until(
+            "the webhook gone from the list",
+            &format!("!document.querySelector('{row}')"),
+            SOON,
+        )
+        .await;
+    let listed = server
+        .get_ok("/api/v1/accounts/acme/webhooks", Some(&owner))
+        .await;
+    assert_eq!(listed["webhooks"], json!([]));
     admin.close().await;
     server.stop();
 }

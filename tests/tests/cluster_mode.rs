@@ -130,8 +130,9 @@ async fn a_status_change_reaches_streams_on_every_node_with_one_version_that_onl
             versions.push(event["version"].as_u64().expect("version"));
         }
         eprintln!("{status}: every node within {:?}", changed.elapsed());
+        // The rule: every node within 500 ms of the change's answer.
         assert!(
-            changed.elapsed() < Duration::from_millis(1000),
+            changed.elapsed() < Duration::from_millis(500),
             "the change took {:?} to reach every node",
             changed.elapsed()
         );

@@ -1,5 +1,5 @@
 //! Resource limits of the real `onair` binary against anonymous clients
-//! (CONTRACT §8, docs/hardening.md): what a flood of logins or of idle
+//! (docs/hardening.md): what a flood of logins or of idle
 //! connections costs the process, measured on the process itself.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -347,4 +347,120 @@ async fn streams_leave_room_for_api_requests_and_excess_connections_are_refused_
     assert_eq!(status, StatusCode::OK);
     drop(streams);
     server.stop();
+}
+
+/// A filesystem of its own (tmpfs, `size` KiB) for one SQLite database, so a
+/// test can fill it; unmounted when dropped. Needs the right to mount (root,
+/// as on the CI machine).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size_kib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a small tmpfs failed ({status}): this test fills a disk of its own and needs the right to mount one (run as root)"
+        );
+        SmallDisk { dir }
+    }
+
+    /// Writes zeros until the disk refuses; returns the file.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("create the filler");
+        let block = vec![0u8; 64 * 1024];
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(28), "ENOSPC, got {e}");
+                    break;
+                }
+            }
+        }
+        // The last blocks, byte-sized.
+        while file.write(&[0]).is_ok_and(|n| n == 1) {}
+        path
+    }
+}
+
+impl Store for SmallDisk {
+    fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("onair.db").display())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// What a server on a full disk answers: reads, a clean 503 for a write,
+/// and `/healthz` saying why.
+async fn full_disk_answers(server: &Server, token: &str) {
+    let (status, snapshot) = server.get("/api/v1/accounts/acme/status", None).await;
+    assert_eq!(status, StatusCode::OK, "reads are served: {snapshot}");
+    assert_eq!(snapshot["account"], "acme");
+    let (status, agent) = server.get("/api/v1/me", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{agent}");
+    assert_eq!(agent["status"], "online");
+    let (status, body) = server
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/me/status",
+            Some(token),
+            json!({"status": "busy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    let (status, body) = server.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+}
+
+#[tokio::test]
+async fn on_a_full_disk_the_server_starts_serves_reads_and_says_so_in_healthz() {
+    let disk = SmallDisk::mount(4096);
+    let options = || Options {
+        operator_token: Some(OPERATOR_TOKEN),
+        ..Options::default()
+    };
+    let mut server = Server::start_with(&disk, options());
+    let token = server.create_account("acme").await;
+    server.set_status(&token, "online").await;
+
+    // The disk fills while the server runs: reads go on, a write fails
+    // cleanly, and /healthz says why.
+    let filler = disk.fill();
+    full_disk_answers(&server, &token).await;
+
+    // Restarted on the full disk, it starts (it used to refuse: "database or
+    // disk is full") and answers the same.
+    server.stop();
+    let log = server.finish_log();
+    assert!(log.contains("the disk is full"), "{log}");
+    let mut server = Server::start_with(&disk, options());
+    full_disk_answers(&server, &token).await;
+
+    // Room again: healthy, and writes work.
+    std::fs::remove_file(filler).expect("remove the filler");
+    let (status, _) = server.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.set_status(&token, "busy").await;
+    let log = server.finish_log();
+    assert!(log.contains("the disk is full"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
 }

@@ -1,6 +1,9 @@
-//! Email notifications with the real binary: its flags, and an email that
-//! survives `kill -9` while the relay is down (docs/notifications.md).
+//! Notifications with the real binary: its flags, an email and a webhook
+//! delivery that survive `kill -9` while their receiver is down, and a
+//! cluster that sends each once (docs/notifications.md).
 
+#[path = "../../server/tests/common/receiver.rs"]
+mod receiver;
 #[path = "../../server/tests/common/smtp.rs"]
 mod smtp;
 
@@ -8,8 +11,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use onair_tests::*;
+use receiver::{Receiver, assert_signed};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use smtp::SmtpSink;
 
 const FROM: &str = "onair <noreply@onair.example>";
@@ -175,4 +179,197 @@ async fn the_nodes_of_a_cluster_send_each_email_once() {
     sent.sort();
     sent.dedup();
     assert_eq!(sent.len(), 18, "no email twice: {sent:?}");
+}
+
+/// Creates a webhook through the API; returns it.
+async fn add_webhook(server: &Server, token: &str, url: &str, events: &[&str]) -> Value {
+    let (status, body) = server
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/webhooks",
+            Some(token),
+            json!({"url": url, "events": events}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["webhook"].clone()
+}
+
+#[tokio::test]
+async fn private_webhook_targets_need_the_flag_or_its_variable() {
+    let receiver = Receiver::start().await;
+    let database = Database::new();
+    let mut server = Server::start_with(
+        &database,
+        Options {
+            operator_token: Some(OPERATOR_TOKEN),
+            ..Options::default()
+        },
+    );
+    let token = server.create_account("acme").await;
+    let (status, body) = server
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/webhooks",
+            Some(&token),
+            json!({"url": receiver.url("/hook"), "events": ["message.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_webhook_url", "{body}");
+    server.stop();
+
+    let server = Server::start_with(
+        &database,
+        Options {
+            operator_token: Some(OPERATOR_TOKEN),
+            env: &[("ONAIR_ALLOW_PRIVATE_WEBHOOKS", "1")],
+            ..Options::default()
+        },
+    );
+    let token = server
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
+    add_webhook(
+        &server,
+        &token,
+        &receiver.url("/hook"),
+        &["message.created"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_acknowledged_before_kill_9_arrives_after_restart_with_its_id() {
+    let receiver = Receiver::start().await;
+    receiver.answer_always(503);
+    let database = Database::new();
+    let args = ["--outbox-retry-ms", "200", "--outbox-lease-ms", "1000"];
+    let options = || Options {
+        operator_token: Some(OPERATOR_TOKEN),
+        args: &args,
+        env: &[("ONAIR_ALLOW_PRIVATE_WEBHOOKS", "true")],
+        ..Options::default()
+    };
+    let mut server = Server::start_with(&database, options());
+    let token = server.create_account("acme").await;
+    let webhook = add_webhook(
+        &server,
+        &token,
+        &receiver.url("/hook"),
+        &["message.created"],
+    )
+    .await;
+    let secret = webhook["secret"].as_str().expect("secret").to_owned();
+    let (status, body) = server
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": "v".repeat(43), "email": "vic@visitor.example",
+                   "text": "Call me back"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    receiver
+        .wait_until("a first attempt", |all| !all.is_empty())
+        .await;
+    server.kill_9();
+    // A request the dead process had already written is still answered
+    // "down": whatever is answered 200 comes from the restarted one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    receiver.answer_always(200);
+    let server = Server::start_with(&database, options());
+    // The visitor's message and the automatic offline reply: two deliveries,
+    // each delivered once.
+    let delivered = |all: &[receiver::Received]| {
+        let mut ids: Vec<&Value> = all
+            .iter()
+            .filter(|r| r.answered == 200)
+            .map(|r| &r.body["id"])
+            .collect();
+        ids.sort_by_key(|id| id.to_string());
+        ids.dedup();
+        ids.len()
+    };
+    let all = receiver
+        .wait_until("both deliveries answered 200", |all| delivered(all) == 2)
+        .await;
+    // Longer than a lease and a retry: nothing more comes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all_then = receiver.all();
+    assert_eq!(
+        all_then.len(),
+        all.len(),
+        "nothing after the 200s: {all_then:#?}"
+    );
+    assert_eq!(
+        all.iter().filter(|r| r.answered == 200).count(),
+        2,
+        "{all:#?}"
+    );
+    let visitors: Vec<_> = all
+        .iter()
+        .filter(|r| r.body["data"] == body["message"])
+        .collect();
+    assert!(visitors.len() >= 2, "retried across the restart: {all:#?}");
+    for received in &all {
+        assert_signed(received, &secret);
+    }
+    for received in &visitors {
+        assert_eq!(
+            received.body["id"], visitors[0].body["id"],
+            "the same id every time"
+        );
+    }
+    drop(server);
+}
+
+#[tokio::test]
+async fn the_nodes_of_a_cluster_send_each_status_change_once() {
+    use onair_tests::cluster::{Cluster, PgDatabase, RedisServer};
+
+    let receiver = Receiver::start().await;
+    let database = PgDatabase::fresh();
+    let redis = RedisServer::start();
+    let nodes = Cluster::start(3, &database, &redis, &["--allow-private-webhooks"]);
+    let owner = nodes[0].create_account("acme").await;
+    nodes[0].set_status(&owner, "offline").await;
+    add_webhook(
+        &nodes[0],
+        &owner,
+        &receiver.url("/status"),
+        &["status.changed"],
+    )
+    .await;
+    let status_is = |wanted: &'static str| {
+        move |all: &[receiver::Received]| all.iter().any(|r| r.body["data"]["status"] == wanted)
+    };
+    nodes[1].set_status(&owner, "online").await;
+    receiver.wait_until("online", status_is("online")).await;
+    nodes[2].set_status(&owner, "offline").await;
+    receiver.wait_until("offline", status_is("offline")).await;
+    // Every node derives (heartbeats, the bus): none may send a change again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = receiver.all();
+    let mut changes: Vec<(String, u64)> = all
+        .iter()
+        .map(|r| {
+            assert_eq!(r.body["event"], "status.changed");
+            let scope = r.body["data"]["group"].as_str().unwrap_or("").to_owned();
+            let version = r.body["data"]["version"].as_u64().expect("a version");
+            (scope, version)
+        })
+        .collect();
+    let delivered = changes.len();
+    changes.sort();
+    changes.dedup();
+    assert_eq!(changes.len(), delivered, "each change once: {all:#?}");
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.body["data"]["status"] == "online")
+            .count(),
+        1,
+        "{all:#?}"
+    );
 }

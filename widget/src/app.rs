@@ -139,7 +139,7 @@ struct Widget {
     group: Option<String>,
     storage: Storage,
     dom: Dom,
-    /// The status stream (CONTRACT §2.4).
+    /// The status stream (docs/status.md).
     status: Stream,
     /// The conversation's stream, while there is a conversation.
     conversation: Stream,
@@ -424,7 +424,7 @@ impl Widget {
         }
     }
 
-    /// Sends a visitor's message (CONTRACT §3); the answer comes back as [`Msg::Posted`].
+    /// Sends a visitor's message (docs/conversations.md); the answer comes back as [`Msg::Posted`].
     fn post(&mut self, post: Post) {
         let body = Object::new();
         put(

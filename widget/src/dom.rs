@@ -13,7 +13,7 @@ use web_sys::{
 use crate::i18n::Strings;
 use crate::model::{ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View};
 
-/// The host element's id (CONTRACT §4); it carries `data-status`.
+/// The host element's id (widget/README.md); it carries `data-status`.
 pub(crate) const HOST_ID: &str = "onair-chatbox";
 
 const STYLE: &str = include_str!("style.css");
@@ -381,10 +381,11 @@ pub(crate) fn read_snapshot(json: &str) -> Option<Snapshot> {
         next_change_ms: string(&value, "next_change").map(|at| Date::parse(&at)),
         version: field(&value, "version").and_then(|value| value.as_f64()),
         hide_when_offline: field(&value, "hide_when_offline").and_then(|value| value.as_bool()),
+        email_replies: field(&value, "email_replies").and_then(|value| value.as_bool()),
     })
 }
 
-/// Reads a message (CONTRACT §3) from an `event: message`'s JSON and its event id.
+/// Reads a message (docs/conversations.md) from an `event: message`'s JSON and its event id.
 pub(crate) fn read_message(json: &str, event_id: Option<String>) -> Option<ChatMessage> {
     message_of(&parse_object(json)?, event_id)
 }

@@ -1,4 +1,4 @@
-//! The chat box's words in the five languages of CONTRACT §4.
+//! The chat box's words in the five languages of widget/README.md
 //!
 //! Every string exists in every language; the unit tests check that none is
 //! empty and that the translations really differ from English where they should.
@@ -91,8 +91,11 @@ pub(crate) struct Strings {
     pub(crate) title_offline: &'static str,
     /// Shown while busy when the account has no busy message of its own.
     pub(crate) busy_message: &'static str,
-    /// Shown while offline when the account has no offline message of its own.
+    /// Shown while offline when the account has no offline message of its own
+    /// and the server emails replies…
     pub(crate) offline_message: &'static str,
+    /// …and when it does not (no promise of email).
+    pub(crate) offline_message_no_email: &'static str,
     pub(crate) back_today: [&'static str; 2],
     pub(crate) back_on_day: [&'static str; 3],
     /// The label of the chat panel's text box.
@@ -115,8 +118,10 @@ pub(crate) struct Strings {
     pub(crate) new_from_bot: &'static str,
     /// Unread replies on the bubble: `[one, after_count]`, "1 new message", "{n} new messages".
     pub(crate) unread: [&'static str; 2],
-    /// After the leave-a-message form was sent.
+    /// After the leave-a-message form was sent, when the server emails replies…
     pub(crate) sent: &'static str,
+    /// …and when it does not.
+    pub(crate) sent_no_email: &'static str,
     /// The conversation was closed: the next message starts a new one.
     pub(crate) ended: &'static str,
     /// A message with nothing but spaces.
@@ -143,6 +148,7 @@ static EN: Strings = Strings {
     title_offline: "We’re offline",
     busy_message: "We’re busy right now — we’ll be back shortly.",
     offline_message: "Leave us a message and we’ll get back to you by email.",
+    offline_message_no_email: "Leave us a message and we’ll get back to you.",
     back_today: ["Back at ", ""],
     back_on_day: ["Back on ", " at ", ""],
     your_message: "Your message",
@@ -159,6 +165,7 @@ static EN: Strings = Strings {
     new_from_bot: "New automatic message: ",
     unread: ["1 new message", " new messages"],
     sent: "Thanks — we’ll get back to you by email.",
+    sent_no_email: "Thanks — we have your message and will get back to you.",
     ended: "This conversation has ended. Your next message starts a new one.",
     no_text: "Please write a message first.",
     too_long: [
@@ -182,6 +189,7 @@ static FR: Strings = Strings {
     title_offline: "Nous sommes hors ligne",
     busy_message: "Nous sommes occupés pour le moment — nous revenons très vite.",
     offline_message: "Laissez-nous un message et nous vous répondrons par e-mail.",
+    offline_message_no_email: "Laissez-nous un message et nous vous répondrons.",
     back_today: ["De retour à ", ""],
     back_on_day: ["De retour ", " à ", ""],
     your_message: "Votre message",
@@ -199,6 +207,7 @@ static FR: Strings = Strings {
     new_from_bot: "Nouveau message automatique : ",
     unread: ["1 nouveau message", " nouveaux messages"],
     sent: "Merci — nous vous répondrons par e-mail.",
+    sent_no_email: "Merci — nous avons bien reçu votre message et vous répondrons.",
     ended: "Cette conversation est terminée. Votre prochain message en commencera une nouvelle.",
     no_text: "Veuillez d’abord écrire un message.",
     too_long: [
@@ -222,6 +231,7 @@ static DE: Strings = Strings {
     title_offline: "Wir sind offline",
     busy_message: "Wir sind gerade sehr beschäftigt — wir sind gleich wieder für Sie da.",
     offline_message: "Hinterlassen Sie uns eine Nachricht, wir antworten Ihnen per E-Mail.",
+    offline_message_no_email: "Hinterlassen Sie uns eine Nachricht, wir melden uns bei Ihnen.",
     back_today: ["Wieder erreichbar um ", " Uhr"],
     back_on_day: ["Wieder erreichbar am ", " um ", " Uhr"],
     your_message: "Ihre Nachricht",
@@ -239,6 +249,7 @@ static DE: Strings = Strings {
     new_from_bot: "Neue automatische Nachricht: ",
     unread: ["1 neue Nachricht", " neue Nachrichten"],
     sent: "Danke — wir antworten Ihnen per E-Mail.",
+    sent_no_email: "Danke — wir haben Ihre Nachricht erhalten und melden uns bei Ihnen.",
     ended: "Diese Unterhaltung wurde beendet. Mit Ihrer nächsten Nachricht beginnt eine neue.",
     no_text: "Bitte schreiben Sie zuerst eine Nachricht.",
     too_long: [
@@ -265,6 +276,7 @@ static IT: Strings = Strings {
     title_offline: "Siamo offline",
     busy_message: "Al momento siamo occupati — torniamo a breve.",
     offline_message: "Lasciaci un messaggio e ti risponderemo via email.",
+    offline_message_no_email: "Lasciaci un messaggio e ti risponderemo.",
     back_today: ["Di nuovo disponibili alle ", ""],
     back_on_day: ["Di nuovo disponibili ", " alle ", ""],
     your_message: "Il tuo messaggio",
@@ -281,6 +293,7 @@ static IT: Strings = Strings {
     new_from_bot: "Nuovo messaggio automatico: ",
     unread: ["1 nuovo messaggio", " nuovi messaggi"],
     sent: "Grazie — ti risponderemo via email.",
+    sent_no_email: "Grazie — abbiamo ricevuto il tuo messaggio e ti risponderemo.",
     ended: "Questa conversazione è terminata. Il tuo prossimo messaggio ne inizierà una nuova.",
     no_text: "Scrivi prima un messaggio.",
     too_long: [
@@ -304,6 +317,7 @@ static ES: Strings = Strings {
     title_offline: "Estamos fuera de línea",
     busy_message: "Ahora mismo estamos ocupados — volvemos enseguida.",
     offline_message: "Déjanos un mensaje y te responderemos por correo electrónico.",
+    offline_message_no_email: "Déjanos un mensaje y te responderemos.",
     back_today: ["Volvemos a las ", ""],
     back_on_day: ["Volvemos el ", " a las ", ""],
     your_message: "Tu mensaje",
@@ -320,6 +334,7 @@ static ES: Strings = Strings {
     new_from_bot: "Nuevo mensaje automático: ",
     unread: ["1 mensaje nuevo", " mensajes nuevos"],
     sent: "Gracias — te responderemos por correo electrónico.",
+    sent_no_email: "Gracias — hemos recibido tu mensaje y te responderemos.",
     ended: "Esta conversación ha terminado. Tu próximo mensaje iniciará una nueva.",
     no_text: "Escribe un mensaje primero.",
     too_long: [
@@ -349,6 +364,7 @@ mod tests {
             ("title_offline", s.title_offline),
             ("busy_message", s.busy_message),
             ("offline_message", s.offline_message),
+            ("offline_message_no_email", s.offline_message_no_email),
             ("back_today", s.back_today[0]),
             ("back_on_day", s.back_on_day[0]),
             ("your_message", s.your_message),
@@ -366,6 +382,7 @@ mod tests {
             ("unread_one", s.unread[0]),
             ("unread_many", s.unread[1]),
             ("sent", s.sent),
+            ("sent_no_email", s.sent_no_email),
             ("ended", s.ended),
             ("no_text", s.no_text),
             ("too_long", s.too_long[0]),

@@ -1,5 +1,5 @@
-//! The onair chat box (CONTRACT §4): a wasm-bindgen + web-sys widget fed by the public
-//! status stream (CONTRACT §2.4), in which visitors chat with agents (CONTRACT §3).
+//! The onair chat box (widget/README.md): a wasm-bindgen + web-sys widget fed by the public
+//! status stream (docs/status.md), in which visitors chat with agents (docs/conversations.md).
 //!
 //! - `model`: pure state, `update` and `view`, tested natively.
 //! - `i18n`: every string in English, French, German, Italian and Spanish.
@@ -58,7 +58,7 @@ pub fn apply_snapshot_json(json: &str) -> bool {
     app::apply_snapshot_json(json)
 }
 
-/// Shows one message (the JSON of an `event: message`, CONTRACT §3) as if it had arrived on
+/// Shows one message (the JSON of an `event: message`, docs/conversations.md) as if it had arrived on
 /// the conversation stream with the event id `event_id` (the message's `seq`): each message
 /// once, by id; replies that come while the panel is closed count as unread. With no
 /// conversation yet, the message's own becomes the current one. Returns `false` when nothing

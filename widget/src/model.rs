@@ -20,9 +20,10 @@ pub(crate) struct RawSnapshot {
     pub(crate) next_change_ms: Option<f64>,
     pub(crate) version: Option<f64>,
     pub(crate) hide_when_offline: Option<bool>,
+    pub(crate) email_replies: Option<bool>,
 }
 
-/// A status snapshot (CONTRACT §2.4) the chat box can show.
+/// A status snapshot (docs/status.md) the chat box can show.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Snapshot {
     pub(crate) status: Status,
@@ -32,6 +33,8 @@ pub(crate) struct Snapshot {
     pub(crate) next_change_ms: Option<f64>,
     pub(crate) version: u64,
     pub(crate) hide_when_offline: bool,
+    /// The server emails replies: only then may the box promise one by email.
+    pub(crate) email_replies: bool,
 }
 
 impl Snapshot {
@@ -53,11 +56,13 @@ impl Snapshot {
             // In range: finite, non-negative and whole; a cast saturates beyond u64::MAX.
             version: version as u64,
             hide_when_offline: raw.hide_when_offline.unwrap_or(false),
+            // A server that does not say has no email to promise.
+            email_replies: raw.email_replies.unwrap_or(false),
         })
     }
 }
 
-/// The fields of one message (CONTRACT §3), as the DOM layer read them from JSON, unchecked.
+/// The fields of one message (docs/conversations.md), as the DOM layer read them from JSON, unchecked.
 #[derive(Debug, Default)]
 pub(crate) struct RawMessage {
     pub(crate) id: Option<String>,
@@ -140,7 +145,7 @@ impl Model {
     }
 }
 
-/// The visitor's current conversation (CONTRACT §3).
+/// The visitor's current conversation (docs/conversations.md).
 #[derive(Debug, Default)]
 pub(crate) struct Chat {
     /// Its id; kept in `localStorage` by the DOM layer, so it survives page loads.
@@ -191,7 +196,7 @@ pub(crate) enum Post {
 pub(crate) struct Failure {
     /// The HTTP status; 0 when no answer came (network down, CORS refused).
     pub(crate) status: u16,
-    /// The error's `code` and `message` (CONTRACT §2), empty when the body had none.
+    /// The error's `code` and `message` (docs/api.md), empty when the body had none.
     pub(crate) code: String,
     pub(crate) message: String,
     /// `Retry-After`, in seconds.
@@ -306,7 +311,7 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 model.snapshot = Some(snapshot);
                 return Change::Render;
             };
-            // Versions never go backwards on the server (CONTRACT §2.4): a lower one is stale,
+            // Versions never go backwards on the server (docs/status.md): a lower one is stale,
             // e.g. from a connection that was overtaken by a newer one.
             if snapshot.version < last.version || *last == snapshot {
                 return Change::None;
@@ -545,7 +550,7 @@ fn is_shown(model: &Model) -> bool {
         // offline) or changes its mind would be worse than a short wait.
         None => false,
         // A visitor with a conversation in progress keeps seeing it, also while offline with
-        // `hide_when_offline` set (CONTRACT §4).
+        // `hide_when_offline` set (widget/README.md).
         Some(snapshot) => {
             !(snapshot.status == Status::Offline && snapshot.hide_when_offline)
                 || model.chat.in_progress()
@@ -654,7 +659,11 @@ pub(crate) fn view<'a>(
         Status::Offline => (
             strings.bubble_offline,
             strings.title_offline,
-            Some(strings.offline_message),
+            Some(if snapshot.email_replies {
+                strings.offline_message
+            } else {
+                strings.offline_message_no_email
+            }),
             Form::LeaveMessage,
         ),
     };
@@ -676,7 +685,7 @@ pub(crate) fn view<'a>(
     let notice = model
         .notice
         .as_ref()
-        .map(|notice| notice_text(notice, strings));
+        .map(|notice| notice_text(notice, strings, snapshot.email_replies));
     let announcement = visible.then(|| match model.news {
         News::Status => sentences(&[Some(title), message.as_deref(), back_at.as_deref()]),
         News::Reply => model
@@ -716,9 +725,11 @@ pub(crate) fn view<'a>(
     }
 }
 
-fn notice_text(notice: &Notice, strings: &Strings) -> String {
+/// `email_replies`: whether the "sent" notice may promise an answer by email.
+fn notice_text(notice: &Notice, strings: &Strings, email_replies: bool) -> String {
     let problem = match notice {
-        Notice::Sent => return strings.sent.to_owned(),
+        Notice::Sent if email_replies => return strings.sent.to_owned(),
+        Notice::Sent => return strings.sent_no_email.to_owned(),
         Notice::Ended => return strings.ended.to_owned(),
         Notice::Problem(problem) => problem,
     };
@@ -850,6 +861,7 @@ mod tests {
             next_change_ms: None,
             version,
             hide_when_offline: false,
+            email_replies: false,
         }
     }
 
@@ -967,8 +979,37 @@ mod tests {
         let offline = view_in(Lang::It, snapshot(Status::Offline, 1));
         assert_eq!(
             offline.message.as_deref(),
-            Some(Lang::It.strings().offline_message)
+            Some(Lang::It.strings().offline_message_no_email)
         );
+    }
+
+    #[test]
+    fn only_a_server_that_emails_replies_gets_an_answer_by_email_promised() {
+        for lang in Lang::ALL {
+            let strings = lang.strings();
+            for email_replies in [false, true] {
+                let offline = Snapshot {
+                    email_replies,
+                    ..snapshot(Status::Offline, 1)
+                };
+                let mut model = model_with([offline.clone()]);
+                model.lang = lang;
+                model.notice = Some(Notice::Sent);
+                let view = view(&model, strings, NOW, &local_time);
+                let (intro, sent) = if email_replies {
+                    (strings.offline_message, strings.sent)
+                } else {
+                    (strings.offline_message_no_email, strings.sent_no_email)
+                };
+                assert_eq!(view.message.as_deref(), Some(intro), "{lang:?}");
+                assert_eq!(view.notice.as_deref(), Some(sent), "{lang:?}");
+            }
+            assert_ne!(strings.sent, strings.sent_no_email, "{lang:?}");
+            assert_ne!(
+                strings.offline_message, strings.offline_message_no_email,
+                "{lang:?}"
+            );
+        }
     }
 
     #[test]
@@ -1074,7 +1115,7 @@ mod tests {
         assert_eq!(
             later.announcement.as_deref(),
             Some(
-                "We’re offline. Leave us a message and we’ll get back to you by email. Back on Monday at 09:00"
+                "We’re offline. Leave us a message and we’ll get back to you. Back on Monday at 09:00"
             )
         );
 
@@ -1135,6 +1176,7 @@ mod tests {
             next_change_ms: Some(NOW),
             version: Some(42.0),
             hide_when_offline: Some(true),
+            email_replies: Some(true),
         });
         assert_eq!(
             decoded,
@@ -1145,6 +1187,7 @@ mod tests {
                 next_change_ms: Some(NOW),
                 version: 42,
                 hide_when_offline: true,
+                email_replies: true,
             })
         );
     }
@@ -1182,11 +1225,12 @@ mod tests {
                 next_change_ms: None,
                 version: 0,
                 hide_when_offline: false,
+                email_replies: false,
             })
         );
     }
 
-    // Conversations (CONTRACT §3).
+    // Conversations (docs/conversations.md).
 
     const CONVERSATION: &str = "c1";
 
@@ -1645,7 +1689,10 @@ mod tests {
 
     #[test]
     fn the_offline_form_leaves_a_message_with_the_email_and_confirms() {
-        let mut model = model_with([snapshot(Status::Offline, 1)]);
+        let mut model = model_with([Snapshot {
+            email_replies: true,
+            ..snapshot(Status::Offline, 1)
+        }]);
         assert_eq!(view_of(&model).form, Form::LeaveMessage);
         update(
             &mut model,

@@ -1,5 +1,5 @@
 //! The chat box's requests besides its event streams: posting a visitor's message
-//! (CONTRACT §3), and asking how a conversation stream's address answers when its
+//! (docs/conversations.md), and asking how a conversation stream's address answers when its
 //! `EventSource` gave up (an `EventSource` never tells the status).
 //!
 //! Callbacks rather than `async`: an executor (wasm-bindgen-futures) would cost the wasm

@@ -1,4 +1,4 @@
-//! What the chat box keeps across page loads (CONTRACT §3): the visitor token, the current
+//! What the chat box keeps across page loads (docs/conversations.md): the visitor token, the current
 //! conversation and how far the visitor has read it, in `localStorage`. Where that is
 //! unavailable (privacy modes throw on access, a full quota throws on write) the values live
 //! in memory for the page's life instead, so chatting still works until the visitor leaves.

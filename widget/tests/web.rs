@@ -583,6 +583,45 @@ fn the_visitor_token_and_conversation_are_kept_for_the_next_page() {
 }
 
 #[wasm_bindgen_test]
+fn the_offline_form_promises_email_only_when_the_server_sends_it() {
+    for (email_replies, intro, sent) in [
+        (
+            false,
+            "Leave us a message and we’ll get back to you.",
+            "Thanks — we have your message and will get back to you.",
+        ),
+        (
+            true,
+            "Leave us a message and we’ll get back to you by email.",
+            "Thanks — we’ll get back to you by email.",
+        ),
+    ] {
+        mount_in(Some("en"));
+        let offline = snapshot("offline", 1).replace(
+            r#""hide_when_offline":false"#,
+            &format!(r#""hide_when_offline":false,"email_replies":{email_replies}"#),
+        );
+        apply(&offline);
+        find(".bubble").click();
+        assert!(
+            find(".panel")
+                .text_content()
+                .unwrap_or_default()
+                .contains(intro),
+            "{email_replies}"
+        );
+        input("#leave-email").set_value("ann@example.com");
+        textarea("#leave-text").set_value("Hello");
+        find(".leave .send").click();
+        assert!(apply_posted_json(&posted(&message(
+            "m1", "visitor", "Hello"
+        ))));
+        assert_eq!(text(".note"), sent, "{email_replies}");
+        unmount();
+    }
+}
+
+#[wasm_bindgen_test]
 fn the_offline_form_confirms_and_is_cleared() {
     mount_in(Some("en"));
     apply(&snapshot("offline", 1));
@@ -599,8 +638,14 @@ fn the_offline_form_confirms_and_is_cleared() {
         "Please call me back."
     ))));
     assert!(is_shown(".note"));
-    assert_eq!(text(".note"), "Thanks — we’ll get back to you by email.");
-    assert_eq!(live(), "Thanks — we’ll get back to you by email.");
+    assert_eq!(
+        text(".note"),
+        "Thanks — we have your message and will get back to you."
+    );
+    assert_eq!(
+        live(),
+        "Thanks — we have your message and will get back to you."
+    );
     for field in ["#leave-name", "#leave-email"] {
         assert_eq!(input(field).value(), "", "{field}");
     }

@@ -124,7 +124,7 @@ async fn create(
     // caller without the token, learns nothing from body validation.
     body: Result<ApiJson<NewAccount>, Error>,
 ) -> Result<(StatusCode, axum::Json<Created>)> {
-    // Without an operator token the route does not exist (CONTRACT §2.1).
+    // Without an operator token the route does not exist (docs/api.md).
     let Some(expected) = state.config.operator_token.as_deref() else {
         return Err(Error::not_found(
             "not_found",

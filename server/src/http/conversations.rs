@@ -1,4 +1,4 @@
-//! Conversations (CONTRACT §3). Visitors, with their visitor token as the
+//! Conversations (docs/conversations.md). Visitors, with their visitor token as the
 //! capability: start one, add messages, follow it live (CORS like the public
 //! status routes). Agents, for their own account only: the inbox, one
 //! conversation, replies, closing.

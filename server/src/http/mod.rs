@@ -12,6 +12,7 @@ mod push;
 mod service;
 mod sessions;
 mod status;
+mod webhooks;
 
 pub(crate) use accounts::{
     NewAccount, NewOwner, account_wire, create_account, new_account_records,
@@ -36,7 +37,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(groups::router())
         .merge(office_hours::router())
         .merge(status::router())
-        .merge(conversations::router());
+        .merge(conversations::router())
+        .merge(webhooks::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(service::router())

@@ -45,6 +45,21 @@ async fn healthz(State(state): State<AppState>) -> Result<&'static str, Error> {
             message: "the database does not answer",
         });
     }
+    // A full disk: reads are served, writes fail. Probe with one small write
+    // until it works again.
+    if crate::store::disk_full() {
+        let now = jiff::Timestamp::now().to_string();
+        let probe = state.hub.store.set_meta("healthz_write_probe", &now);
+        match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+            Ok(Ok(())) => crate::store::disk_writable(),
+            _ => {
+                return Err(Error::ServiceUnavailable {
+                    code: "storage_full",
+                    message: "the disk is full: reads are served, nothing can be stored",
+                });
+            }
+        }
+    }
     if let Some(cluster) = &state.hub.cluster {
         if !cluster.bus.healthy() {
             return Err(Error::ServiceUnavailable {

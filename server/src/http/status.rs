@@ -1,4 +1,4 @@
-//! The public status of a chat box: a snapshot and a live stream (CONTRACT §2.4).
+//! The public status of a chat box: a snapshot and a live stream (docs/status.md).
 //! No auth; CORS open, or limited to the account's `allowed_origins`.
 
 use std::sync::Arc;

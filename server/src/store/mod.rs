@@ -34,6 +34,35 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The disk (or the database's space) is full: reads still work, writes
+    /// fail until space is freed (docs/hardening.md).
+    #[error("the disk is full: {0}")]
+    Full(String),
+}
+
+/// Whether a write failed for a full disk since the last successful write
+/// probe (`/healthz` probes while it is set). Process-wide: one process has
+/// one database.
+static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A full disk's error, recorded for `/healthz`.
+pub(crate) fn full(message: String) -> StoreError {
+    if !FULL.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("the disk is full: writes fail, reads are served ({message})");
+    }
+    StoreError::Full(message)
+}
+
+/// Whether writes have been failing for a full disk (see [`StoreError::Full`]).
+pub fn disk_full() -> bool {
+    FULL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Records that a write worked again.
+pub fn disk_writable() {
+    if FULL.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!("the disk has room again: writes work");
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -175,13 +204,25 @@ pub struct MessageRecord {
 pub struct OutboxItem {
     pub id: String,
     pub account_id: String,
-    /// What the payload is: `email`.
+    /// What the payload is: `email`, [`REPLY_DIGEST`] or `webhook`.
     pub kind: String,
-    /// JSON, as `kind` defines it.
+    /// JSON, as `kind` defines it; a `conversation_id` field ties the item to
+    /// a conversation (it is erased with it).
     pub payload: String,
     pub created_at: Timestamp,
+    /// When the first attempt is due (`created_at` for at once).
+    pub due_at: Timestamp,
     pub attempts: u32,
 }
+
+/// The outbox kind of a digest of agents' replies emailed to a visitor. The
+/// store keeps at most one waiting per conversation: given to
+/// [`Store::append_messages`] while one waits, the item is dropped and the
+/// replies join the waiting digest; otherwise it is stored and the
+/// conversation's digest starts at the first agent reply appended with it.
+/// [`Store::finish_reply_digest`] ends it, or hands the replies that came
+/// while it was being sent to a follow-up item.
+pub const REPLY_DIGEST: &str = "reply_digest";
 
 impl fmt::Debug for OutboxItem {
     // Not the payload: it holds addresses and a visitor's words.
@@ -219,6 +260,46 @@ impl fmt::Debug for PushSubscriptionRecord {
             .field("agent_id", &self.agent_id)
             .finish_non_exhaustive()
     }
+}
+
+/// An account's webhook (see `webhooks`): where events are posted, which
+/// ones, and the secret that signs them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub account_id: String,
+    pub url: String,
+    /// Event names, e.g. `message.created`.
+    pub events: Vec<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for WebhookRecord {
+    // Not the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One attempt to deliver a webhook event, for the delivery log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    /// The outbox item's id, which is the delivered body's `id`.
+    pub delivery_id: String,
+    pub event: String,
+    pub attempted_at: Timestamp,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// What went wrong; `None` when delivered.
+    pub error: Option<String>,
+    /// When it is tried again; `None` when delivered or given up.
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 /// Which of an account's conversations to list, newest first.
@@ -310,6 +391,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn update_conversation(&self, conversation: &ConversationRecord) -> StoreResult<()> {
         self.append_messages(conversation, &[], &[]).await.map(drop)
     }
+    /// Where the conversation's waiting digest of replies starts (the `seq`
+    /// of its first agent reply); `None` when none waits.
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>>;
+    /// After the digest of replies `from..=sent_up_to` went to the visitor:
+    /// when agent replies after `sent_up_to` arrived meanwhile, the digest
+    /// now starts at the first of them and `follow_up` (the outbox item that
+    /// sends them) is stored, and the answer is true; otherwise no digest
+    /// waits any more. A conversation whose digest no longer starts at
+    /// `from` (erased, or finished by an earlier attempt) is left as it is.
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool>;
     /// Removes one of the account's conversations and its messages for good.
     /// False when there was none.
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool>;
@@ -363,6 +460,36 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         conversation_id: &str,
         after: u64,
     ) -> StoreResult<Vec<MessageRecord>>;
+
+    // Webhooks (docs/notifications.md, "Webhooks"); their deliveries are
+    // outbox items of kind `webhook`.
+
+    /// Stores a new webhook.
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()>;
+    /// The account's webhooks, oldest first.
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>>;
+    /// A webhook by id, whatever its account (for delivery).
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    /// Deletes one of the account's webhooks and its delivery log. False
+    /// when there was none.
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool>;
+    /// Appends an attempt to a webhook's delivery log, keeping its newest
+    /// `keep` attempts.
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()>;
+    /// A webhook's newest `limit` attempts, newest first.
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Stores outbox items caused by a change that has no transaction of its
+    /// own (a status change of a single-node server), due at once.
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()>;
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Whether the database answers (for `/healthz`): one small read.
@@ -477,6 +604,9 @@ pub struct ClusterAccount {
 pub struct Derived {
     pub changed: Vec<(ScopeKey, String)>,
     pub removed: Vec<ScopeKey>,
+    /// Notifications the changes cause (`status.changed` webhooks), stored
+    /// in the same transaction as the changed scopes.
+    pub outbox: Vec<OutboxItem>,
 }
 
 impl Derived {

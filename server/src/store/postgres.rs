@@ -30,7 +30,8 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use super::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
     ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
-    PushSubscriptionRecord, SessionRecord, Store, StoreError, StoreResult, WaitingRecord,
+    PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
+    WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
@@ -39,7 +40,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_cluster.sql"),
     include_str!("../../migrations/postgres/0003_notifications.sql"),
     include_str!("../../migrations/postgres/0004_disabled_agents.sql"),
-    include_str!("../../migrations/postgres/0006_push.sql"),
+    include_str!("../../migrations/postgres/0005_reply_digests.sql"),
+    include_str!("../../migrations/postgres/0006_webhooks.sql"),
+    include_str!("../../migrations/postgres/0007_push.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -209,6 +212,7 @@ async fn snapshot(
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::DISK_FULL => super::full(format!("PostgreSQL: {db}")),
         Some(db) => StoreError::Backend(format!("PostgreSQL: {db}")),
         None => StoreError::Backend(format!("PostgreSQL: {e}")),
     }
@@ -541,7 +545,74 @@ async fn insert_messages(
     Ok(stored)
 }
 
-/// Inserts outbox items, due at their creation.
+/// The rule of [`REPLY_DIGEST`] (one digest waiting per conversation) for
+/// the items appended with `stored`: drops a digest item while one waits,
+/// else marks where the new one starts. In the append's transaction, which
+/// holds the conversation's row lock.
+async fn reply_digest_rule(
+    tx: &deadpool_postgres::Transaction<'_>,
+    conversation_id: &str,
+    stored: &[MessageRecord],
+    items: &[OutboxItem],
+) -> StoreResult<Vec<OutboxItem>> {
+    if !items.iter().any(|item| item.kind == REPLY_DIGEST) {
+        return Ok(items.to_vec());
+    }
+    let row = tx
+        .query_one(
+            "SELECT reply_mail_from FROM conversations WHERE id = $1",
+            &[&conversation_id],
+        )
+        .await
+        .map_err(backend)?;
+    let waiting: Option<i64> = get(&row, 0)?;
+    let first = stored
+        .iter()
+        .find(|m| m.author == Author::Agent)
+        .and_then(|m| i64::try_from(m.seq).ok());
+    if let (None, Some(first)) = (waiting, first) {
+        tx.execute(
+            "UPDATE conversations SET reply_mail_from = $2 WHERE id = $1",
+            &[&conversation_id, &first],
+        )
+        .await
+        .map_err(backend)?;
+        return Ok(items.to_vec());
+    }
+    Ok(items
+        .iter()
+        .filter(|item| item.kind != REPLY_DIGEST)
+        .cloned()
+        .collect())
+}
+
+/// Inserts outbox items, each first due at its `due_at`.
+const WEBHOOK_COLUMNS: &str = "id, account_id, url, events, secret, created_at";
+
+fn webhook_from_row(row: &Row) -> StoreResult<WebhookRecord> {
+    Ok(WebhookRecord {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        url: get(row, 2)?,
+        events: from_json(&get::<String>(row, 3)?)?,
+        secret: get(row, 4)?,
+        created_at: from_millis(get(row, 5)?)?,
+    })
+}
+
+fn webhook_attempt_from_row(row: &Row) -> StoreResult<WebhookAttempt> {
+    let status: Option<i32> = get(row, 3)?;
+    let next: Option<i64> = get(row, 5)?;
+    Ok(WebhookAttempt {
+        delivery_id: get(row, 0)?,
+        event: get(row, 1)?,
+        attempted_at: from_millis(get(row, 2)?)?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: get(row, 4)?,
+        next_attempt_at: next.map(from_millis).transpose()?,
+    })
+}
+
 async fn insert_outbox(
     tx: &deadpool_postgres::Transaction<'_>,
     items: &[OutboxItem],
@@ -552,7 +623,7 @@ async fn insert_outbox(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO outbox (id, account_id, kind, payload, created_at, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $5)",
+             VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7)",
         )
         .await
         .map_err(backend)?;
@@ -567,6 +638,7 @@ async fn insert_outbox(
                 &item.payload,
                 &millis(item.created_at),
                 &attempts,
+                &millis(item.due_at),
             ],
         )
         .await
@@ -873,6 +945,73 @@ impl Store for PostgresStore {
         Ok(stored)
     }
 
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT reply_mail_from FROM conversations WHERE id = $1",
+                &[&conversation_id],
+            )
+            .await
+            .map_err(backend)?;
+        let start: Option<i64> = match &row {
+            Some(row) => get(row, 0)?,
+            None => None,
+        };
+        Ok(start.and_then(|seq| u64::try_from(seq).ok()))
+    }
+
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The row lock orders this against appends (which hold it from their
+        // first statement); the next statement's snapshot then sees every
+        // reply committed before it.
+        let waiting = tx
+            .query_opt(
+                "SELECT reply_mail_from FROM conversations WHERE id = $1 FOR UPDATE",
+                &[&conversation_id],
+            )
+            .await
+            .map_err(backend)?;
+        let waiting: Option<i64> = match &waiting {
+            Some(row) => get(row, 0)?,
+            None => None,
+        };
+        if waiting.is_none() || waiting != i64::try_from(from).ok() {
+            return Ok(false);
+        }
+        let row = tx
+            .query_one(
+                "SELECT min(seq) FROM messages
+                 WHERE conversation_id = $1 AND seq > $2 AND author = 'agent'",
+                &[
+                    &conversation_id,
+                    &i64::try_from(sent_up_to).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        let next: Option<i64> = get(&row, 0)?;
+        tx.execute(
+            "UPDATE conversations SET reply_mail_from = $2 WHERE id = $1",
+            &[&conversation_id, &next],
+        )
+        .await
+        .map_err(backend)?;
+        if next.is_some() {
+            insert_outbox(&tx, std::slice::from_ref(follow_up)).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(next.is_some())
+    }
+
     async fn append_messages(
         &self,
         conversation: &ConversationRecord,
@@ -908,7 +1047,8 @@ impl Store for PostgresStore {
             )));
         }
         let stored = insert_messages(&tx, messages).await?;
-        insert_outbox(&tx, outbox).await?;
+        let outbox = reply_digest_rule(&tx, &c.id, &stored, outbox).await?;
+        insert_outbox(&tx, &outbox).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
@@ -1040,6 +1180,8 @@ impl Store for PostgresStore {
                     kind: get(row, 2)?,
                     payload: get(row, 3)?,
                     created_at: from_millis(get(row, 4)?)?,
+                    // It came due by now; when exactly matters no more.
+                    due_at: now,
                     attempts: u32::try_from(attempts).unwrap_or(0),
                 })
             })
@@ -1108,6 +1250,141 @@ impl Store for PostgresStore {
             u64::try_from(count).unwrap_or(0),
             next.map(from_millis).transpose()?,
         ))
+    }
+
+    // Webhooks.
+
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        let events = to_json(&webhook.events)?;
+        self.client()
+            .await?
+            .execute(
+                &format!(
+                    "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                ),
+                &[
+                    &webhook.id,
+                    &webhook.account_id,
+                    &webhook.url,
+                    &events,
+                    &webhook.secret,
+                    &millis(webhook.created_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = $1
+                     ORDER BY created_at, id"
+                ),
+                &[&account_id],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(webhook_from_row).collect()
+    }
+
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1
+             AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = $2)",
+            &[&id, &account_id],
+        )
+        .await
+        .map_err(backend)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM webhooks WHERE id = $1 AND account_id = $2",
+                &[&id, &account_id],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(removed == 1)
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()> {
+        let status = attempt.status.map(i32::from);
+        let next = attempt.next_attempt_at.map(millis);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "INSERT INTO webhook_attempts
+             (webhook_id, delivery_id, event, attempted_at, status, error, next_attempt_at)
+             SELECT id, $2, $3, $4, $5, $6, $7 FROM webhooks WHERE id = $1",
+            &[
+                &webhook_id,
+                &attempt.delivery_id,
+                &attempt.event,
+                &millis(attempt.attempted_at),
+                &status,
+                &attempt.error,
+                &next,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1 AND seq NOT IN
+             (SELECT seq FROM webhook_attempts WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2)",
+            &[&webhook_id, &i64::from(keep)],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT delivery_id, event, attempted_at, status, error, next_attempt_at
+                 FROM webhook_attempts WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2",
+                &[&webhook_id, &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(webhook_attempt_from_row).collect()
+    }
+
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        insert_outbox(&tx, items).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
@@ -1523,6 +1800,9 @@ impl ClusterStore for PostgresStore {
         )
         .await
         .map_err(backend)?;
+        // Under the row lock: the node that stores a change is the one that
+        // enqueues what it causes, so the cluster sends it once.
+        insert_outbox(&tx, &derived.outbox).await?;
         tx.commit().await.map_err(backend)?;
         read.data.version = next;
         read.published.retain(|p| {

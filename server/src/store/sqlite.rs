@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, PushSubscriptionRecord, SessionRecord, Store, StoreError,
-    StoreResult, WaitingRecord,
+    MessageRecord, OutboxItem, PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store,
+    StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -25,7 +25,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_conversations.sql"),
     include_str!("../../migrations/0003_notifications.sql"),
     include_str!("../../migrations/0004_disabled_agents.sql"),
-    include_str!("../../migrations/0006_push.sql"),
+    include_str!("../../migrations/0005_reply_digests.sql"),
+    include_str!("../../migrations/0006_webhooks.sql"),
+    include_str!("../../migrations/0007_push.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -101,7 +103,10 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => super::full(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
 }
 
 /// Maps a unique-constraint failure to a conflict on `what`.
@@ -368,12 +373,82 @@ fn insert_messages(
         .collect()
 }
 
-/// Inserts outbox items, due at their creation.
+/// Where a conversation's waiting digest starts: `None` without such a
+/// conversation, `Some(None)` when no digest waits.
+fn digest_start(conn: &Connection, conversation_id: &str) -> StoreResult<Option<Option<u64>>> {
+    conn.query_row(
+        "SELECT reply_mail_from FROM conversations WHERE id = ?1",
+        params![conversation_id],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(backend)
+}
+
+/// The rule of [`REPLY_DIGEST`] (one digest waiting per conversation) for
+/// the items appended with `stored`: drops a digest item while one waits,
+/// else marks where the new one starts. In the append's transaction.
+fn reply_digest_rule(
+    tx: &rusqlite::Transaction<'_>,
+    conversation_id: &str,
+    stored: &[MessageRecord],
+    items: Vec<OutboxItem>,
+) -> StoreResult<Vec<OutboxItem>> {
+    if !items.iter().any(|item| item.kind == REPLY_DIGEST) {
+        return Ok(items);
+    }
+    let waiting = digest_start(tx, conversation_id)?.flatten();
+    let first = stored
+        .iter()
+        .find(|m| m.author == Author::Agent)
+        .map(|m| m.seq);
+    if let (None, Some(first)) = (waiting, first) {
+        tx.execute(
+            "UPDATE conversations SET reply_mail_from = ?2 WHERE id = ?1",
+            params![conversation_id, first],
+        )
+        .map_err(backend)?;
+        return Ok(items);
+    }
+    Ok(items
+        .into_iter()
+        .filter(|item| item.kind != REPLY_DIGEST)
+        .collect())
+}
+
+const WEBHOOK_COLUMNS: &str = "id, account_id, url, events, secret, created_at";
+
+fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
+    let events: String = row.get(3)?;
+    Ok(WebhookRecord {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        url: row.get(2)?,
+        events: from_json(&events)?,
+        secret: row.get(4)?,
+        created_at: from_millis(row.get(5)?)?,
+    })
+}
+
+fn webhook_attempt_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookAttempt> {
+    let status: Option<i64> = row.get(3)?;
+    let next: Option<i64> = row.get(5)?;
+    Ok(WebhookAttempt {
+        delivery_id: row.get(0)?,
+        event: row.get(1)?,
+        attempted_at: from_millis(row.get(2)?)?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: row.get(4)?,
+        next_attempt_at: next.map(from_millis).transpose()?,
+    })
+}
+
+/// Inserts outbox items, each first due at its `due_at`.
 fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO outbox (id, account_id, kind, payload, created_at, attempts, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(backend)?;
     for item in items {
@@ -384,6 +459,7 @@ fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> StoreR
             item.payload,
             millis(item.created_at),
             item.attempts,
+            millis(item.due_at),
         ])
         .map_err(backend)?;
     }
@@ -737,9 +813,52 @@ impl Store for SqliteStore {
                 )));
             }
             let stored = insert_messages(&tx, &messages)?;
+            let outbox = reply_digest_rule(&tx, &c.id, &stored, outbox)?;
             insert_outbox(&tx, &outbox)?;
             tx.commit().map_err(backend)?;
             Ok(stored)
+        })
+        .await
+    }
+
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
+        let id = conversation_id.to_owned();
+        self.with(move |conn| Ok(digest_start(conn, &id)?.flatten()))
+            .await
+    }
+
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool> {
+        let id = conversation_id.to_owned();
+        let follow_up = follow_up.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            if digest_start(&tx, &id)? != Some(Some(from)) {
+                return Ok(false);
+            }
+            let next: Option<u64> = tx
+                .query_row(
+                    "SELECT min(seq) FROM messages
+                     WHERE conversation_id = ?1 AND seq > ?2 AND author = 'agent'",
+                    params![id, sent_up_to],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            tx.execute(
+                "UPDATE conversations SET reply_mail_from = ?2 WHERE id = ?1",
+                params![id, next],
+            )
+            .map_err(backend)?;
+            if next.is_some() {
+                insert_outbox(&tx, std::slice::from_ref(&follow_up))?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(next.is_some())
         })
         .await
     }
@@ -876,6 +995,8 @@ impl Store for SqliteStore {
                         kind: row.get(2)?,
                         payload: row.get(3)?,
                         created_at: from_millis(row.get(4)?)?,
+                        // It came due by now; when exactly matters no more.
+                        due_at: now,
                         attempts: row.get(5)?,
                     })
                 })
@@ -946,6 +1067,148 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let next = next.map(from_millis).transpose().map_err(backend)?;
             Ok((u64::try_from(count).unwrap_or(0), next))
+        })
+        .await
+    }
+
+    // Webhooks.
+
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        let webhook = webhook.clone();
+        let events = to_json(&webhook.events)?;
+        self.with(move |conn| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                params![
+                    webhook.id,
+                    webhook.account_id,
+                    webhook.url,
+                    events,
+                    webhook.secret,
+                    millis(webhook.created_at),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        let account_id = account_id.to_owned();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = ?1
+                     ORDER BY created_at, id"
+                ))
+                .map_err(backend)?;
+            stmt.query_map(params![account_id], webhook_from_row)
+                .and_then(Iterator::collect)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            conn.query_row(
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"),
+                params![id],
+                webhook_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let (account_id, id) = (account_id.to_owned(), id.to_owned());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE webhook_id = ?1
+                 AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = ?2)",
+                params![id, account_id],
+            )
+            .map_err(backend)?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2",
+                    params![id, account_id],
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()> {
+        let (webhook_id, attempt) = (webhook_id.to_owned(), attempt.clone());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO webhook_attempts
+                 (webhook_id, delivery_id, event, attempted_at, status, error, next_attempt_at)
+                 SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM webhooks WHERE id = ?1",
+                params![
+                    webhook_id,
+                    attempt.delivery_id,
+                    attempt.event,
+                    millis(attempt.attempted_at),
+                    attempt.status,
+                    attempt.error,
+                    attempt.next_attempt_at.map(millis),
+                ],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE webhook_id = ?1 AND seq NOT IN
+                 (SELECT seq FROM webhook_attempts WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2)",
+                params![webhook_id, keep],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        let webhook_id = webhook_id.to_owned();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT delivery_id, event, attempted_at, status, error, next_attempt_at
+                     FROM webhook_attempts WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                )
+                .map_err(backend)?;
+            stmt.query_map(params![webhook_id, limit], webhook_attempt_from_row)
+                .and_then(Iterator::collect)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()> {
+        let items = items.to_vec();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            insert_outbox(&tx, &items)?;
+            tx.commit().map_err(backend)
         })
         .await
     }

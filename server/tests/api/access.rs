@@ -1,4 +1,4 @@
-//! Ending access (CONTRACT §8, docs/hardening.md): a new password ends the
+//! Ending access (docs/hardening.md): a new password ends the
 //! agent's other sessions; an agent ends one of its devices; an admin ends
 //! all of an agent's sessions. Ended sessions' tokens stop working and their
 //! streams end at once.

@@ -1,6 +1,6 @@
-//! CONTRACT §2.1 (accounts), §2.2 (sessions and the agent's own status, the
-//! event stream aside) and §2.3 (administration), with the error and auth
-//! rules of §2: every route, every error code, tenant isolation.
+//! Accounts, sessions and the agent's own status (the event stream aside) and
+//! administration, with the error and auth rules of docs/api.md: every
+//! route, every error code, tenant isolation.
 
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
@@ -27,7 +27,7 @@ fn new_account(slug: &str) -> Value {
     })
 }
 
-/// The office hours example of CONTRACT §2.3.
+/// The office hours example of docs/api.md
 fn contract_hours() -> Value {
     json!({
         "enabled": true,
@@ -140,7 +140,7 @@ async fn everything(app: &TestApp, slug: &str, admin: &Agent) -> Value {
     })
 }
 
-/// Every admin route of §2.3 with a valid body: what a caller without the
+/// Every admin route with a valid body: what a caller without the
 /// right to would try. `agent_id` and `group` name existing things.
 fn admin_requests(slug: &str, agent_id: &str, group: &str) -> Vec<(Method, String, Value)> {
     let agent = format!("/agents/{agent_id}");
@@ -201,7 +201,7 @@ async fn furnished_account(app: &TestApp, slug: &str) -> (Agent, Agent) {
 }
 
 // ---------------------------------------------------------------------------
-// §2.1 Accounts (operator)
+// Accounts (operator)
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -429,7 +429,7 @@ async fn account_creation_rejects_each_invalid_field_with_its_code() {
 }
 
 // ---------------------------------------------------------------------------
-// §2.2 Sessions
+// Sessions
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -698,7 +698,7 @@ async fn login_bodies_are_validated() {
 }
 
 // ---------------------------------------------------------------------------
-// §2.2 The agent's own view and status
+// The agent's own view and status
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -849,7 +849,7 @@ async fn a_heartbeat_answers_204_and_keeps_its_session_present() {
 }
 
 // ---------------------------------------------------------------------------
-// §2.3 The account's settings
+// The account's settings
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1043,7 +1043,7 @@ async fn admin_routes_of_an_unknown_account_answer_404_unknown_account() {
 }
 
 // ---------------------------------------------------------------------------
-// §2.3 Agents
+// Agents
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1446,7 +1446,7 @@ async fn a_new_password_replaces_the_old_one_at_login() {
 }
 
 // ---------------------------------------------------------------------------
-// §2.3 Groups
+// Groups
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1673,7 +1673,7 @@ async fn groups_of(app: &TestApp, admin: &Agent, agent: &Agent) -> Value {
 }
 
 // ---------------------------------------------------------------------------
-// §2.3 Office hours
+// Office hours
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1893,7 +1893,7 @@ async fn group_office_hours_can_be_set_read_and_deleted() {
 }
 
 // ---------------------------------------------------------------------------
-// §2 Errors
+// Errors
 // ---------------------------------------------------------------------------
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Conversations (CONTRACT §3) over real HTTP and SSE: the visitor routes,
+//! Conversations (docs/conversations.md) over real HTTP and SSE: the visitor routes,
 //! the agent inbox, the live events of both, automatic replies on a manual
 //! clock, the rate limits, and what survives a restart.
 
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use onair_server::store::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, SessionRecord, Store, StoreResult,
+    MessageRecord, OutboxItem, SessionRecord, Store, StoreResult, WebhookAttempt, WebhookRecord,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -1725,6 +1725,20 @@ impl Store for GatedStore {
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         self.inner.delete_conversation(account_id, id).await
     }
+    async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
+        self.inner.reply_digest_start(conversation_id).await
+    }
+    async fn finish_reply_digest(
+        &self,
+        conversation_id: &str,
+        from: u64,
+        sent_up_to: u64,
+        follow_up: &OutboxItem,
+    ) -> StoreResult<bool> {
+        self.inner
+            .finish_reply_digest(conversation_id, from, sent_up_to, follow_up)
+            .await
+    }
     async fn conversation(
         &self,
         account_id: &str,
@@ -1745,6 +1759,38 @@ impl Store for GatedStore {
         after: u64,
     ) -> StoreResult<Vec<MessageRecord>> {
         self.inner.messages_after(conversation_id, after).await
+    }
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        self.inner.create_webhook(webhook).await
+    }
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        self.inner.webhooks(account_id).await
+    }
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        self.inner.webhook(id).await
+    }
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        self.inner.delete_webhook(account_id, id).await
+    }
+    async fn record_webhook_attempt(
+        &self,
+        webhook_id: &str,
+        attempt: &WebhookAttempt,
+        keep: u32,
+    ) -> StoreResult<()> {
+        self.inner
+            .record_webhook_attempt(webhook_id, attempt, keep)
+            .await
+    }
+    async fn webhook_attempts(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        self.inner.webhook_attempts(webhook_id, limit).await
+    }
+    async fn enqueue_outbox(&self, items: &[OutboxItem]) -> StoreResult<()> {
+        self.inner.enqueue_outbox(items).await
     }
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         self.inner.meta(key).await

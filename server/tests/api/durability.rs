@@ -1,4 +1,4 @@
-//! Restarts (CONTRACT §1.1, §2.4): everything stored comes back, chat boxes do
+//! Restarts (docs/status.md): everything stored comes back, chat boxes do
 //! not flap while devices reconnect, and versions never go backwards.
 //!
 //! Each test stops its server and starts a new one on the same SQLite file with

@@ -38,6 +38,11 @@ pub(crate) struct TestConfig {
     pub(crate) outbox: Option<Arc<onair_server::notify::Outbox>>,
     /// Web Push settings (default: loopback endpoints refused).
     pub(crate) push: Option<onair_server::push::PushConfig>,
+    /// Leave `--allow-private-webhooks` off (tests' receivers are on
+    /// loopback, so it is on by default here).
+    pub(crate) refuse_private_webhooks: bool,
+    /// Webhook retries and leases (default: the outbox's defaults).
+    pub(crate) outbox_timing: Option<onair_server::notify::OutboxTiming>,
 }
 
 /// A function from the real store to the one the server gets.
@@ -91,7 +96,7 @@ async fn start(
     let manual = config.manual_clock.map(ManualClock::new);
     let clock = manual.clone().map_or(Clock::System, Clock::Manual);
     let keep_alive = config.keep_alive.unwrap_or(Duration::from_secs(20));
-    let hub = Hub::load(
+    let hub = onair_server::node::start(
         store,
         HubOptions {
             clock,
@@ -99,7 +104,13 @@ async fn start(
             cluster: None,
             outbox: config.outbox.clone(),
             push: config.push.clone().unwrap_or_default(),
+            webhooks: onair_server::webhooks::WebhookConfig {
+                allow_private: !config.refuse_private_webhooks,
+                timing: config.outbox_timing.unwrap_or_default(),
+                ..onair_server::webhooks::WebhookConfig::default()
+            },
         },
+        None,
     )
     .await
     .expect("load hub");

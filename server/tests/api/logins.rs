@@ -1,4 +1,4 @@
-//! Login throttling (CONTRACT §8, docs/hardening.md): 5 failed logins for one
+//! Login throttling (docs/hardening.md): 5 failed logins for one
 //! account and email within 15 minutes lock that email, whether or not it
 //! exists; an address gets 30 login attempts a minute.
 

@@ -2,6 +2,8 @@
 //! SQLite file per test, real HTTP and SSE clients.
 
 mod helpers;
+#[path = "../common/receiver.rs"]
+mod receiver;
 #[path = "../common/smtp.rs"]
 mod smtp;
 
@@ -15,3 +17,4 @@ mod notifications;
 mod push;
 mod smoke;
 mod status;
+mod webhooks;

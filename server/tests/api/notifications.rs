@@ -308,6 +308,7 @@ async fn a_visitor_name_cannot_inject_a_header() {
         kind: "email".to_owned(),
         payload: serde_json::to_string(&payload).expect("json"),
         created_at: now,
+        due_at: now,
         attempts: 0,
     };
     app.hub
@@ -354,6 +355,183 @@ async fn a_visitor_name_cannot_inject_a_header() {
             .expect("reply-to")
             .contains("<vic@visitor.example>")
     );
+}
+
+/// An app whose digests of agents' replies gather for `window`.
+async fn app_with_digests(sink: &SmtpSink, window: Duration) -> TestApp {
+    let timing = OutboxTiming {
+        first_retry: Duration::from_millis(200),
+        reply_digest_window: window,
+        ..OutboxTiming::default()
+    };
+    let config = MailConfig::new(&sink.url(), "onair <noreply@onair.example>", PUBLIC, timing)
+        .expect("mail config");
+    spawn_app_with(TestConfig {
+        outbox: Some(Arc::new(Outbox::new(config).expect("outbox"))),
+        ..TestConfig::default()
+    })
+    .await
+}
+
+async fn reply(app: &TestApp, agent: &Agent, id: &str, text: &str) {
+    app.post(
+        &format!("/api/v1/conversations/{id}/messages"),
+        Some(&agent.token),
+        json!({"text": text}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+}
+
+/// Mails to the visitor, Vic.
+fn to_vic(sink: &SmtpSink) -> Vec<Mail> {
+    sink.mails()
+        .into_iter()
+        .filter(|m| m.to == ["vic@visitor.example"])
+        .collect()
+}
+
+#[tokio::test]
+async fn replies_to_an_absent_visitor_go_by_email_several_in_one() {
+    let sink = SmtpSink::start().await;
+    let window = Duration::from_millis(1500);
+    let app = app_with_digests(&sink, window).await;
+    let owner = app.create_account(SLUG).await;
+    let started = start(
+        &app,
+        json!({"visitor_token": onair_server::auth::new_token(), "name": "Vic",
+               "email": "vic@visitor.example", "text": "Do you ship to Norway?"}),
+    )
+    .await;
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The offline message's email to the owner.
+    sink.wait_for(1, MAIL_SOON).await;
+
+    // Two replies within the window: one email with both, after the window.
+    reply(&app, &owner, &id, "Yes, we do.").await;
+    reply(&app, &owner, &id, "Shipping takes <3 days> & costs 5 €.").await;
+    tokio::time::sleep(window / 2).await;
+    assert!(to_vic(&sink).is_empty(), "nothing before the window ends");
+    sink.wait_for(2, MAIL_SOON).await;
+    settle().await;
+    let mails = to_vic(&sink);
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let mail = &mails[0];
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("acme Inc sent you 2 replies")
+    );
+    assert_eq!(
+        mail.header("To").as_deref(),
+        Some("Vic <vic@visitor.example>")
+    );
+    assert_eq!(
+        mail.header("From").as_deref(),
+        Some("onair <noreply@onair.example>")
+    );
+    let body = mail.body();
+    assert!(body.contains("Hello Vic,"), "{body}");
+    assert!(body.contains("Yes, we do."), "{body}");
+    assert!(
+        body.contains("Shipping takes <3 days> & costs 5 €."),
+        "{body}"
+    );
+    assert!(
+        body.contains("Shipping takes &lt;3 days&gt; &amp; costs 5 €."),
+        "the HTML part escapes: {body}"
+    );
+    assert!(
+        body.find("Yes, we do.") < body.find("Shipping takes"),
+        "in order"
+    );
+
+    // A later reply starts a digest of its own.
+    reply(&app, &owner, &id, "Anything else?").await;
+    sink.wait_for(3, MAIL_SOON).await;
+    settle().await;
+    let mails = to_vic(&sink);
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert_eq!(
+        mails[1].header("Subject").as_deref(),
+        Some("acme Inc replied to your message")
+    );
+    let body = mails[1].body();
+    assert!(body.contains("Anything else?"), "{body}");
+    assert!(
+        !body.contains("Yes, we do."),
+        "sent replies do not go again: {body}"
+    );
+    assert_eq!(metric(&app, "onair_outbox_queued").await, 0);
+}
+
+#[tokio::test]
+async fn a_connected_visitor_or_one_without_an_address_gets_no_email() {
+    let sink = SmtpSink::start().await;
+    let window = Duration::from_millis(300);
+    let app = app_with_digests(&sink, window).await;
+    let owner = app.create_account(SLUG).await;
+    app.set_status(&owner, "online").await;
+    let visitor = onair_server::auth::new_token();
+    let started = start(
+        &app,
+        json!({"visitor_token": visitor, "email": "vic@visitor.example", "text": "Hi"}),
+    )
+    .await;
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let anonymous = start(
+        &app,
+        json!({"visitor_token": onair_server::auth::new_token(), "text": "Hi, no address"}),
+    )
+    .await;
+    let anonymous = anonymous["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // The visitor's chat box is open: the reply arrives there.
+    let mut events = app
+        .sse(
+            &format!("/api/v1/accounts/{SLUG}/conversations/{id}/events?visitor_token={visitor}"),
+            None,
+        )
+        .await;
+    events
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("the conversation");
+    reply(&app, &owner, &id, "Seen live").await;
+    reply(&app, &owner, &anonymous, "Nobody to mail").await;
+    tokio::time::sleep(window * 3).await;
+    settle().await;
+    assert!(sink.mails().is_empty(), "{:#?}", sink.mails());
+
+    // The chat box closes; the next reply goes by email, alone.
+    drop(events);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    reply(&app, &owner, &id, "Mailed this time").await;
+    let mails = sink.wait_for(1, MAIL_SOON).await;
+    let body = mails[0].body();
+    assert!(body.contains("Mailed this time"), "{body}");
+    assert!(!body.contains("Seen live"), "{body}");
+    assert_eq!(mails[0].to, ["vic@visitor.example"]);
+}
+
+#[tokio::test]
+async fn the_snapshot_says_whether_replies_go_by_email() {
+    let sink = SmtpSink::start().await;
+    let mailing = app_sending_to(&sink).await;
+    mailing.create_account(SLUG).await;
+    assert_eq!(mailing.status(SLUG, None).await["email_replies"], true);
+    let silent = spawn_app().await;
+    silent.create_account(SLUG).await;
+    let snapshot = silent.status(SLUG, None).await;
+    assert_eq!(snapshot["email_replies"], false, "{snapshot}");
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! The status rules (CONTRACT §1) and the streams that carry them (§2.2
-//! `/me/events`, §2.4, §2.5 `/metrics`), over real HTTP and SSE.
+//! The status rules (docs/status.md) and the streams that carry them
+//! (`/me/events`, the status stream, `/metrics`), over real HTTP and SSE.
 //!
 //! Time-driven rules run on a manual clock: a test moves it and then waits for
 //! the push the server's timer must make, with no request in between. Real
@@ -23,7 +23,7 @@ const SLUG: &str = "acme";
 const MONDAY_11_PRAGUE: &str = "2026-11-23T10:00:00Z";
 
 // ---------------------------------------------------------------------------
-// The snapshot (§2.4)
+// The snapshot
 
 #[tokio::test]
 async fn a_snapshot_has_exactly_the_contract_fields() {
@@ -45,6 +45,7 @@ async fn a_snapshot_has_exactly_the_contract_fields() {
         keys,
         [
             "account",
+            "email_replies",
             "group",
             "hide_when_offline",
             "message",
@@ -124,7 +125,7 @@ async fn an_unknown_group_answers_404_unknown_group_before_any_stream_starts() {
 }
 
 // ---------------------------------------------------------------------------
-// Derivation over HTTP (§1.2, §1.4)
+// Derivation over HTTP
 
 #[tokio::test]
 async fn an_account_without_groups_is_online_exactly_while_one_agent_is() {
@@ -210,7 +211,7 @@ async fn an_agent_who_chose_online_but_logged_out_leaves_the_chat_offline() {
 }
 
 // ---------------------------------------------------------------------------
-// Status streams (§2.4)
+// Status streams
 
 #[tokio::test]
 async fn a_status_stream_sends_the_current_snapshot_at_once_with_its_version_as_id() {
@@ -381,7 +382,7 @@ async fn a_status_change_is_pushed_at_once() {
 }
 
 // ---------------------------------------------------------------------------
-// One agent, many devices (§1.1, §2.2)
+// One agent, many devices
 
 #[tokio::test]
 async fn a_status_change_on_one_device_reaches_every_device_of_the_agent() {
@@ -453,7 +454,7 @@ async fn an_admin_forcing_an_agents_status_reaches_every_device_of_the_agent() {
 }
 
 // ---------------------------------------------------------------------------
-// Presence on a manual clock (§1.1)
+// Presence on a manual clock
 
 #[tokio::test]
 async fn an_open_agent_stream_keeps_the_agent_present_far_past_grace() {
@@ -604,7 +605,7 @@ async fn any_authenticated_request_extends_presence_by_grace_seconds() {
 }
 
 // ---------------------------------------------------------------------------
-// Office hours on a manual clock (§1.3)
+// Office hours on a manual clock
 
 #[tokio::test]
 async fn office_hours_close_and_open_on_time_with_next_change_naming_the_next_boundary() {
@@ -754,7 +755,7 @@ async fn next_change_follows_the_new_york_dst_change_of_2026_11_01() {
 }
 
 // ---------------------------------------------------------------------------
-// Settings (§1.4: a settings change is pushed)
+// Settings (a settings change is pushed)
 
 #[tokio::test]
 async fn changing_the_busy_message_while_busy_pushes_the_new_message() {
@@ -793,7 +794,7 @@ async fn turning_on_hide_when_offline_is_pushed_to_open_chat_boxes() {
 }
 
 // ---------------------------------------------------------------------------
-// CORS (§2.4)
+// CORS
 
 #[tokio::test]
 async fn any_origin_may_read_the_status_when_no_origins_are_configured() {
@@ -870,7 +871,7 @@ async fn a_preflight_answers_204_with_the_allowed_methods() {
 }
 
 // ---------------------------------------------------------------------------
-// Metrics (§2.5)
+// Metrics
 
 #[tokio::test]
 async fn metrics_count_open_status_streams_and_events_sent() {

@@ -1,6 +1,6 @@
--- onair schema for PostgreSQL, version 6: Web Push subscriptions of the
--- agent's app (the SQLite migration 0006; docs/notifications.md). Never edit
--- a migration that has landed; add one. Instants are Unix ms. (Version 5 is
+-- onair schema for PostgreSQL, version 7: Web Push subscriptions of the
+-- agent's app (the SQLite migration 0007; docs/notifications.md). Never edit
+-- a migration that has landed; add one. Instants are Unix ms. (Version 6 is
 -- the webhooks migration.)
 
 -- At most one subscription per session (device): the browser's push

@@ -1,6 +1,6 @@
--- onair schema, version 6: Web Push subscriptions of the agent's app
+-- onair schema, version 7: Web Push subscriptions of the agent's app
 -- (docs/notifications.md). Never edit a migration that has landed; add one.
--- Instants are Unix ms. (Version 5 is the webhooks migration.)
+-- Instants are Unix ms. (Version 6 is the webhooks migration.)
 
 -- At most one subscription per session (device): the browser's push
 -- endpoint and the keys its messages are encrypted for. It ends with the
