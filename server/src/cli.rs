@@ -99,6 +99,15 @@ pub struct ServeArgs {
     /// (default 5 min).
     #[arg(long, env = "ONAIR_OUTBOX_LEASE_MS", hide = true)]
     pub outbox_lease_ms: Option<u64>,
+    /// Web Push: how push services can reach the operator, `mailto:…` or
+    /// `https://…`, sent with every push (Apple's service requires one;
+    /// default: --public-url when it is https).
+    #[arg(long, env = "ONAIR_PUSH_CONTACT")]
+    pub push_contact: Option<String>,
+    /// Testing: accept push subscriptions on loopback addresses, over plain
+    /// http too (a push service the tests run).
+    #[arg(long, env = "ONAIR_PUSH_ALLOW_LOOPBACK", hide = true)]
+    pub push_allow_loopback: bool,
 }
 
 impl fmt::Debug for DatabaseArg {
@@ -134,6 +143,8 @@ impl fmt::Debug for ServeArgs {
             .field("allow_private_webhooks", &self.allow_private_webhooks)
             .field("outbox_retry_ms", &self.outbox_retry_ms)
             .field("outbox_lease_ms", &self.outbox_lease_ms)
+            .field("push_contact", &self.push_contact)
+            .field("push_allow_loopback", &self.push_allow_loopback)
             .finish()
     }
 }

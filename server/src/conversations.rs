@@ -22,6 +22,7 @@
 //! so the account's timer wakes for them like for any other deadline and runs
 //! [`BusyReplies`].
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -38,8 +39,9 @@ pub use crate::feeds::{
 };
 use crate::hub::{AccountLive, DueWork, Hub, Inner, TokenHash, Writer};
 use crate::notify;
+use crate::push;
 use crate::sse;
-use crate::store::{ConversationRecord, MessageRecord, OutboxItem};
+use crate::store::{AgentRecord, ConversationRecord, MessageRecord, OutboxItem};
 use crate::webhooks::{self, Event};
 
 /// A visitor stream's subscription to one conversation's feed. Dropping it
@@ -196,7 +198,7 @@ pub async fn start(
         replies: Default::default(),
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
-    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery, true).await?;
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
@@ -243,7 +245,7 @@ pub async fn visitor_message(
     conversation.state = state_of(delivery);
     conversation.last_message_at = now;
     let mut messages = vec![message(&conversation, Author::Visitor, None, text, now)];
-    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery);
+    let mut outbox = notifications(&writer, &conversation, &messages[0], delivery, false).await?;
     if let Some(kind) = conversation.replies.visitor_wrote(status, now) {
         messages.extend(automatic_message(&writer, &conversation, kind, now));
     }
@@ -429,27 +431,66 @@ async fn send_due_reply(
 
 /// The notifications a visitor's message causes, stored with it: emails to
 /// the scope's agents when it is an offline message and the server sends
-/// email; none otherwise.
-fn notifications(
+/// email; a push to each subscribed device of the scope's agents that have
+/// no dashboard open, whatever the delivery.
+async fn notifications(
     writer: &Writer<'_>,
     conversation: &ConversationRecord,
     message: &MessageRecord,
     delivery: Delivery,
-) -> Vec<OutboxItem> {
-    if delivery != Delivery::Offline || writer.hub().outbox.is_none() {
-        return Vec::new();
-    }
+    new_conversation: bool,
+) -> Result<Vec<OutboxItem>> {
     let now = Timestamp::now();
-    writer.read(|inner| {
-        let scope = inner
-            .model()
-            .conversation_scope(conversation.group.as_deref());
-        let eligible = inner
-            .model()
+    let sends_email = delivery == Delivery::Offline && writer.hub().outbox.is_some();
+    let (mut items, to_push) = writer.read(|inner| {
+        let model = inner.model();
+        let scope = model.conversation_scope(conversation.group.as_deref());
+        let eligible: Vec<&AgentRecord> = model
             .eligible_agent_ids(&scope)
-            .filter_map(|(id, _)| inner.agents().get(id));
-        notify::offline_message_emails(&inner.account().name, eligible, conversation, message, now)
-    })
+            .filter_map(|(id, _)| inner.agents().get(id))
+            .collect();
+        let emails = if sends_email {
+            notify::offline_message_emails(
+                &inner.account().name,
+                eligible.iter().copied(),
+                conversation,
+                message,
+                now,
+            )
+        } else {
+            Vec::new()
+        };
+        // Push: the eligible agents, not disabled, with no dashboard stream
+        // open on any device (which would show the message anyway).
+        let to_push: HashSet<String> = eligible
+            .iter()
+            .filter(|agent| !agent.disabled)
+            .filter(|agent| {
+                model
+                    .agents
+                    .get(&agent.id)
+                    .is_none_or(|state| state.sessions.values().all(|p| p.open_streams == 0))
+            })
+            .map(|agent| agent.id.clone())
+            .collect();
+        (emails, to_push)
+    });
+    if !to_push.is_empty() {
+        let subscriptions = writer
+            .hub()
+            .store
+            .push_subscriptions(&conversation.account_id)
+            .await?;
+        items.extend(push::visitor_message_pushes(
+            &to_push,
+            &subscriptions,
+            conversation,
+            message,
+            new_conversation,
+            now,
+        ));
+    }
+    Ok(items)
 }
 
 /// The digest an agent's reply joins or starts (docs/notifications.md): when
@@ -527,6 +568,9 @@ fn wake_outbox(hub: &Hub, items: &[OutboxItem]) {
     }
     if let Some(outbox) = &hub.outbox {
         outbox.wake();
+    }
+    if items.iter().any(|item| item.kind == push::PUSH) {
+        hub.push.wake();
     }
     if items.iter().any(|item| item.kind == webhooks::KIND) {
         hub.webhooks.wake();

@@ -61,6 +61,8 @@ pub struct HubOptions {
     pub cluster: Option<ClusterLink>,
     /// Email notifications (docs/notifications.md); none without `--smtp-url`.
     pub outbox: Option<Arc<Outbox>>,
+    /// Web Push to the agent's app (docs/notifications.md).
+    pub push: crate::push::PushConfig,
     /// How webhooks are delivered (`--allow-private-webhooks`).
     pub webhooks: WebhookConfig,
 }
@@ -72,6 +74,7 @@ impl Default for HubOptions {
             keep_alive: KEEP_ALIVE_EVERY,
             cluster: None,
             outbox: None,
+            push: crate::push::PushConfig::default(),
             webhooks: WebhookConfig::default(),
         }
     }
@@ -110,6 +113,8 @@ pub struct Hub {
     pub cluster: Option<ClusterLink>,
     /// Set when the server sends email notifications.
     pub outbox: Option<Arc<Outbox>>,
+    /// Web Push: the server's key and the deliveries (always on).
+    pub push: Arc<crate::push::Push>,
     /// What the account timers run besides the derivation.
     due: Arc<dyn DueWork>,
     /// Webhook deliveries (always: they need nothing configured).
@@ -183,10 +188,12 @@ impl Hub {
             keep_alive,
             cluster,
             outbox,
+            push,
             webhooks,
         } = options;
         let webhooks = Arc::new(Webhooks::new(webhooks)?);
         let now = clock.now();
+        let push = Arc::new(crate::push::Push::load(&*store, push).await?);
         let shutdown_at = store
             .meta(SHUTDOWN_AT)
             .await?
@@ -207,6 +214,7 @@ impl Hub {
             me: me.clone(),
             cluster,
             outbox,
+            push,
             due,
             webhooks,
         });

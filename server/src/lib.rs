@@ -19,6 +19,7 @@ pub mod notify;
 pub mod outbox;
 pub mod password;
 pub mod proxies;
+pub mod push;
 pub mod sse;
 pub mod store;
 pub mod webhooks;

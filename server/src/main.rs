@@ -8,6 +8,7 @@ use onair_server::cli::{AccountCommand, Cli, Command, CreateAccountArgs, ServeAr
 use onair_server::connections::ConnectionLimits;
 use onair_server::hub::HubOptions;
 use onair_server::notify::{MailConfig, Outbox, OutboxTiming};
+use onair_server::push::PushConfig;
 use onair_server::webhooks::WebhookConfig;
 use onair_server::{AppState, Hub, ServerConfig, cluster, demo, node, store};
 use tracing_subscriber::EnvFilter;
@@ -42,6 +43,7 @@ async fn open_hub(
     redis: Option<&str>,
     outbox: Option<Arc<Outbox>>,
     webhooks: WebhookConfig,
+    push: PushConfig,
 ) -> anyhow::Result<Arc<Hub>> {
     let opening = || format!("opening {}", store::redacted_url(url));
     let Some(redis) = redis else {
@@ -49,6 +51,7 @@ async fn open_hub(
         let options = HubOptions {
             outbox,
             webhooks,
+            push,
             ..HubOptions::default()
         };
         return node::start(store, options, None)
@@ -68,6 +71,7 @@ async fn open_hub(
         cluster: Some(link),
         outbox,
         webhooks,
+        push,
         ..HubOptions::default()
     };
     let hub = node::start(store, options, Some(events))
@@ -96,7 +100,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "--allow-private-webhooks: webhooks may reach loopback and private networks"
         );
     }
-    let hub = open_hub(&args.database.url, args.redis.as_deref(), outbox, webhooks).await?;
+    let push = push_config(&args, timing)?;
+    let hub = open_hub(
+        &args.database.url,
+        args.redis.as_deref(),
+        outbox,
+        webhooks,
+        push,
+    )
+    .await?;
     let state = AppState {
         hub,
         config: Arc::new(ServerConfig {
@@ -158,7 +170,7 @@ fn outbox(args: &ServeArgs, timing: OutboxTiming) -> anyhow::Result<Option<Arc<O
     Ok(Some(Arc::new(Outbox::new(config)?)))
 }
 
-/// The outbox's retries and leases, for email and webhooks alike.
+/// The outbox's retries and leases, for email, webhooks and pushes alike.
 fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
     let mut timing = OutboxTiming::default();
     if let Some(ms) = args.outbox_retry_ms {
@@ -168,6 +180,27 @@ fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
         timing.lease = std::time::Duration::from_millis(ms);
     }
     timing
+}
+
+/// Web Push settings: the VAPID contact, checked before anything starts.
+fn push_config(args: &ServeArgs, timing: OutboxTiming) -> anyhow::Result<PushConfig> {
+    let contact = match &args.push_contact {
+        Some(contact) if contact.starts_with("mailto:") || contact.starts_with("https://") => {
+            Some(contact.clone())
+        }
+        Some(contact) => {
+            anyhow::bail!("--push-contact {contact:?}: use mailto:ADDRESS or an https:// URL")
+        }
+        None => args
+            .public_url
+            .clone()
+            .filter(|url| url.starts_with("https://")),
+    };
+    Ok(PushConfig {
+        contact,
+        allow_loopback: args.push_allow_loopback,
+        timing,
+    })
 }
 
 fn print_demo_help(addr: std::net::SocketAddr) {

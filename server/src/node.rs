@@ -1,6 +1,6 @@
 //! A running node: the account units ([`Hub`]) together with what acts on
 //! them from outside — the account timers' due work (automatic replies), the
-//! outbox worker (email and webhooks), and in a cluster the bus receiver and the membership
+//! outbox worker (email, webhooks and Web Push), and in a cluster the bus receiver and the membership
 //! heartbeat (docs/cluster.md).
 //!
 //! This is where the parts meet, so that they need not know each other: the
@@ -35,6 +35,7 @@ pub async fn start(
         metrics: Arc::clone(&hub.metrics),
         outbox: hub.outbox.clone(),
         webhooks: Arc::clone(&hub.webhooks),
+        push: Arc::clone(&hub.push),
     };
     outbox::spawn_worker(&hub, worker);
     if hub.cluster.is_some() {

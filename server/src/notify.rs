@@ -291,17 +291,28 @@ pub fn offline_message_emails<'a>(
                 visitor_email: conversation.email.clone(),
                 text: message.text.clone(),
             };
-            Some(OutboxItem {
-                id: uuid::Uuid::new_v4().to_string(),
-                account_id: conversation.account_id.clone(),
-                kind: EMAIL.to_owned(),
-                payload: serde_json::to_string(&payload).ok()?,
-                created_at: now,
-                due_at: now,
-                attempts: 0,
-            })
+            new_item(&conversation.account_id, EMAIL, &payload, now)
         })
         .collect()
+}
+
+/// A new outbox item of `kind`, due at once; None when the payload cannot
+/// be serialised.
+pub(crate) fn new_item(
+    account_id: &str,
+    kind: &str,
+    payload: &impl Serialize,
+    now: Timestamp,
+) -> Option<OutboxItem> {
+    Some(OutboxItem {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account_id.to_owned(),
+        kind: kind.to_owned(),
+        payload: serde_json::to_string(payload).ok()?,
+        created_at: now,
+        due_at: now,
+        attempts: 0,
+    })
 }
 
 /// Text for a header: control characters (line breaks above all) become
@@ -506,6 +517,9 @@ pub enum Attempt {
     Failed(String),
     /// Nothing a retry could change: given up at once.
     Unsendable(String),
+    /// Nothing to send any more (the device unsubscribed, say): ended
+    /// without counting as a failure.
+    Dropped(String),
 }
 
 /// What was recorded of an attempt.

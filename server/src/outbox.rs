@@ -1,7 +1,7 @@
 //! The outbox worker (docs/notifications.md): one task per process that
 //! claims due outbox items, hands each to what sends its kind — email
-//! (`notify`: notifications and reply digests) or a webhook delivery
-//! (`webhooks`) — and records the outcome with the shared retry rules.
+//! (`notify`: notifications and reply digests), a webhook delivery
+//! (`webhooks`) or a Web Push (`push`) — and records the outcome with the shared retry rules.
 //!
 //! Claiming leases an item (moves its `next_attempt_at` forward by
 //! [`OutboxTiming::lease`]): on PostgreSQL several nodes claim with
@@ -19,6 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::metrics::Metrics;
 use crate::notify::{self, Attempt, Outbox, OutboxTiming, Settled, Work, later};
+use crate::push::{self, Push};
 use crate::store::{OutboxItem, REPLY_DIGEST, Store};
 use crate::webhooks::{self, Webhooks};
 
@@ -33,6 +34,7 @@ pub struct Worker {
     /// Email, when the server sends it.
     pub outbox: Option<Arc<Outbox>>,
     pub webhooks: Arc<Webhooks>,
+    pub push: Arc<Push>,
 }
 
 impl Worker {
@@ -42,6 +44,16 @@ impl Worker {
         self.outbox
             .as_deref()
             .map_or_else(|| self.webhooks.timing(), Outbox::timing)
+    }
+
+    /// The retry timing of an item of `kind`: its sender's (the same flags
+    /// set them all; tests set them apart).
+    fn timing_of(&self, kind: &str) -> OutboxTiming {
+        match kind {
+            push::PUSH => self.push.timing(),
+            webhooks::KIND => self.webhooks.timing(),
+            _ => self.timing(),
+        }
     }
 }
 
@@ -75,6 +87,7 @@ async fn run<T>(owner: Weak<T>, worker: Worker) {
         tokio::select! {
             () = email_written => {}
             () = worker.webhooks.woken() => {}
+            () = worker.push.woken() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -115,13 +128,17 @@ async fn drain(worker: &Worker) -> Option<Timestamp> {
 
 /// Sends one claimed item, by its kind, and records the outcome.
 async fn deliver(worker: &Worker, item: OutboxItem) {
-    let timing = worker.timing();
+    let timing = worker.timing_of(&item.kind);
     let store = &*worker.store;
     match (item.kind.as_str(), worker.outbox.as_deref()) {
         (webhooks::KIND, _) => {
             let tried = worker.webhooks.send(store, &item).await;
             let settled = settle(worker, timing, &item, &tried.attempt).await;
             worker.webhooks.log(store, &item, &tried, settled).await;
+        }
+        (push::PUSH, _) => {
+            let attempt = worker.push.deliver(store, &item).await;
+            settle(worker, timing, &item, &attempt).await;
         }
         (notify::EMAIL | REPLY_DIGEST, Some(outbox)) => {
             let attempt = match notify::email_work(outbox, store, &item).await {
@@ -172,6 +189,14 @@ async fn settle(
             // Should this fail (or the process die first), the lease runs out
             // and the item goes again: at least once.
             (Settled::Sent, store.outbox_sent(&item.id, now).await)
+        }
+        Attempt::Dropped(reason) => {
+            tracing::info!(notification = %item.id, kind = %item.kind, reason = %reason,
+                "a notification has nobody to reach any more");
+            (
+                Settled::GaveUp,
+                store.outbox_failed(&item.id, now, reason).await,
+            )
         }
         Attempt::Unsendable(error) => {
             tracing::error!(notification = %item.id, kind = %item.kind, error = %error,

@@ -274,7 +274,9 @@ impl Webhooks {
         };
         let error = match &tried.attempt {
             Attempt::Sent => None,
-            Attempt::Failed(why) | Attempt::Unsendable(why) => Some(why.clone()),
+            Attempt::Failed(why) | Attempt::Unsendable(why) | Attempt::Dropped(why) => {
+                Some(why.clone())
+            }
         };
         let attempt = WebhookAttempt {
             delivery_id: item.id.clone(),

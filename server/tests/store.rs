@@ -12,8 +12,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use onair_server::store::{
     self, AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord,
-    GroupRecord, MessageRecord, OutboxItem, PostgresStore, REPLY_DIGEST, SessionRecord, Store,
-    StoreError, WaitingRecord, WebhookAttempt, WebhookRecord,
+    GroupRecord, MessageRecord, OutboxItem, PostgresStore, PushSubscriptionRecord, REPLY_DIGEST,
+    SessionRecord, Store, StoreError, WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
@@ -202,6 +202,8 @@ on_both_backends!(
     outbox_items_are_stored_with_their_message_and_claimed_when_due,
     outbox_retries_and_failures_are_recorded,
     concurrent_claims_give_each_item_to_one_claimer,
+    push_subscriptions_are_one_per_session_and_end_with_it,
+    the_vapid_key_is_created_once_however_many_race,
     one_reply_digest_waits_per_conversation_and_late_replies_follow_up,
     webhooks_are_created_listed_and_deleted_per_account,
     a_webhooks_delivery_log_keeps_its_newest_attempts,
@@ -1310,6 +1312,137 @@ async fn waiting_conversations_come_back_at_load(db: TestDb) {
     assert_eq!(load(&*store, "acme").await.waiting, [expected[1].clone()]);
 }
 
+fn subscription(session: &SessionRecord, account: &AccountRecord, n: u8) -> PushSubscriptionRecord {
+    PushSubscriptionRecord {
+        session_id: session.id.clone(),
+        account_id: account.id.clone(),
+        agent_id: session.agent_id.clone(),
+        endpoint: format!("https://push.example.net/send/{}-{n}", session.id),
+        p256dh: format!("p256dh-{n}"),
+        auth: format!("auth-{n}"),
+        created_at: at(i64::from(n)),
+    }
+}
+
+async fn push_subscriptions_are_one_per_session_and_end_with_it(db: TestDb) {
+    let acme = account("acme");
+    let other = account("other");
+    let store = store_with(&db, &[&acme, &other]).await;
+    let ann = agent(&acme, "ann", "ann", &[]);
+    let bob = agent(&acme, "bob", "bob", &[]);
+    let oz = agent(&other, "oz", "oz", &[]);
+    for a in [&ann, &bob, &oz] {
+        store.put_agent(a).await.expect("agent");
+    }
+    let (s1, s2, s3, s4) = (
+        session(&ann, "s1", 1),
+        session(&ann, "s2", 2),
+        session(&bob, "s3", 3),
+        session(&oz, "s4", 4),
+    );
+    for s in [&s1, &s2, &s3, &s4] {
+        store.put_session(s).await.expect("session");
+    }
+    assert_eq!(store.push_subscription("s1").await.expect("read"), None);
+
+    let first = subscription(&s1, &acme, 1);
+    assert!(store.put_push_subscription(&first).await.expect("put"));
+    // The same device subscribing again replaces its subscription.
+    let renewed = subscription(&s1, &acme, 5);
+    assert!(store.put_push_subscription(&renewed).await.expect("put"));
+    assert_eq!(
+        store.push_subscription("s1").await.expect("read"),
+        Some(renewed.clone())
+    );
+    let s2_sub = subscription(&s2, &acme, 2);
+    let s3_sub = subscription(&s3, &acme, 3);
+    let s4_sub = subscription(&s4, &other, 4);
+    for sub in [&s2_sub, &s3_sub, &s4_sub] {
+        assert!(store.put_push_subscription(sub).await.expect("put"));
+    }
+    assert_eq!(
+        store.push_subscriptions(&acme.id).await.expect("list"),
+        [renewed.clone(), s2_sub.clone(), s3_sub.clone()]
+    );
+    assert_eq!(
+        store.push_subscriptions(&other.id).await.expect("list"),
+        [s4_sub]
+    );
+
+    // A session that is gone cannot subscribe.
+    let ghost = SessionRecord {
+        id: "ghost".into(),
+        ..s1.clone()
+    };
+    assert!(
+        !store
+            .put_push_subscription(&subscription(&ghost, &acme, 6))
+            .await
+            .expect("put")
+    );
+    assert_eq!(store.push_subscription("ghost").await.expect("read"), None);
+
+    // Removing with an endpoint removes only that one (not a newer one).
+    assert!(
+        !store
+            .delete_push_subscription("s1", Some(&first.endpoint))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_push_subscription("s1", Some(&renewed.endpoint))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_push_subscription("s1", None)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_push_subscription("s2", None)
+            .await
+            .expect("delete")
+    );
+
+    // A session that ends takes its subscription with it, and so does a
+    // deleted agent's.
+    store.delete_session("s3").await.expect("delete session");
+    assert_eq!(store.push_subscription("s3").await.expect("read"), None);
+    store.delete_agent(&oz.id).await.expect("delete agent");
+    assert_eq!(store.push_subscriptions(&other.id).await.expect("list"), []);
+    assert_eq!(store.push_subscriptions(&acme.id).await.expect("list"), []);
+}
+
+async fn the_vapid_key_is_created_once_however_many_race(db: TestDb) {
+    let store = db.open().await;
+    let second = db.open().await;
+    // Several processes (nodes) start at once, each with its own candidate.
+    let candidates: Vec<String> = (0..8).map(|n| format!("key-{n}")).collect();
+    let stored = futures_util::future::join_all(candidates.iter().enumerate().map(|(n, key)| {
+        let store = if n % 2 == 0 { &store } else { &second };
+        store.insert_meta_if_absent("vapid_private_key", key)
+    }))
+    .await;
+    let stored: Vec<String> = stored.into_iter().map(|r| r.expect("insert")).collect();
+    assert!(candidates.contains(&stored[0]), "{stored:?}");
+    assert!(stored.iter().all(|s| *s == stored[0]), "{stored:?}");
+    assert_eq!(
+        store.meta("vapid_private_key").await.expect("read"),
+        Some(stored[0].clone())
+    );
+    assert_eq!(
+        second
+            .insert_meta_if_absent("vapid_private_key", "later")
+            .await
+            .expect("insert"),
+        stored[0]
+    );
+}
+
 async fn meta_values_are_set_and_overwritten(db: TestDb) {
     let store = db.open().await;
     assert_eq!(store.meta("instance").await.expect("read"), None);
@@ -1917,8 +2050,9 @@ async fn postgres_nodes_starting_together_migrate_once() {
         .await
         .expect("the migrations table");
     let versions: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+    // One version per migration file, so that a new migration needs no edit here.
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .expect("the migrations folder")
+        .expect("the PostgreSQL migrations")
         .filter(|entry| {
             entry
                 .as_ref()

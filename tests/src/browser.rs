@@ -457,8 +457,9 @@ impl Browser {
     pub async fn network_events(&self) -> Vec<Value> {
         let entries = expect_ok(
             self.client
-                .issue_cmd(GetLog {
-                    kind: "performance",
+                .issue_cmd(ChromedriverCommand {
+                    path: "se/log",
+                    body: json!({"type": "performance"}),
                 })
                 .await,
             "read the performance log",
@@ -471,6 +472,22 @@ impl Browser {
             .filter_map(|message| serde_json::from_str::<Value>(message).ok())
             .map(|mut message| message["message"].take())
             .collect()
+    }
+
+    /// Allows `origin` (`http://host:port`) to show notifications, as if the person had said
+    /// yes to the browser's prompt: Chromium's DevTools `Browser.grantPermissions`, through
+    /// chromedriver.
+    pub async fn grant_notifications(&self, origin: &str) {
+        expect_ok(
+            self.client
+                .issue_cmd(ChromedriverCommand {
+                    path: "goog/cdp/execute",
+                    body: json!({"cmd": "Browser.grantPermissions",
+                                 "params": {"origin": origin, "permissions": ["notifications"]}}),
+                })
+                .await,
+            "grant the notification permission",
+        );
     }
 
     /// Ends the session and its Chromium.
@@ -503,29 +520,29 @@ fn is_truthy(value: &Value) -> bool {
     }
 }
 
-/// chromedriver's log command (not in the W3C protocol, so not in fantoccini).
+/// A POST to one of chromedriver's own endpoints of the session (not in the W3C protocol, so
+/// not in fantoccini): `se/log` (the logs), `goog/cdp/execute` (a DevTools command).
 #[derive(Debug)]
-struct GetLog {
-    kind: &'static str,
+struct ChromedriverCommand {
+    path: &'static str,
+    body: Value,
 }
 
-impl fantoccini::wd::WebDriverCompatibleCommand for GetLog {
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromedriverCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": self.kind}).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 

@@ -1268,6 +1268,171 @@ const DEMO_PASSWORD: &str = "onair-demo";
 const ALICE: &str = "alice@demo.onair";
 const BOB: &str = "bob@demo.onair";
 const CAROL: &str = "carol@demo.onair";
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_an_installable_app_that_notifies_of_a_visitor_message() {
+    let database = Database::new();
+    let (mut server, _) = server_with_account(&database).await;
+
+    // The manifest and what it names.
+    let (status, manifest) = server.get("/manifest.webmanifest", None).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{manifest}");
+    assert_eq!(manifest["start_url"], "/dashboard");
+    assert_eq!(manifest["display"], "standalone");
+    let icons = manifest["icons"].as_array().expect("icons");
+    for size in ["192x192", "512x512"] {
+        for purpose in ["any", "maskable"] {
+            let icon = icons
+                .iter()
+                .find(|i| i["sizes"] == size && i["purpose"] == purpose && i["type"] == "image/png")
+                .unwrap_or_else(|| panic!("a {purpose} {size} PNG in {manifest}"));
+            let url = server.url(icon["src"].as_str().expect("src"));
+            let bytes = server
+                .client
+                .get(&url)
+                .send()
+                .await
+                .expect("icon")
+                .bytes()
+                .await
+                .expect("bytes");
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{url} is a PNG");
+            // IHDR: width and height as the manifest says.
+            let width = u32::from_be_bytes(bytes[16..20].try_into().expect("width"));
+            assert_eq!(format!("{width}x{width}"), size, "{url}");
+        }
+    }
+
+    let driver = Chromedriver::start().await;
+    let agent = Browser::new(&driver).await;
+    log_in(&agent, &server, "Agent's laptop").await;
+    agent
+        .wait_until(
+            "the service worker",
+            "navigator.serviceWorker.ready.then(function (r) { \
+             return !!r.active && r.active.scriptURL.endsWith('/sw.js') && r.scope; })",
+            SOON,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .eval("return document.querySelector('link[rel=manifest]').href")
+            .await,
+        json!(server.url("/manifest.webmanifest"))
+    );
+    // Nothing was asked on load.
+    assert_eq!(
+        agent.eval("return Notification.permission").await,
+        json!("default")
+    );
+    assert_eq!(
+        agent.attribute("#notify-enable", "hidden").await,
+        None,
+        "the button shows"
+    );
+
+    // This Chromium has no push service to reach (no network here), and a push operation it
+    // cannot finish stays pending and holds up the notifications the page shows; so the page
+    // is given a browser whose push service refuses at once, as an offline one does. Push
+    // delivery itself is tested against a push service in the API tests.
+    agent
+        .eval(
+            "PushManager.prototype.getSubscription = function () { return Promise.resolve(null); }; \
+             PushManager.prototype.subscribe = function () { \
+               return Promise.reject(new DOMException('no push service here', 'AbortError')); };",
+        )
+        .await;
+    // The agent says yes (the browser's prompt, answered through DevTools) on the click.
+    agent.grant_notifications(&origin(&server.base)).await;
+    agent.click("#notify-enable").await;
+    let said = agent
+        .wait_until(
+            "notifications on, without push",
+            "!document.getElementById('notify-disable').hidden && \
+             document.getElementById('notify-state').textContent.includes('not available') && \
+             document.getElementById('notify-state').textContent",
+            SOON,
+        )
+        .await;
+    assert!(
+        said.as_str()
+            .is_some_and(|s| s.contains("Notifications are on while the dashboard is open")),
+        "{said}"
+    );
+
+    // What the page asks its service worker registration to show, and whether the browser
+    // accepted it. (Chromium here resolves `showNotification` but then, in about half the
+    // runs, leaves the notification out of `getNotifications()`: it has no desktop to show
+    // it on. So the test reads the calls, not that list.)
+    agent
+        .eval(
+            "window.shownNotifications = []; \
+             var show = ServiceWorkerRegistration.prototype.showNotification; \
+             ServiceWorkerRegistration.prototype.showNotification = function (title, options) { \
+               var entry = [title, options.body, options.tag, options.data && options.data.url, 'pending']; \
+               window.shownNotifications.push(entry); \
+               return show.call(this, title, options).then(function (v) { entry[4] = 'shown'; return v; }, \
+                 function (e) { entry[4] = 'refused: ' + e; throw e; }); };",
+        )
+        .await;
+    // A visitor starts a conversation: a notification, and the unread count on the favicon.
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": DANA, "name": "Dana", "email": "dana@example.com",
+                   "text": "Do you ship to Norway?"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let id = body["conversation"]["id"].as_str().expect("id").to_owned();
+    let shown = agent
+        .wait_until(
+            "a notification",
+            "window.shownNotifications.length && \
+             window.shownNotifications.every(function (n) { return n[4] !== 'pending'; }) && \
+             window.shownNotifications",
+            SOON,
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([[
+            "New conversation from Dana",
+            "Do you ship to Norway?",
+            format!("conversation-{id}"),
+            format!("/dashboard#conversation={id}"),
+            "shown"
+        ]])
+    );
+    agent
+        .wait_for_attribute("link[rel=icon]", "data-count", "1", SOON)
+        .await;
+    assert!(
+        agent
+            .eval(
+                "return document.querySelector('link[rel=icon]').href.startsWith('data:image/png')"
+            )
+            .await
+            == json!(true),
+        "the favicon carries the count"
+    );
+
+    // The notification's link opens the conversation.
+    agent
+        .eval_with(
+            "location.hash = arguments[0]",
+            vec![json!(format!("#conversation={id}"))],
+        )
+        .await;
+    agent
+        .wait_for_attribute("#conversation", "data-id", &id, SOON)
+        .await;
+
+    agent.close().await;
+    server.stop();
+}
+
 /// Visitor tokens: 32 hex characters, 128 bits, as a widget would make them.
 const DANA: &str = "0d4a1c9e7b3f4e2a8c6d5b1a9f0e3c7d";
 const ERIK: &str = "e71c5a0b9d2e4f6a8b3c1d7e5f9a0b2c";

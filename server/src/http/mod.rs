@@ -2,11 +2,13 @@
 
 mod accounts;
 mod agents;
+mod app;
 mod conversations;
 mod cors;
 mod groups;
 mod me;
 mod office_hours;
+mod push;
 mod service;
 mod sessions;
 mod status;
@@ -30,6 +32,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(me::router())
+        .merge(push::router())
         .merge(agents::router())
         .merge(groups::router())
         .merge(office_hours::router())
@@ -39,6 +42,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(service::router())
+        .merge(app::router())
         .fallback(|| async { Error::not_found("not_found", "there is nothing at this path") })
         .method_not_allowed_fallback(|| async {
             Error::MethodNotAllowed

@@ -236,6 +236,32 @@ impl fmt::Debug for OutboxItem {
     }
 }
 
+/// A device's Web Push subscription (see `push`): one per session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushSubscriptionRecord {
+    pub session_id: String,
+    pub account_id: String,
+    pub agent_id: String,
+    /// The push service's URL for this device.
+    pub endpoint: String,
+    /// The device's P-256 public key, base64url (65 bytes).
+    pub p256dh: String,
+    /// Its authentication secret, base64url (16 bytes).
+    pub auth: String,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for PushSubscriptionRecord {
+    // Not the endpoint nor the keys: the endpoint is a capability to reach
+    // the device.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushSubscriptionRecord")
+            .field("session_id", &self.session_id)
+            .field("agent_id", &self.agent_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An account's webhook (see `webhooks`): where events are posted, which
 /// ones, and the secret that signs them.
 #[derive(Clone, PartialEq, Eq)]
@@ -471,6 +497,38 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         self.meta("ping").await.map(drop)
     }
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    // Web Push (see `push`): the devices' subscriptions, one per session,
+    // and the server's key, which every node of a cluster must share.
+
+    /// Stores `value` under `key` unless the key has a value already, in
+    /// one statement (so concurrent callers agree); returns the value the
+    /// key has now.
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// Stores a session's subscription, replacing the one it had. False, and
+    /// nothing stored, when the session no longer exists.
+    async fn put_push_subscription(
+        &self,
+        subscription: &PushSubscriptionRecord,
+    ) -> StoreResult<bool>;
+    /// The session's subscription.
+    async fn push_subscription(
+        &self,
+        session_id: &str,
+    ) -> StoreResult<Option<PushSubscriptionRecord>>;
+    /// Every subscription of the account's devices.
+    async fn push_subscriptions(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<PushSubscriptionRecord>>;
+    /// Removes the session's subscription; with `endpoint`, only while it
+    /// is still that one (the device may have subscribed anew meanwhile).
+    /// True when one was removed.
+    async fn delete_push_subscription(
+        &self,
+        session_id: &str,
+        endpoint: Option<&str>,
+    ) -> StoreResult<bool>;
 }
 
 /// A database URL as it may be shown in logs and errors: a password in its

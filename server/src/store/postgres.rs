@@ -30,8 +30,8 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use super::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
     ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
-    REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult, WaitingRecord, WebhookAttempt,
-    WebhookRecord,
+    PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
+    WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_disabled_agents.sql"),
     include_str!("../../migrations/postgres/0005_reply_digests.sql"),
     include_str!("../../migrations/postgres/0006_webhooks.sql"),
+    include_str!("../../migrations/postgres/0007_push.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -1407,6 +1408,118 @@ impl Store for PostgresStore {
             .map_err(backend)?;
         Ok(())
     }
+
+    // Web Push (see `push`).
+
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        let client = self.client().await?;
+        // DO UPDATE (to the same value) rather than DO NOTHING, so that
+        // RETURNING gives the row that won.
+        let row = client
+            .query_one(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = meta.value
+                 RETURNING value",
+                &[&key, &value],
+            )
+            .await
+            .map_err(backend)?;
+        get(&row, 0)
+    }
+
+    async fn put_push_subscription(
+        &self,
+        subscription: &PushSubscriptionRecord,
+    ) -> StoreResult<bool> {
+        let s = subscription;
+        let client = self.client().await?;
+        let stored = client
+            .execute(
+                "INSERT INTO push_subscriptions
+                     (session_id, account_id, agent_id, endpoint, p256dh, auth, created_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)
+                 ON CONFLICT (session_id) DO UPDATE SET
+                     endpoint = excluded.endpoint, p256dh = excluded.p256dh,
+                     auth = excluded.auth, created_at = excluded.created_at",
+                &[
+                    &s.session_id,
+                    &s.account_id,
+                    &s.agent_id,
+                    &s.endpoint,
+                    &s.p256dh,
+                    &s.auth,
+                    &millis(s.created_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(stored > 0)
+    }
+
+    async fn push_subscription(
+        &self,
+        session_id: &str,
+    ) -> StoreResult<Option<PushSubscriptionRecord>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE session_id = $1"),
+                &[&session_id],
+            )
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(push_subscription_from_row).transpose()
+    }
+
+    async fn push_subscriptions(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE account_id = $1
+                     ORDER BY session_id"
+                ),
+                &[&account_id],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(push_subscription_from_row).collect()
+    }
+
+    async fn delete_push_subscription(
+        &self,
+        session_id: &str,
+        endpoint: Option<&str>,
+    ) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let removed = client
+            .execute(
+                "DELETE FROM push_subscriptions
+                 WHERE session_id = $1 AND ($2::TEXT IS NULL OR endpoint = $2)",
+                &[&session_id, &endpoint],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(removed > 0)
+    }
+}
+
+const PUSH_COLUMNS: &str = "session_id, account_id, agent_id, endpoint, p256dh, auth, created_at";
+
+fn push_subscription_from_row(row: &Row) -> StoreResult<PushSubscriptionRecord> {
+    Ok(PushSubscriptionRecord {
+        session_id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        agent_id: get(row, 2)?,
+        endpoint: get(row, 3)?,
+        p256dh: get(row, 4)?,
+        auth: get(row, 5)?,
+        created_at: from_millis(get(row, 6)?)?,
+    })
 }
 
 /// An account's cluster view, read with `client` (inside the caller's

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
-    WaitingRecord, WebhookAttempt, WebhookRecord,
+    MessageRecord, OutboxItem, PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store,
+    StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_disabled_agents.sql"),
     include_str!("../../migrations/0005_reply_digests.sql"),
     include_str!("../../migrations/0006_webhooks.sql"),
+    include_str!("../../migrations/0007_push.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -1238,6 +1239,126 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    // Web Push (see `push`).
+
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        let key = key.to_owned();
+        let value = value.to_owned();
+        self.with(move |conn| {
+            conn.query_row(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = meta.value
+                 RETURNING value",
+                [&key, &value],
+                |row| row.get(0),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_push_subscription(
+        &self,
+        subscription: &PushSubscriptionRecord,
+    ) -> StoreResult<bool> {
+        let s = subscription.clone();
+        self.with(move |conn| {
+            let stored = conn
+                .execute(
+                    "INSERT INTO push_subscriptions
+                         (session_id, account_id, agent_id, endpoint, p256dh, auth, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                     WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
+                     ON CONFLICT (session_id) DO UPDATE SET
+                         endpoint = excluded.endpoint, p256dh = excluded.p256dh,
+                         auth = excluded.auth, created_at = excluded.created_at",
+                    params![
+                        s.session_id,
+                        s.account_id,
+                        s.agent_id,
+                        s.endpoint,
+                        s.p256dh,
+                        s.auth,
+                        millis(s.created_at)
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(stored > 0)
+        })
+        .await
+    }
+
+    async fn push_subscription(
+        &self,
+        session_id: &str,
+    ) -> StoreResult<Option<PushSubscriptionRecord>> {
+        let session_id = session_id.to_owned();
+        self.with(move |conn| {
+            conn.query_row(
+                &format!("SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE session_id = ?1"),
+                [&session_id],
+                push_subscription_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn push_subscriptions(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+        let account_id = account_id.to_owned();
+        self.with(move |conn| {
+            let mut statement = conn
+                .prepare(&format!(
+                    "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE account_id = ?1
+                     ORDER BY session_id"
+                ))
+                .map_err(backend)?;
+            let rows = statement
+                .query_map([&account_id], push_subscription_from_row)
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_push_subscription(
+        &self,
+        session_id: &str,
+        endpoint: Option<&str>,
+    ) -> StoreResult<bool> {
+        let session_id = session_id.to_owned();
+        let endpoint = endpoint.map(str::to_owned);
+        self.with(move |conn| {
+            let removed = conn
+                .execute(
+                    "DELETE FROM push_subscriptions
+                     WHERE session_id = ?1 AND (?2 IS NULL OR endpoint = ?2)",
+                    params![session_id, endpoint],
+                )
+                .map_err(backend)?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+}
+
+const PUSH_COLUMNS: &str = "session_id, account_id, agent_id, endpoint, p256dh, auth, created_at";
+
+fn push_subscription_from_row(row: &Row<'_>) -> rusqlite::Result<PushSubscriptionRecord> {
+    Ok(PushSubscriptionRecord {
+        session_id: row.get(0)?,
+        account_id: row.get(1)?,
+        agent_id: row.get(2)?,
+        endpoint: row.get(3)?,
+        p256dh: row.get(4)?,
+        auth: row.get(5)?,
+        created_at: from_millis(row.get(6)?)?,
+    })
 }
 
 #[cfg(test)]

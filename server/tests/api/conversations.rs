@@ -1798,6 +1798,36 @@ impl Store for GatedStore {
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         self.inner.set_meta(key, value).await
     }
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        self.inner.insert_meta_if_absent(key, value).await
+    }
+    async fn put_push_subscription(
+        &self,
+        subscription: &onair_server::store::PushSubscriptionRecord,
+    ) -> StoreResult<bool> {
+        self.inner.put_push_subscription(subscription).await
+    }
+    async fn push_subscription(
+        &self,
+        session_id: &str,
+    ) -> StoreResult<Option<onair_server::store::PushSubscriptionRecord>> {
+        self.inner.push_subscription(session_id).await
+    }
+    async fn push_subscriptions(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<onair_server::store::PushSubscriptionRecord>> {
+        self.inner.push_subscriptions(account_id).await
+    }
+    async fn delete_push_subscription(
+        &self,
+        session_id: &str,
+        endpoint: Option<&str>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .delete_push_subscription(session_id, endpoint)
+            .await
+    }
 }
 
 fn manual_clock() -> TestConfig {

@@ -36,6 +36,8 @@ pub(crate) struct TestConfig {
     pub(crate) store_wrapper: Option<StoreWrapper>,
     /// Send email notifications through this outbox (`--smtp-url`).
     pub(crate) outbox: Option<Arc<onair_server::notify::Outbox>>,
+    /// Web Push settings (default: loopback endpoints refused).
+    pub(crate) push: Option<onair_server::push::PushConfig>,
     /// Leave `--allow-private-webhooks` off (tests' receivers are on
     /// loopback, so it is on by default here).
     pub(crate) refuse_private_webhooks: bool,
@@ -101,6 +103,7 @@ async fn start(
             keep_alive,
             cluster: None,
             outbox: config.outbox.clone(),
+            push: config.push.clone().unwrap_or_default(),
             webhooks: onair_server::webhooks::WebhookConfig {
                 allow_private: !config.refuse_private_webhooks,
                 timing: config.outbox_timing.unwrap_or_default(),
@@ -408,6 +411,25 @@ impl TestApp {
         drop(self);
         start(config, dir, db_path).await
     }
+}
+
+/// A sample's value from `GET /metrics`.
+pub(crate) async fn metric(app: &TestApp, sample: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+        .trim()
+        .parse()
+        .expect("a number")
 }
 
 pub(crate) fn status_path(slug: &str, group: Option<&str>) -> String {

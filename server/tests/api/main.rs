@@ -14,6 +14,7 @@ mod durability;
 mod files;
 mod logins;
 mod notifications;
+mod push;
 mod smoke;
 mod status;
 mod webhooks;

@@ -11,7 +11,7 @@ use onair_shared::wire::{Author, ConversationState};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Agent, TestApp, TestConfig, spawn_app, spawn_app_with};
+use crate::helpers::{Agent, TestApp, TestConfig, metric, spawn_app, spawn_app_with};
 use crate::smtp::{Mail, SmtpSink};
 
 const SLUG: &str = "acme";
@@ -56,24 +56,6 @@ fn recipients(mails: &[Mail]) -> Vec<String> {
 /// Lets a worker that was going to send something more do it.
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
-}
-
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
-        .trim()
-        .parse()
-        .expect("a number")
 }
 
 async fn set_notifications(app: &TestApp, agent: &Agent, on: bool) -> Value {

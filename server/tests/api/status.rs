@@ -1083,22 +1083,3 @@ fn allow_origin(response: &reqwest::Response) -> Option<&str> {
         .get("access-control-allow-origin")
         .and_then(|v| v.to_str().ok())
 }
-
-/// A sample's value from `GET /metrics`.
-async fn metric(app: &TestApp, sample: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
-        .trim()
-        .parse()
-        .expect("a number")
-}
