@@ -1,12 +1,13 @@
 //! A running node: the account units ([`Hub`]) together with what acts on
 //! them from outside — the account timers' due work (automatic replies), the
-//! outbox worker (email, webhooks and Web Push), and in a cluster the bus receiver and the membership
-//! heartbeat (docs/cluster.md).
+//! outbox worker (email, webhooks and Web Push), and in a cluster the bus
+//! receiver and the membership heartbeat (docs/cluster.md).
 //!
 //! This is where the parts meet, so that they need not know each other: the
 //! hub knows neither `conversations` nor what a cluster node does with the
-//! bus, `conversations` and `notify` know the hub (or not even that), and
-//! `cluster` is the bus and the shared store. Nothing here is domain logic.
+//! bus, `conversations` knows the hub, `notify`, `webhooks`, `push` and
+//! `outbox` do not, and `cluster` is the bus and the shared store. Nothing
+//! here is domain logic.
 
 use std::sync::Arc;
 use std::time::Duration;
