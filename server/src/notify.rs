@@ -28,6 +28,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use onair_shared::wire::Lang;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -455,8 +456,66 @@ pub fn reply_digest(
     })
 }
 
+/// A digest's words in one language.
+struct DigestWords {
+    lang: &'static str,
+    subject_one: &'static str,
+    subject_many: &'static str,
+    hello: &'static str,
+    hello_name: &'static str,
+    answered: &'static str,
+}
+
+impl DigestWords {
+    fn of(lang: Lang) -> DigestWords {
+        match lang {
+            Lang::En => DigestWords {
+                lang: "en",
+                subject_one: "{account} replied to your message",
+                subject_many: "{account} sent you {n} replies",
+                hello: "Hello,",
+                hello_name: "Hello {name},",
+                answered: "{account} answered your message:",
+            },
+            Lang::Fr => DigestWords {
+                lang: "fr",
+                subject_one: "{account} a répondu à votre message",
+                subject_many: "{account} vous a envoyé {n} réponses",
+                hello: "Bonjour,",
+                hello_name: "Bonjour {name},",
+                answered: "{account} a répondu à votre message :",
+            },
+            Lang::De => DigestWords {
+                lang: "de",
+                subject_one: "{account} hat auf Ihre Nachricht geantwortet",
+                subject_many: "{account} hat Ihnen {n} Antworten geschickt",
+                hello: "Hallo,",
+                hello_name: "Hallo {name},",
+                answered: "{account} hat auf Ihre Nachricht geantwortet:",
+            },
+            Lang::It => DigestWords {
+                lang: "it",
+                subject_one: "{account} ha risposto al tuo messaggio",
+                subject_many: "{account} ti ha inviato {n} risposte",
+                hello: "Ciao,",
+                hello_name: "Ciao {name},",
+                answered: "{account} ha risposto al tuo messaggio:",
+            },
+            Lang::Es => DigestWords {
+                lang: "es",
+                subject_one: "{account} ha respondido a tu mensaje",
+                subject_many: "{account} te ha enviado {n} respuestas",
+                hello: "Hola,",
+                hello_name: "Hola {name},",
+                answered: "{account} ha respondido a tu mensaje:",
+            },
+        }
+    }
+}
+
 /// The email of a digest: the replies, oldest first, to the visitor's
-/// address; plain-text and HTML parts.
+/// address, in the conversation's language (English when it has none);
+/// plain-text and HTML parts.
 pub fn render_digest(
     payload: &DigestPayload,
     conversation: &ConversationRecord,
@@ -474,17 +533,24 @@ pub fn render_digest(
         .map(one_line)
         .filter(|n| !n.is_empty());
     let account = one_line(&payload.account_name);
+    let words = DigestWords::of(conversation.lang.unwrap_or(Lang::En));
     let subject = if replies.len() == 1 {
-        format!("{account} replied to your message")
+        words.subject_one.replace("{account}", &account)
     } else {
-        format!("{account} sent you {} replies", replies.len())
+        // The count first: an account's name is text, not a template.
+        words
+            .subject_many
+            .replace("{n}", &replies.len().to_string())
+            .replace("{account}", &account)
     };
-    let hello = name
-        .as_deref()
-        .map_or_else(|| "Hello,".to_owned(), |name| format!("Hello {name},"));
+    let hello = name.as_deref().map_or_else(
+        || words.hello.to_owned(),
+        |name| words.hello_name.replace("{name}", name),
+    );
+    let answered = words.answered.replace("{account}", &account);
     let plain_replies: Vec<String> = replies.iter().map(|r| r.text.clone()).collect();
     let plain = format!(
-        "{hello}\n\n{account} answered your message:\n\n{}\n",
+        "{hello}\n\n{answered}\n\n{}\n",
         plain_replies.join("\n\n---\n\n"),
     );
     let html_replies: String = replies
@@ -497,10 +563,11 @@ pub fn render_digest(
         })
         .collect();
     let html = format!(
-        "<!doctype html>\n<html><body>\n<p>{hello}</p>\n\
-         <p>{account} answered your message:</p>\n{html_replies}</body></html>\n",
+        "<!doctype html>\n<html lang=\"{lang}\"><body>\n<p>{hello}</p>\n\
+         <p>{answered}</p>\n{html_replies}</body></html>\n",
+        lang = words.lang,
         hello = escape_html(&hello),
-        account = escape_html(&account),
+        answered = escape_html(&answered),
     );
     Message::builder()
         .from(from.clone())

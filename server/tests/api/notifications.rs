@@ -468,6 +468,40 @@ async fn replies_to_an_absent_visitor_go_by_email_several_in_one() {
 }
 
 #[tokio::test]
+async fn a_digest_speaks_the_conversations_language() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_digests(&sink, Duration::from_millis(300)).await;
+    let owner = app.create_account(SLUG).await;
+    let started = start(
+        &app,
+        json!({"visitor_token": onair_server::auth::new_token(), "name": "Vera",
+               "email": "vic@visitor.example", "text": "Hallo?", "lang": "de"}),
+    )
+    .await;
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    sink.wait_for(1, MAIL_SOON).await;
+    reply(&app, &owner, &id, "Ja, gern.").await;
+    reply(&app, &owner, &id, "Noch etwas?").await;
+    sink.wait_for(2, MAIL_SOON).await;
+    let mails = to_vic(&sink);
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(
+        mails[0].header("Subject").as_deref(),
+        Some("acme Inc hat Ihnen 2 Antworten geschickt")
+    );
+    let body = mails[0].body();
+    assert!(body.contains("Hallo Vera,"), "{body}");
+    assert!(
+        body.contains("acme Inc hat auf Ihre Nachricht geantwortet:"),
+        "{body}"
+    );
+    assert!(body.contains("lang=\"de\""), "{body}");
+}
+
+#[tokio::test]
 async fn a_connected_visitor_or_one_without_an_address_gets_no_email() {
     let sink = SmtpSink::start().await;
     let window = Duration::from_millis(300);
