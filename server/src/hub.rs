@@ -1594,6 +1594,17 @@ impl Inner {
             let frame = sse::frame("status", Some(snapshot.version), &snapshot);
             match self.scopes.get_mut(&scope) {
                 Some(current) if current.value.version >= snapshot.version => {}
+                // The same snapshot under a newer version (another node
+                // published it too): nothing changed for a chat box, so no
+                // frame; only real changes are pushed.
+                Some(current)
+                    if StatusSnapshot {
+                        version: snapshot.version,
+                        ..current.value.clone()
+                    } == snapshot =>
+                {
+                    current.value.version = snapshot.version;
+                }
                 Some(current) => {
                     current.tx.send_replace(frame);
                     current.value = snapshot;
