@@ -383,6 +383,18 @@ async fn reply(app: &TestApp, agent: &Agent, id: &str, text: &str) {
     .expect(StatusCode::CREATED);
 }
 
+/// Starts an offline conversation (`body` plus a fresh visitor token) and
+/// waits for its email to the owner; returns its id.
+async fn offline_conversation(app: &TestApp, sink: &SmtpSink, mut body: Value) -> String {
+    body["visitor_token"] = json!(onair_server::auth::new_token());
+    let started = start(app, body).await;
+    sink.wait_for(1, MAIL_SOON).await;
+    started["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
 /// Mails to the visitor, Vic.
 fn to_vic(sink: &SmtpSink) -> Vec<Mail> {
     sink.mails()
@@ -397,18 +409,12 @@ async fn replies_to_an_absent_visitor_go_by_email_several_in_one() {
     let window = Duration::from_millis(1500);
     let app = app_with_digests(&sink, window).await;
     let owner = app.create_account(SLUG).await;
-    let started = start(
+    let id = offline_conversation(
         &app,
-        json!({"visitor_token": onair_server::auth::new_token(), "name": "Vic",
-               "email": "vic@visitor.example", "text": "Do you ship to Norway?"}),
+        &sink,
+        json!({"name": "Vic", "email": "vic@visitor.example", "text": "Do you ship to Norway?"}),
     )
     .await;
-    let id = started["conversation"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    // The offline message's email to the owner.
-    sink.wait_for(1, MAIL_SOON).await;
 
     // Two replies within the window: one email with both, after the window.
     reply(&app, &owner, &id, "Yes, we do.").await;
@@ -472,17 +478,12 @@ async fn a_digest_speaks_the_conversations_language() {
     let sink = SmtpSink::start().await;
     let app = app_with_digests(&sink, Duration::from_millis(300)).await;
     let owner = app.create_account(SLUG).await;
-    let started = start(
+    let id = offline_conversation(
         &app,
-        json!({"visitor_token": onair_server::auth::new_token(), "name": "Vera",
-               "email": "vic@visitor.example", "text": "Hallo?", "lang": "de"}),
+        &sink,
+        json!({"name": "Vera", "email": "vic@visitor.example", "text": "Hallo?", "lang": "de"}),
     )
     .await;
-    let id = started["conversation"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    sink.wait_for(1, MAIL_SOON).await;
     reply(&app, &owner, &id, "Ja, gern.").await;
     reply(&app, &owner, &id, "Noch etwas?").await;
     sink.wait_for(2, MAIL_SOON).await;
