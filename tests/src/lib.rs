@@ -194,6 +194,18 @@ impl Server {
         Server::start_with(database, Options::default())
     }
 
+    /// A server that takes the operator token ([`OPERATOR_TOKEN`]), so a test
+    /// can create accounts over HTTP.
+    pub fn start_operated(database: &impl Store) -> Server {
+        Server::start_with(
+            database,
+            Options {
+                operator_token: Some(OPERATOR_TOKEN),
+                ..Options::default()
+            },
+        )
+    }
+
     pub fn start_with(database: &impl Store, options: Options<'_>) -> Server {
         let mut command = onair_at(options.binary.unwrap_or_else(|| onair_bin()));
         command

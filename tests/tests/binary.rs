@@ -178,13 +178,7 @@ async fn the_cli_refuses_invalid_input_with_a_clear_message() {
 #[tokio::test]
 async fn sigterm_ends_open_streams_and_exits_cleanly() {
     let database = Database::new();
-    let mut server = Server::start_with(
-        &database,
-        Options {
-            operator_token: Some(OPERATOR_TOKEN),
-            ..Options::default()
-        },
-    );
+    let mut server = Server::start_operated(&database);
     let token = server.create_account("acme").await;
     server.set_status(&token, "online").await;
     let mut agent = server
@@ -570,13 +564,7 @@ async fn visitor_messages_answered_201_survive_kill_9() {
 #[tokio::test]
 async fn a_message_written_in_an_agents_grace_window_is_in_the_inbox_after_logging_back_in() {
     let database = Database::new();
-    let mut server = Server::start_with(
-        &database,
-        Options {
-            operator_token: Some(OPERATOR_TOKEN),
-            ..Options::default()
-        },
-    );
+    let mut server = Server::start_operated(&database);
     let laptop = server.create_account("acme").await;
     let mut dashboard = server
         .events(&format!("/api/v1/me/events?access_token={laptop}"))

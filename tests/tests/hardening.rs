@@ -12,13 +12,7 @@ use serde_json::json;
 
 fn start() -> (Database, Server) {
     let database = Database::new();
-    let server = Server::start_with(
-        &database,
-        Options {
-            operator_token: Some(OPERATOR_TOKEN),
-            ..Options::default()
-        },
-    );
+    let server = Server::start_operated(&database);
     (database, server)
 }
 

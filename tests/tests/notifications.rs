@@ -199,13 +199,7 @@ async fn add_webhook(server: &Server, token: &str, url: &str, events: &[&str]) -
 async fn private_webhook_targets_need_the_flag_or_its_variable() {
     let receiver = Receiver::start().await;
     let database = Database::new();
-    let mut server = Server::start_with(
-        &database,
-        Options {
-            operator_token: Some(OPERATOR_TOKEN),
-            ..Options::default()
-        },
-    );
+    let mut server = Server::start_operated(&database);
     let token = server.create_account("acme").await;
     let (status, body) = server
         .request(
