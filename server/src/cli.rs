@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// (default 5 min).
     #[arg(long, env = "ONAIR_OUTBOX_LEASE_MS", hide = true)]
     pub outbox_lease_ms: Option<u64>,
+    /// Testing: how long agents' replies to an absent visitor gather before
+    /// their digest is emailed (default 60 s).
+    #[arg(long, env = "ONAIR_REPLY_DIGEST_MS", hide = true)]
+    pub reply_digest_ms: Option<u64>,
     /// Web Push: how push services can reach the operator, `mailto:…` or
     /// `https://…`, sent with every push (Apple's service requires one;
     /// default: --public-url when it is https).
@@ -143,6 +147,7 @@ impl fmt::Debug for ServeArgs {
             .field("allow_private_webhooks", &self.allow_private_webhooks)
             .field("outbox_retry_ms", &self.outbox_retry_ms)
             .field("outbox_lease_ms", &self.outbox_lease_ms)
+            .field("reply_digest_ms", &self.reply_digest_ms)
             .field("push_contact", &self.push_contact)
             .field("push_allow_loopback", &self.push_allow_loopback)
             .finish()

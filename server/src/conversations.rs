@@ -298,7 +298,7 @@ pub async fn agent_reply(
     );
     let reply = [reply];
     let mut outbox = webhook_deliveries(&writer, &conversation, false, &reply).await?;
-    outbox.extend(reply_digest(&writer, &conversation, now));
+    outbox.extend(reply_digest(&writer, &conversation, now).await);
     let stored = hub
         .store
         .append_messages(&conversation, &reply, &outbox)
@@ -495,9 +495,9 @@ async fn notifications(
 
 /// The digest an agent's reply joins or starts (docs/notifications.md): when
 /// the server sends email, the visitor left an address and no visitor stream
-/// of the conversation is open on this node. The store drops it when a
-/// digest already waits.
-fn reply_digest(
+/// of the conversation is open, on this node or (in a cluster) on any live
+/// node. The store drops it when a digest already waits.
+async fn reply_digest(
     writer: &Writer<'_>,
     conversation: &ConversationRecord,
     now: Timestamp,
@@ -505,7 +505,7 @@ fn reply_digest(
     let Some(outbox) = &writer.hub().outbox else {
         return Vec::new();
     };
-    if conversation.email.is_none() || visitor_connected(writer.live(), &conversation.id) {
+    if conversation.email.is_none() || visitor_connected(writer, &conversation.id).await {
         return Vec::new();
     }
     let account_name = writer.read(|inner| inner.account().name.clone());
@@ -519,12 +519,81 @@ fn reply_digest(
     .collect()
 }
 
-/// Whether a visitor stream of the conversation is open on this node.
-fn visitor_connected(live: &AccountLive, conversation_id: &str) -> bool {
-    live.conversations
+/// Whether a visitor stream of the conversation is open: on this node, or
+/// on a live node of the cluster. When the cluster's count cannot be read,
+/// the visitor counts as away (an email too many rather than a reply missed).
+async fn visitor_connected(writer: &Writer<'_>, conversation_id: &str) -> bool {
+    let here = writer
+        .live()
+        .conversations
         .visitors()
         .get(conversation_id)
-        .is_some_and(|tx| tx.receiver_count() > 0)
+        .is_some_and(|tx| tx.receiver_count() > 0);
+    if here {
+        return true;
+    }
+    let hub = writer.hub();
+    let Some(cluster) = &hub.cluster else {
+        return false;
+    };
+    match cluster
+        .store
+        .visitor_streaming(conversation_id, hub.alive_after())
+        .await
+    {
+        Ok(streaming) => streaming,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the cluster's visitor streams");
+            false
+        }
+    }
+}
+
+/// A visitor stream counted for the whole cluster while it is open, so
+/// that a reply taken by another node sees the visitor as connected.
+#[derive(Debug)]
+pub struct ClusterVisitor {
+    store: Arc<dyn crate::store::ClusterStore>,
+    node_id: String,
+    conversation_id: String,
+}
+
+/// Counts a visitor stream of `conversation_id` for the cluster (nothing on
+/// a single node); the count goes down when the returned value is dropped.
+pub async fn count_visitor_stream(hub: &Hub, conversation_id: &str) -> Option<ClusterVisitor> {
+    let cluster = hub.cluster.as_ref()?;
+    if let Err(e) = cluster
+        .store
+        .add_visitor_streams(conversation_id, &cluster.node_id, 1)
+        .await
+    {
+        tracing::warn!(error = %e, "could not count a visitor stream for the cluster");
+        return None;
+    }
+    Some(ClusterVisitor {
+        store: Arc::clone(&cluster.store),
+        node_id: cluster.node_id.clone(),
+        conversation_id: conversation_id.to_owned(),
+    })
+}
+
+impl Drop for ClusterVisitor {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = Arc::clone(&self.store);
+        let node_id = std::mem::take(&mut self.node_id);
+        let conversation_id = std::mem::take(&mut self.conversation_id);
+        runtime.spawn(async move {
+            if let Err(e) = store
+                .add_visitor_streams(&conversation_id, &node_id, -1)
+                .await
+            {
+                tracing::warn!(error = %e, "could not uncount a visitor stream for the cluster");
+            }
+        });
+    }
 }
 
 /// The webhook deliveries new messages cause (`message.created` for each,

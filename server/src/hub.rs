@@ -1280,7 +1280,7 @@ impl Hub {
     }
 
     /// The instant before which a node's heartbeat means it is gone.
-    fn alive_after(&self) -> Timestamp {
+    pub(crate) fn alive_after(&self) -> Timestamp {
         self.clock.now() - crate::cluster::NODE_TIMEOUT
     }
 

@@ -179,6 +179,9 @@ fn outbox_timing(args: &ServeArgs) -> OutboxTiming {
     if let Some(ms) = args.outbox_lease_ms {
         timing.lease = std::time::Duration::from_millis(ms);
     }
+    if let Some(ms) = args.reply_digest_ms {
+        timing.reply_digest_window = std::time::Duration::from_millis(ms);
+    }
     timing
 }
 

@@ -25,6 +25,11 @@ use crate::webhooks::{self, Webhooks};
 
 /// Items claimed at once.
 const BATCH: u32 = 16;
+/// How long sent and given-up items are kept (for an operator looking into
+/// a delivery) before the worker deletes them.
+pub const KEEP_FINISHED: SignedDuration = SignedDuration::from_hours(24 * 7);
+/// How often the worker deletes finished items older than [`KEEP_FINISHED`].
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the outbox worker works with.
 #[derive(Clone, Debug)]
@@ -65,9 +70,14 @@ pub fn spawn_worker<T: Send + Sync + 'static>(owner: &Arc<T>, worker: Worker) {
 
 async fn run<T>(owner: Weak<T>, worker: Worker) {
     let timing = worker.timing();
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
         if owner.strong_count() == 0 {
             return;
+        }
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(tokio::time::Instant::now());
+            prune(&*worker.store, Timestamp::now()).await;
         }
         let next = drain(&worker).await;
         let wait = match next {
@@ -90,6 +100,19 @@ async fn run<T>(owner: Weak<T>, worker: Worker) {
             () = worker.push.woken() => {}
             () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// Deletes the items that finished more than [`KEEP_FINISHED`] before `now`.
+pub async fn prune(store: &dyn Store, now: Timestamp) {
+    let before = now.checked_sub(KEEP_FINISHED).unwrap_or(now);
+    match store.prune_outbox(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deleted = n,
+            "deleted finished notifications older than a week"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not delete finished notifications"),
     }
 }
 

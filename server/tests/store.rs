@@ -208,6 +208,7 @@ on_both_backends!(
     webhooks_are_created_listed_and_deleted_per_account,
     a_webhooks_delivery_log_keeps_its_newest_attempts,
     enqueued_items_are_due_at_once,
+    finished_items_are_pruned_and_waiting_ones_kept,
 );
 
 // Fixtures.
@@ -1791,6 +1792,51 @@ async fn enqueued_items_are_due_at_once(db: TestDb) {
         .await
         .expect("claim");
     assert_eq!(ids(&claimed), ["s1", "s2"]);
+}
+
+async fn finished_items_are_pruned_and_waiting_ones_kept(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    store
+        .enqueue_outbox(&[
+            outbox_item(&acme, "sent-early", at(10)),
+            outbox_item(&acme, "failed-early", at(10)),
+            outbox_item(&acme, "sent-late", at(10)),
+            outbox_item(&acme, "waiting", at(10)),
+        ])
+        .await
+        .expect("enqueue");
+    // A lease past the cut-off: the waiting item must survive it.
+    let claimed = store
+        .claim_outbox(at(10), at(500), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 4);
+    store.outbox_sent("sent-early", at(20)).await.expect("sent");
+    store
+        .outbox_failed("failed-early", at(30), "relay refused")
+        .await
+        .expect("failed");
+    store.outbox_sent("sent-late", at(200)).await.expect("sent");
+    store
+        .outbox_retry("waiting", at(40), "relay down")
+        .await
+        .expect("retry");
+
+    assert_eq!(store.prune_outbox(at(100)).await.expect("prune"), 2);
+    assert_eq!(store.prune_outbox(at(100)).await.expect("prune"), 0);
+    assert_eq!(
+        store.outbox_pending().await.expect("pending"),
+        (1, Some(at(40))),
+        "the waiting item is kept"
+    );
+    let due = store
+        .claim_outbox(at(40), at(600), 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&due), ["waiting"]);
+    // The later one goes once it is old enough.
+    assert_eq!(store.prune_outbox(at(201)).await.expect("prune"), 1);
 }
 
 // PostgreSQL only: start-up against one database from several processes.

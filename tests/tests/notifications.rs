@@ -367,3 +367,87 @@ async fn the_nodes_of_a_cluster_send_each_status_change_once() {
         "{all:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_visitor_connected_to_another_node_gets_no_email_for_a_reply_they_saw() {
+    use onair_tests::cluster::{Cluster, PgDatabase, RedisServer};
+
+    let sink = SmtpSink::start().await;
+    let database = PgDatabase::fresh();
+    let redis = RedisServer::start();
+    let url = sink.url();
+    let args = [
+        "--smtp-url",
+        url.as_str(),
+        "--mail-from",
+        FROM,
+        "--reply-digest-ms",
+        "300",
+    ];
+    let nodes = Cluster::start(2, &database, &redis, &args);
+    let owner = nodes[0].create_account("acme").await;
+    let visitor = "visitor-token-connected-0123456789";
+    let (status, started) = nodes[0]
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": visitor, "email": "vic@visitor.example", "text": "Anyone?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("conversation id")
+        .to_owned();
+    // The owner's notification of the offline message.
+    sink.wait_for(1, Duration::from_secs(10)).await;
+    let to_visitor = || {
+        sink.mails()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|to| to.contains("vic@visitor.example")))
+            .collect::<Vec<_>>()
+    };
+    let reply = |text: &'static str| {
+        let owner = owner.clone();
+        let id = id.clone();
+        let node = &nodes[0];
+        async move {
+            let (status, body) = node
+                .request(
+                    Method::POST,
+                    &format!("/api/v1/conversations/{id}/messages"),
+                    Some(&owner),
+                    json!({ "text": text }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    };
+
+    // The visitor's chat box is connected to node 1; node 0 takes the reply.
+    let mut stream = nodes[1]
+        .events(&format!(
+            "/api/v1/accounts/acme/conversations/{id}/events?visitor_token={visitor}"
+        ))
+        .await;
+    stream.expect("conversation").await;
+    reply("Seen live").await;
+    // Well past the digest window and a retry: no email to the visitor.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(to_visitor().is_empty(), "the visitor saw the reply live");
+
+    // Gone from node 1: the next reply is emailed to them, the first is not in it.
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    reply("Sent by email").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while to_visitor().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mails = to_visitor();
+    assert_eq!(mails.len(), 1, "one digest to the absent visitor");
+    let body = mails[0].body();
+    assert!(body.contains("Sent by email"), "{body}");
+    assert!(!body.contains("Seen live"), "{body}");
+}

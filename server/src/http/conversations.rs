@@ -183,6 +183,7 @@ async fn visitor_events(
             .await?
             .filter(|(c, _)| live_conversations::token_matches(&c.visitor_token_hash, &token_hash))
             .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+        let counted = live_conversations::count_visitor_stream(&hub, &id).await;
         let replayed = history.last().map_or(after, |m| m.seq);
         let mut initial = Vec::with_capacity(history.len() + 2);
         initial.push(sse::RETRY);
@@ -206,7 +207,7 @@ async fn visitor_events(
             None,
             hub.signals(),
             Arc::clone(&hub.metrics),
-            gauge,
+            (gauge, counted),
         );
         Ok(sse::response(stream))
     })

@@ -434,6 +434,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn outbox_failed(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<()>;
     /// How many items wait to be sent, and when the earliest is due.
     async fn outbox_pending(&self) -> StoreResult<(u64, Option<Timestamp>)>;
+    /// Deletes the items sent or given up before `before`; returns how many.
+    /// Items still to send are never touched.
+    async fn prune_outbox(&self, before: Timestamp) -> StoreResult<u64>;
     /// One of the account's conversations.
     async fn conversation(
         &self,
@@ -640,6 +643,21 @@ pub trait ClusterStore: Send + Sync + fmt::Debug + 'static {
     async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
     /// How many agent streams `session_id` has open on `node_id` (0 deletes).
     async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()>;
+    /// Counts `delta` visitor streams of a conversation opened (or, below
+    /// zero, closed) on `node_id`.
+    async fn add_visitor_streams(
+        &self,
+        conversation_id: &str,
+        node_id: &str,
+        delta: i32,
+    ) -> StoreResult<()>;
+    /// Whether a node alive after `alive_after` has a visitor stream of the
+    /// conversation open.
+    async fn visitor_streaming(
+        &self,
+        conversation_id: &str,
+        alive_after: Timestamp,
+    ) -> StoreResult<bool>;
     /// Claims a conversation's due automatic reply for this node: true for
     /// exactly one caller while the conversation still waits since `since`
     /// without a reply in that wait.

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_reply_digests.sql"),
     include_str!("../../migrations/postgres/0006_webhooks.sql"),
     include_str!("../../migrations/postgres/0007_push.sql"),
+    include_str!("../../migrations/postgres/0008_visitor_streams.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -1252,6 +1253,17 @@ impl Store for PostgresStore {
         ))
     }
 
+    async fn prune_outbox(&self, before: Timestamp) -> StoreResult<u64> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM outbox WHERE sent_at < $1 OR failed_at < $1",
+                &[&millis(before)],
+            )
+            .await
+            .map_err(backend)
+    }
+
     // Webhooks.
 
     async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
@@ -1671,6 +1683,54 @@ impl ClusterStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn add_visitor_streams(
+        &self,
+        conversation_id: &str,
+        node_id: &str,
+        delta: i32,
+    ) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO visitor_streams (conversation_id, node_id, streams) VALUES ($1, $2, $3)
+                 ON CONFLICT (conversation_id, node_id)
+                 DO UPDATE SET streams = visitor_streams.streams + EXCLUDED.streams",
+                &[&conversation_id, &node_id, &delta],
+            )
+            .await
+            .map_err(backend)?;
+        if delta < 0 {
+            client
+                .execute(
+                    "DELETE FROM visitor_streams
+                     WHERE conversation_id = $1 AND node_id = $2 AND streams <= 0",
+                    &[&conversation_id, &node_id],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn visitor_streaming(
+        &self,
+        conversation_id: &str,
+        alive_after: Timestamp,
+    ) -> StoreResult<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM visitor_streams vs JOIN nodes n ON n.id = vs.node_id
+                 WHERE vs.conversation_id = $1 AND vs.streams > 0
+                   AND n.heartbeat_at >= $2 AND NOT n.stopped)",
+                &[&conversation_id, &millis(alive_after)],
+            )
+            .await
+            .map_err(backend)?;
+        get(&row, 0)
     }
 
     async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()> {

@@ -1071,6 +1071,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune_outbox(&self, before: Timestamp) -> StoreResult<u64> {
+        self.with(move |conn| {
+            let deleted = conn
+                .execute(
+                    "DELETE FROM outbox WHERE sent_at < ?1 OR failed_at < ?1",
+                    params![millis(before)],
+                )
+                .map_err(backend)?;
+            Ok(u64::try_from(deleted).unwrap_or(0))
+        })
+        .await
+    }
+
     // Webhooks.
 
     async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {

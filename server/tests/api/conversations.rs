@@ -1722,6 +1722,9 @@ impl Store for GatedStore {
     async fn outbox_pending(&self) -> StoreResult<(u64, Option<Timestamp>)> {
         self.inner.outbox_pending().await
     }
+    async fn prune_outbox(&self, before: Timestamp) -> StoreResult<u64> {
+        self.inner.prune_outbox(before).await
+    }
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         self.inner.delete_conversation(account_id, id).await
     }
