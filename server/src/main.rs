@@ -126,8 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Before `listening on`: whoever reads that line may signal at once.
     let shutdown = shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = onair_server::connections::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(

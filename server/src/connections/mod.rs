@@ -18,8 +18,12 @@
 //!   connections, so `/healthz` and API requests are answered even when every
 //!   stream slot is taken (see `metrics::StreamGauge`).
 //!
-//! Everything else about a connection is hyper's HTTP/1 server; the router
-//! is the one `crate::router` builds.
+//! A connection whose first request is an event stream is served by
+//! [`direct`], which writes the stream's frames straight to the socket;
+//! everything else about a connection is hyper's HTTP/1 server. The router
+//! is the one `crate::router` builds, either way.
+
+mod direct;
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -107,6 +111,25 @@ pub fn descriptor_limit() -> usize {
                 .and_then(|soft| soft.parse().ok())
         })
         .unwrap_or(1024)
+}
+
+/// Connections the kernel may hold completed but not yet accepted. A
+/// thousand chat boxes reconnecting at once (after a restart) would overflow
+/// the 1024 most listeners get, and each connection whose handshake was
+/// dropped waits a second or more to retry. The kernel caps it at
+/// `net.core.somaxconn` (4096 on current kernels).
+pub const LISTEN_BACKLOG: u32 = 8192;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops
@@ -340,9 +363,52 @@ impl Connection {
         let registry = Arc::clone(&self.registry);
         let id = self.slot.id;
         let evict = Arc::clone(&self.slot.evict);
+        let peeked = tokio::select! {
+            peeked = tokio::time::timeout(limits.header_timeout, direct::peek(&stream, self.peer)) => {
+                peeked.unwrap_or(direct::Peeked::Gone)
+            }
+            () = evict.notified() => direct::Peeked::Gone,
+            Ok(()) = closing.changed() => direct::Peeked::Gone,
+        };
+        match peeked {
+            direct::Peeked::Other => {
+                // Boxed: hyper's connection state is large, and a stream
+                // served directly should not reserve room for it.
+                Box::pin(self.serve_hyper(stream, limits, evict, closing)).await;
+                registry.close(id);
+            }
+            direct::Peeked::Gone => {
+                registry.close(id);
+                drop(closing);
+            }
+            direct::Peeked::Stream(head) => {
+                registry.begin(id);
+                // The stream's task holds the connection's place (and a
+                // `closing` receiver, so that shutdown waits for it) and
+                // gives it back when it ends. Streams are never idle, so
+                // neither eviction nor `closing` ends them: their own end
+                // (shutdown included) does.
+                let open = OpenStream {
+                    registry,
+                    id,
+                    _closing: closing,
+                };
+                direct::serve(stream, head, self.router, open).await;
+            }
+        }
+    }
+
+    /// Serves the connection with hyper until it closes.
+    async fn serve_hyper(
+        self,
+        stream: TcpStream,
+        limits: ConnectionLimits,
+        evict: Arc<Notify>,
+        mut closing: watch::Receiver<bool>,
+    ) {
         let service = ConnectionService {
             registry: Arc::clone(&self.registry),
-            id,
+            id: self.slot.id,
             router: self.router,
             peer: self.peer,
         };
@@ -371,7 +437,6 @@ impl Connection {
                 }
             }
         }
-        registry.close(id);
         drop(closing);
     }
 }
@@ -416,6 +481,21 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
                 .unwrap_or_else(|never| match never {});
             Ok(response.map(|body| Body::new(GuardedBody { body, _busy: busy })))
         })
+    }
+}
+
+/// A connection serving an event stream directly: when dropped (the stream
+/// ended), its request is done and it is closed.
+struct OpenStream {
+    registry: Arc<Registry>,
+    id: u64,
+    _closing: watch::Receiver<bool>,
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.registry.end(self.id);
+        self.registry.close(self.id);
     }
 }
 

@@ -1,0 +1,420 @@
+//! Event streams written straight to their socket (docs/streams.md).
+//!
+//! hyper keeps a read buffer and a write buffer (8 to 16 KiB each) for the
+//! life of a connection. For an idle event stream those buffers are most of
+//! what it costs, and it never needs them: it reads nothing after its head and
+//! writes frames that exist already as shared [`Bytes`]. So a connection whose
+//! first request is a `GET` of `/api/v1/…/events` is served here instead:
+//!
+//! 1. the request head is *peeked* (left in the socket) and parsed; anything
+//!    else — another method or path, a body, a head that does not parse or
+//!    does not fit [`MAX_HEAD`] — leaves the connection untouched for hyper;
+//! 2. the head is consumed and the router answers the request like any other
+//!    (authentication, CORS, limits and errors are the handlers' own);
+//! 3. an event-stream answer gets its head written and then each frame of its
+//!    body as it comes, with no buffer here: a frame is written from the
+//!    shared bytes, and while a slow reader's socket is full nothing more is
+//!    taken from the body, whose `watch` feeds then keep only their newest
+//!    frame. The answer is delimited by closing the connection
+//!    (`connection: close`), which is how an event stream ends anyway;
+//! 4. any other answer (an error, say) is written whole and the connection
+//!    closed.
+//!
+//! While a stream is open its socket is watched for reading, so a client
+//! that closes is noticed at once, not at the next keep-alive.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version, header,
+};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+
+/// The largest request head served here; larger ones go to hyper.
+pub(super) const MAX_HEAD: usize = 8 * 1024;
+/// The bytes first looked at; grown up to [`MAX_HEAD`] when the head is longer.
+const FIRST_PEEK: usize = 1024;
+/// Headers a request head served here may have.
+const MAX_HEADERS: usize = 48;
+/// The largest non-stream answer written here (error bodies are tiny).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// A request head read from a connection, to be served here.
+#[derive(Debug)]
+pub(super) struct Head {
+    request: Request<Body>,
+    /// Bytes of the head in the socket, to consume before answering.
+    len: usize,
+}
+
+/// What the first bytes of a connection say.
+#[derive(Debug)]
+pub(super) enum Peeked {
+    /// A stream route's `GET`: served here.
+    Stream(Box<Head>),
+    /// Anything else: hyper's.
+    Other,
+    /// The client closed or the socket failed before sending a head.
+    Gone,
+}
+
+/// Waits for the first request head of `stream` without consuming it and
+/// says who serves the connection. Callers bound the wait (the header
+/// timeout); a head arriving in pieces is looked at again after a pause
+/// that grows from 1 ms to 50 ms.
+pub(super) async fn peek(stream: &TcpStream, peer: SocketAddr) -> Peeked {
+    // Small first: a chat box's request head is a few hundred bytes, and a
+    // storm of thousands of connections should not each hold 8 KiB while
+    // they are answered.
+    let mut buffer = vec![0u8; FIRST_PEEK];
+    let mut pause = Duration::from_millis(1);
+    let mut seen = 0;
+    loop {
+        let n = match stream.peek(&mut buffer).await {
+            Ok(0) | Err(_) => return Peeked::Gone,
+            Ok(n) => n,
+        };
+        if n > seen {
+            seen = n;
+            match parse(&buffer[..n], peer) {
+                Parsed::Complete(head) => return Peeked::Stream(head),
+                Parsed::Other => return Peeked::Other,
+                Parsed::Partial if n == MAX_HEAD => return Peeked::Other,
+                Parsed::Partial if n == buffer.len() => {
+                    buffer.resize((buffer.len() * 4).min(MAX_HEAD), 0);
+                    continue;
+                }
+                Parsed::Partial => {}
+            }
+        }
+        // Peeking again at once would see the same bytes: wait for more.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+enum Parsed {
+    Complete(Box<Head>),
+    Partial,
+    Other,
+}
+
+/// The request line that may start a stream request.
+const PREFIX: &[u8] = b"GET /api/v1/";
+
+fn parse(bytes: &[u8], peer: SocketAddr) -> Parsed {
+    let prefix = bytes.len().min(PREFIX.len());
+    if bytes[..prefix] != PREFIX[..prefix] {
+        return Parsed::Other;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let len = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Other,
+    };
+    let (Some(path), Some(version)) = (parsed.path, parsed.version) else {
+        return Parsed::Other;
+    };
+    let route = path.split_once('?').map_or(path, |(route, _)| route);
+    if !route.ends_with("/events") {
+        return Parsed::Other;
+    }
+    let Ok(uri) = path.parse::<Uri>() else {
+        return Parsed::Other;
+    };
+    let mut map = HeaderMap::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Parsed::Other;
+        };
+        // A body, or a protocol switch, is more than this path serves.
+        if name == header::CONTENT_LENGTH && value.as_bytes() != b"0"
+            || name == header::TRANSFER_ENCODING
+            || name == header::UPGRADE
+        {
+            return Parsed::Other;
+        }
+        map.append(name, value);
+    }
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri;
+    *request.version_mut() = if version == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    *request.headers_mut() = map;
+    request.extensions_mut().insert(ConnectInfo(peer));
+    Parsed::Complete(Box::new(Head { request, len }))
+}
+
+/// Serves the request of `head` on `stream`. An event stream goes on in a
+/// task of its own, holding only the socket, the stream's body and `guard`
+/// (the connection's place in the registry): the state that answering took
+/// is gone by then. Any other answer is written here and the connection
+/// closed.
+pub(super) async fn serve<G: Send + 'static>(
+    mut stream: TcpStream,
+    head: Box<Head>,
+    router: Router,
+    guard: G,
+) {
+    match answer(&mut stream, head, router).await {
+        Ok(Some(body)) => match stream.into_std() {
+            Ok(socket) => {
+                streams_runtime().spawn(async move {
+                    match TcpStream::from_std(socket) {
+                        Ok(stream) => forward(stream, body, guard).await,
+                        Err(e) => tracing::warn!(error = %e, "could not move an event stream"),
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "could not move an event stream"),
+        },
+        Ok(None) => {
+            let _ = stream.shutdown().await;
+        }
+        Err(e) => tracing::debug!(error = %e, "an event stream connection ended with an error"),
+    }
+}
+
+/// The runtime answered event streams run on: threads of their own, so
+/// that waking thousands of streams for one change queues them there and
+/// not in front of the request that made the change or any other request
+/// (the operating system shares the cores between the two runtimes).
+fn streams_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("onair-streams")
+            .enable_all()
+            .build()
+            .expect("the event streams' runtime starts")
+    })
+}
+
+/// Answers the request; the body to forward when the answer is an event
+/// stream (its head is written), else `None` (the answer is written whole).
+async fn answer(
+    stream: &mut TcpStream,
+    head: Box<Head>,
+    router: Router,
+) -> io::Result<Option<Body>> {
+    let Head { request, len } = *head;
+    consume(stream, len).await?;
+    let response = router
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never: Infallible| match never {});
+    let (parts, body) = response.into_parts();
+    let streaming = parts.status.is_success()
+        && parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming {
+        let bytes = match http_body_util::Limited::new(body, MAX_ANSWER)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        let mut out = response_head(&Response::from_parts(parts, ()), Some(bytes.len()));
+        out.extend_from_slice(&bytes);
+        stream.write_all(&out).await?;
+        return Ok(None);
+    }
+    let head = response_head(&Response::from_parts(parts, ()), None);
+    stream.write_all(&head).await?;
+    Ok(Some(body))
+}
+
+/// Writes each frame of `body` to `stream` until the stream ends or the
+/// client goes away, then closes the connection.
+async fn forward<G>(mut stream: TcpStream, mut body: Body, guard: G) {
+    let ended = loop {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if let Err(e) = stream.write_all(&data).await {
+                            break Err(e);
+                        }
+                    }
+                }
+                // The stream ended (shutdown, the session or scope went).
+                Some(Err(_)) | None => break Ok(()),
+            },
+            ready = stream.readable() => {
+                match ready.and_then(|()| client_closed(&stream)) {
+                    Ok(false) => {}
+                    Ok(true) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            }
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "an event stream ended with an error");
+    }
+    drop(body);
+    let _ = stream.shutdown().await;
+    drop(guard);
+}
+
+/// Reads and drops the `len` bytes of the request head (peeked already).
+async fn consume(stream: &mut TcpStream, mut len: usize) -> io::Result<()> {
+    let mut sink = [0u8; 512];
+    while len > 0 {
+        let n = stream.read(&mut sink[..len.min(512)]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        len -= n;
+    }
+    Ok(())
+}
+
+/// After a readable wake-up: true when the client closed (or the socket
+/// failed); whatever else it sent after its head is dropped.
+fn client_closed(stream: &TcpStream) -> io::Result<bool> {
+    let mut sink = [0u8; 256];
+    loop {
+        match stream.try_read(&mut sink) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The status line and headers of `response`, closing the connection after
+/// it; with `content-length` when the body's length is known.
+fn response_head(response: &Response<()>, length: Option<usize>) -> Vec<u8> {
+    let status = response.status();
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in response.headers() {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(length) = length {
+        out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:5000".parse().expect("address")
+    }
+
+    fn parsed(bytes: &[u8]) -> &'static str {
+        match parse(bytes, peer()) {
+            Parsed::Complete(_) => "complete",
+            Parsed::Partial => "partial",
+            Parsed::Other => "other",
+        }
+    }
+
+    #[test]
+    fn stream_requests_are_taken_and_everything_else_left_to_hyper() {
+        let status = b"GET /api/v1/accounts/acme/status/events?group=sales HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+        assert_eq!(parsed(status), "complete");
+        assert_eq!(parsed(&status[..40]), "partial");
+        assert_eq!(parsed(b"GE"), "partial");
+        assert_eq!(
+            parsed(b"GET /api/v1/me/events HTTP/1.0\r\n\r\n"),
+            "complete"
+        );
+        assert_eq!(parsed(b"POST /api/v1/me/events HTTP/1.1\r\n\r\n"), "other");
+        assert_eq!(
+            parsed(b"GET /api/v1/accounts/acme/status HTTP/1.1\r\n\r\n"),
+            "other"
+        );
+        assert_eq!(parsed(b"GET /healthz HTTP/1.1\r\n\r\n"), "other");
+        assert_eq!(
+            parsed(b"GET /api/v1/me/events HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),
+            "other"
+        );
+        assert_eq!(
+            parsed(b"GET /api/v1/me/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            "other"
+        );
+        assert_eq!(
+            parsed(b"GET /api/v1/me/events HTTP/1.1\r\nBad Header\r\n\r\n"),
+            "other"
+        );
+    }
+
+    #[test]
+    fn a_parsed_head_carries_the_request_and_its_length() {
+        let bytes = b"GET /api/v1/me/events?access_token=t HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 7\r\n\r\nleftover";
+        let Parsed::Complete(head) = parse(bytes, peer()) else {
+            panic!("a complete head");
+        };
+        assert_eq!(head.len, bytes.len() - "leftover".len());
+        assert_eq!(head.request.uri().query(), Some("access_token=t"));
+        assert_eq!(head.request.headers()["last-event-id"], "7");
+        assert!(
+            head.request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn an_answer_head_closes_the_connection_and_keeps_the_handlers_headers() {
+        let response = Response::builder()
+            .status(401)
+            .header("content-type", "application/json")
+            .header("access-control-allow-origin", "*")
+            .header("content-length", "99")
+            .body(())
+            .expect("response");
+        let head = String::from_utf8(response_head(&response, Some(12))).expect("utf-8");
+        assert_eq!(
+            head,
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n\
+             access-control-allow-origin: *\r\ncontent-length: 12\r\nconnection: close\r\n\r\n"
+        );
+    }
+}
