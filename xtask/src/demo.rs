@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 
-use crate::{Result, cmd, metadata, widget};
+use crate::{Result, cmd, examples, metadata, widget};
 
 /// Builds the widget and the server and runs `onair serve --demo`, passing `args` on to it.
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode> {
@@ -15,14 +15,7 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode> {
     // The widget first: the server build embeds whatever is in www/pkg/ at that moment.
     widget::run()?;
     println!("==> Building the release binary of onair (the first build takes a few minutes)");
-    cmd::run(&mut cmd::cargo([
-        "build",
-        "--release",
-        "-p",
-        "onair-server",
-        "--bin",
-        "onair",
-    ]))?;
+    cmd::run(&mut cmd::cargo(examples::BUILD_RELEASE_SERVER))?;
     let mut server = Command::new(metadata::binary_path("release", "onair")?);
     server
         .args(["serve", "--demo"])

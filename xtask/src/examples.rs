@@ -8,7 +8,8 @@ use std::process::Command;
 use crate::tools::{self, Toolset};
 use crate::{Result, cmd, metadata, widget};
 
-const BUILD_RELEASE_SERVER: &[&str] =
+/// `cargo build` of the release server, which `demo` and `bench` run too.
+pub(crate) const BUILD_RELEASE_SERVER: &[&str] =
     &["build", "--release", "-p", "onair-server", "--bin", "onair"];
 const BUILD_DEBUG_SERVER: &[&str] = &["build", "-p", "onair-server", "--bin", "onair"];
 

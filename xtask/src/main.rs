@@ -3,6 +3,7 @@
 //! Std only on purpose: xtask is compiled before it can do anything, so it must build in seconds
 //! and must not depend on the crates that other people are editing.
 
+mod bench;
 mod checks;
 mod cmd;
 mod demo;
@@ -40,6 +41,11 @@ Commands:
                             numbers; example `widget_metrics` of onair-tests).
   screenshots               Build the widget and the server, then take the README's
                             pictures into docs/screenshots/ (example `screenshots`).
+  bench [args...]           Install nginx and nchan if missing, build release binaries and
+                            run the stream engine against nchan: idle streams, memory per
+                            stream, latency of changes (the README's table; bench
+                            `versus_nchan` of onair-tests). Default: 10 000 and 19 000
+                            streams, 10 changes, 3 alternating runs each.
   ci                        What .ci/run runs: the same as `test`.
   help                      Show this message.
 ";
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         Some(Some("test" | "ci")) => checks::run(&rest).map(|()| ExitCode::SUCCESS),
         Some(Some("demo")) => demo::run(&rest),
         Some(Some("widget")) if rest.is_empty() => widget::run().map(|()| ExitCode::SUCCESS),
+        Some(Some("bench")) => bench::run(&rest).map(|()| ExitCode::SUCCESS),
         Some(Some("measure")) => examples::measure(&rest).map(|()| ExitCode::SUCCESS),
         Some(Some("screenshots")) if rest.is_empty() => {
             examples::screenshots().map(|()| ExitCode::SUCCESS)

@@ -14,6 +14,9 @@ pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Debian's nginx (from `nginx-light`), the load balancer of the cluster tests.
 pub(crate) const NGINX: &str = "/usr/sbin/nginx";
 
+/// Debian's nchan module for nginx, the peer of `cargo xtask bench`.
+const NCHAN_MODULE: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
+
 /// Which commands need a tool: `demo` and `widget` install only what the widget build needs, so
 /// trying the demo does not pull in a browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +25,20 @@ pub(crate) enum Toolset {
     WidgetBuild,
     /// Everything `test` runs: the widget build plus lints and a headless browser.
     All,
+    /// What `bench` needs besides the toolchain: nginx and its nchan module.
+    Bench,
 }
+
+/// The tools of [`Toolset::Bench`].
+const BENCH_TOOLS: &[&str] = &["nginx", "nchan"];
 
 impl Toolset {
     fn includes(self, tool: &Tool) -> bool {
-        self == Toolset::All || tool.needed_for == Toolset::WidgetBuild
+        match self {
+            Toolset::All => true,
+            Toolset::WidgetBuild => tool.needed_for == Toolset::WidgetBuild,
+            Toolset::Bench => BENCH_TOOLS.contains(&tool.name),
+        }
     }
 }
 
@@ -87,6 +99,13 @@ const TOOLS: &[Tool] = &[
         needed_for: Toolset::All,
         probe: Probe::Runs(Argv::new(NGINX, &["-v"])),
         install: Install::Apt("nginx-light"),
+    },
+    // The stream engine's smoke run (and `bench`) measures against nginx with nchan.
+    Tool {
+        name: "nchan",
+        needed_for: Toolset::All,
+        probe: Probe::Runs(Argv::new("test", &["-f", NCHAN_MODULE])),
+        install: Install::Apt("libnginx-mod-nchan"),
     },
     Tool {
         name: "redis-server",
@@ -330,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn the_debian_packages_are_a_browser_a_load_balancer_and_redis() {
+    fn the_debian_packages_are_a_browser_a_load_balancer_nchan_and_redis() {
         let packages: Vec<&str> = TOOLS
             .iter()
             .filter_map(|tool| match tool.install {
@@ -340,8 +359,15 @@ mod tests {
             .collect();
         assert_eq!(
             packages,
-            ["chromium", "chromium-driver", "nginx-light", "redis-server"]
+            [
+                "chromium",
+                "chromium-driver",
+                "nginx-light",
+                "libnginx-mod-nchan",
+                "redis-server"
+            ]
         );
+        assert_eq!(names(Toolset::Bench), ["nginx", "nchan"]);
         assert!(
             TOOLS
                 .iter()
