@@ -51,6 +51,23 @@ const CLIPPY: &[&str] = &[
 const WASM_CHECK: &[&str] = &["check", "-p", "onair-shared", "--target", WASM_TARGET];
 const BUILD_SERVER: &[&str] = &["build", "-p", "onair-server", "--bin", "onair"];
 const DOCTESTS: &[&str] = &["test", "--workspace", "--doc"];
+/// A small run of `cargo xtask bench` (onair and nchan, 300 streams, 3 changes) against the debug
+/// server, built in the test profile: it proves the bench and its nchan peer still work, and that
+/// no stream fails, misses or repeats a change. The figures of a run this small mean nothing.
+const BENCH_SMOKE: &[&str] = &[
+    "test",
+    "-p",
+    "onair-tests",
+    "--bench",
+    "versus_nchan",
+    "--",
+    "--streams",
+    "300",
+    "--changes",
+    "3",
+    "--runs",
+    "1",
+];
 /// Debian's driver named explicitly: wasm-pack would otherwise look on PATH and, failing that,
 /// download one, which an offline machine cannot and which might not match Debian's chromium.
 const WIDGET_TESTS: &[&str] = &[
@@ -177,8 +194,19 @@ fn plan(options: &Options) -> Vec<Step> {
     steps.push(Step::task("build", build_label, build_server));
     steps.push(Step::task("tests", tests_label(options), run_tests));
     steps.push(Step::cargo("doctests", DOCTESTS));
+    let bench_label = cmd::display(&cmd::cargo(BENCH_SMOKE));
+    steps.push(Step::task("bench smoke", bench_label, run_bench_smoke));
     steps.push(Step::run("widget tests", "wasm-pack", WIDGET_TESTS));
     steps
+}
+
+/// The bench measures `ONAIR_RELEASE_BIN`; the smoke run gives it the debug build.
+fn run_bench_smoke(context: &mut Context) -> Result<()> {
+    let mut command = context.prepare(cmd::cargo(BENCH_SMOKE));
+    if let Some((_, binary)) = context.env.iter().find(|(key, _)| *key == "ONAIR_BIN") {
+        command.env("ONAIR_RELEASE_BIN", binary);
+    }
+    cmd::run_announced(&mut command)
 }
 
 fn build_widget(context: &mut Context) -> Result<()> {
@@ -263,6 +291,7 @@ mod tests {
                 "build",
                 "tests",
                 "doctests",
+                "bench smoke",
                 "widget tests"
             ]
         );
@@ -274,6 +303,7 @@ mod tests {
                 "build",
                 "tests",
                 "doctests",
+                "bench smoke",
                 "widget tests"
             ]
         );
@@ -294,6 +324,10 @@ mod tests {
         assert_eq!(labels[5], "cargo build -p onair-server --bin onair");
         assert_eq!(
             labels[8],
+            "cargo test -p onair-tests --bench versus_nchan -- --streams 300 --changes 3 --runs 1"
+        );
+        assert_eq!(
+            labels[9],
             "wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver widget"
         );
     }

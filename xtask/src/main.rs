@@ -28,7 +28,8 @@ Commands:
                             toolchain setup, fmt, clippy, wasm32 check of onair-shared,
                             widget build, build of `onair`, tests (nextest if installed;
                             they include the end-to-end tests in headless Chromium),
-                            doctests, widget tests in headless Chromium.
+                            doctests, a smoke run of `bench`, widget tests in headless
+                            Chromium.
                             --quick skips fmt, clippy and the wasm32 check; other args go
                             to the test runner, e.g. `cargo xtask test -- api::status`.
   widget                    Build the widget into www/pkg/, where the server build embeds
