@@ -51,8 +51,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(
             // Spans carry the path only: a query may hold `access_token`.
+            // An event stream's span lives as long as the stream; at debug
+            // level it costs nothing unless asked for (docs/streams.md).
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                let path = request.uri().path();
+                if path.ends_with("/events") {
+                    tracing::debug_span!("stream", method = %request.method(), path = %path)
+                } else {
+                    tracing::info_span!("request", method = %request.method(), path = %path)
+                }
             }),
         )
         .with_state(state)
