@@ -2,7 +2,7 @@
 //! generator: idle event streams, then status changes under them.
 //!
 //! ```sh
-//! cargo xtask bench                      # installs nginx + nchan, 10 000 and 19 000 streams, 3 runs
+//! cargo xtask bench                      # installs nginx + nchan, 10 000 and 18 500 streams, 3 runs
 //! cargo bench -p onair-tests --bench versus_nchan -- --streams 10000 --changes 10 --runs 3
 //! ```
 //!
@@ -26,7 +26,13 @@
 //!    to reading it. The next change waits until every stream has this one.
 //!
 //! `--hold S` keeps the streams idle for S seconds between 2 and 3; a stream
-//! the server or the kernel drops meanwhile is a failure.
+//! the server or the kernel drops meanwhile is a failure. `--after-healthz`
+//! sends a `GET /healthz` before each stream's request on its connection,
+//! so onair serves the streams with hyper instead of directly (a comparison
+//! of the two paths).
+//!
+//! 4. closes every stream and, two seconds later, reads the server's memory
+//!    again: what it kept, per stream that was open.
 //!
 //! The table gives the median over runs of each figure and the ratio onair
 //! ÷ nchan. Any stream that fails, misses a change or gets one twice or out
@@ -63,6 +69,8 @@ struct Args {
     /// Seconds the streams stay idle before the changes (streams that fail
     /// meanwhile count as failures).
     hold: u64,
+    /// Open each stream after a `GET /healthz` on its connection.
+    after_healthz: bool,
     /// Only onair (no nchan installed): the smoke run of the test command.
     onair_only: bool,
 }
@@ -73,6 +81,7 @@ fn parse_args() -> Args {
         changes: 10,
         runs: 3,
         hold: 0,
+        after_healthz: false,
         onair_only: false,
     };
     let mut iter = std::env::args().skip(1);
@@ -94,6 +103,7 @@ fn parse_args() -> Args {
             "--runs" => args.runs = number("--runs", &value("--runs")),
             "--hold" => args.hold = number("--hold", &value("--hold")) as u64,
             "--onair-only" => args.onair_only = true,
+            "--after-healthz" => args.after_healthz = true,
             // `cargo bench` passes `--bench`; ignore what is not ours.
             _ => {}
         }
@@ -126,7 +136,13 @@ enum Seen {
 
 /// One stream: connect from a spread source address, send the request, and
 /// report the head and then every snapshot's version.
-async fn stream(target: SocketAddr, path: String, index: usize, seen: mpsc::UnboundedSender<Seen>) {
+async fn stream(
+    target: SocketAddr,
+    path: String,
+    index: usize,
+    after_healthz: bool,
+    seen: mpsc::UnboundedSender<Seen>,
+) {
     let source = Ipv4Addr::new(127, 0, 0, 2 + (index % SOURCES as usize) as u8);
     let run = async {
         let socket = TcpSocket::new_v4().ok()?;
@@ -134,8 +150,15 @@ async fn stream(target: SocketAddr, path: String, index: usize, seen: mpsc::Unbo
             .bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
             .ok()?;
         let mut socket = socket.connect(target).await.ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\n\r\n");
+        let mut request = String::new();
+        if after_healthz {
+            // A request before the stream on the same connection: onair
+            // serves such a stream with hyper rather than directly.
+            request.push_str(&format!("GET /healthz HTTP/1.1\r\nHost: {target}\r\n\r\n"));
+        }
+        request.push_str(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\n\r\n"
+        ));
         socket.write_all(request.as_bytes()).await.ok()?;
         let mut buffer = [0u8; 2048];
         let mut pending: Vec<u8> = Vec::new();
@@ -251,11 +274,16 @@ struct Onair {
 impl Onair {
     async fn start() -> Onair {
         let database = Database::new();
+        // Nearly every descriptor for connections: the server's default cap
+        // keeps a tenth free, and this bench wants as many streams as the
+        // process limit allows.
+        let max = (descriptor_limit().saturating_sub(200)).max(16).to_string();
         let server = Server::start_with(
             &database,
             Options {
                 binary: Some(onair_release_bin()),
                 operator_token: Some(OPERATOR_TOKEN),
+                args: &["--max-connections", &max],
                 ..Options::default()
             },
         );
@@ -414,6 +442,16 @@ impl Drop for Nchan {
     }
 }
 
+/// The soft limit on open files, which the servers started here inherit.
+fn descriptor_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3)?.parse().ok())
+        .unwrap_or(1024)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -467,6 +505,8 @@ fn kernel_bytes() -> u64 {
 #[derive(Debug, Clone, Default)]
 struct Run {
     memory_per_stream: f64,
+    /// Memory still taken two seconds after the streams closed, per stream.
+    kept_per_stream: f64,
     kernel_per_stream: f64,
     /// Every delivery of every change.
     deliveries: Vec<Duration>,
@@ -478,7 +518,24 @@ struct Run {
     failures: usize,
 }
 
-async fn measure(target: &impl Target, streams: usize, changes: usize, hold: u64) -> Run {
+/// What one run does.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    streams: usize,
+    changes: usize,
+    /// Seconds idle before the changes.
+    hold: u64,
+    /// Each stream is the second request on its connection.
+    after_healthz: bool,
+}
+
+async fn measure(target: &impl Target, load: Load) -> Run {
+    let Load {
+        streams,
+        changes,
+        hold,
+        ..
+    } = load;
     let pids = target.pids();
     let memory = |pids: &[u32]| pids.iter().map(|p| pss(*p)).sum::<u64>();
     let before = memory(&pids);
@@ -491,6 +548,7 @@ async fn measure(target: &impl Target, streams: usize, changes: usize, hold: u64
             target.addr(),
             target.stream_path().to_owned(),
             index,
+            load.after_healthz,
             tx.clone(),
         )));
     }
@@ -586,6 +644,9 @@ async fn measure(target: &impl Target, streams: usize, changes: usize, hold: u64
     for task in &tasks {
         task.abort();
     }
+    // What the server keeps once every stream has closed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    run.kept_per_stream = memory(&pids).saturating_sub(before) as f64 / open.max(1) as f64;
     run.deliveries.sort();
     run.to_last.sort();
     run.answered.sort();
@@ -724,12 +785,18 @@ async fn main() {
     let snapshot = onair_snapshot().await;
     let mut failures = 0;
     for &streams in &args.streams {
+        let load = Load {
+            streams,
+            changes: args.changes,
+            hold: args.hold,
+            after_healthz: args.after_healthz,
+        };
         let mut onair_runs = Vec::new();
         let mut nchan_runs = Vec::new();
         for run in 1..=args.runs {
             eprintln!("==> {streams} streams, run {run} of {}", args.runs);
             let mut onair = Onair::start().await;
-            let measured = measure(&onair, streams, args.changes, args.hold).await;
+            let measured = measure(&onair, load).await;
             failures += measured.failures;
             onair_runs.push(measured);
             // A clean stop, so that a profiler wrapped around the server
@@ -737,7 +804,7 @@ async fn main() {
             onair.server.stop();
             if with_nchan {
                 let nchan = Nchan::start(snapshot.clone()).await;
-                let measured = measure(&nchan, streams, args.changes, args.hold).await;
+                let measured = measure(&nchan, load).await;
                 failures += measured.failures;
                 nchan_runs.push(measured);
             }

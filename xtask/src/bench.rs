@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: the stream engine against nginx + nchan, side by side (the README's
 //! numbers; bench `versus_nchan` of onair-tests). Installs nginx and nchan when missing, builds
-//! release binaries and runs the bench with a descriptor limit that holds 19 000 streams.
+//! release binaries and runs the bench with a descriptor limit that holds 18 500 streams.
 
 use std::ffi::OsString;
 use std::process::Command;
@@ -9,9 +9,9 @@ use crate::tools::{self, Toolset};
 use crate::{Result, cmd, examples, metadata};
 
 /// What a bare `cargo xtask bench` measures.
-const DEFAULT_ARGS: &[&str] = &["--streams", "10000,19000", "--changes", "10", "--runs", "3"];
+const DEFAULT_ARGS: &[&str] = &["--streams", "10000,18500", "--changes", "10", "--runs", "3"];
 
-/// Open files the bench and the servers it starts may have: 19 000 streams are 19 000
+/// Open files the bench and the servers it starts may have: 18 500 streams are 18 500
 /// descriptors on each side.
 const DESCRIPTORS: u32 = 65_536;
 
@@ -55,7 +55,7 @@ mod tests {
         assert!(shown.contains("ulimit -n 65536"), "{shown}");
         assert!(
             shown.ends_with(
-                "bench -p onair-tests --bench versus_nchan -- --streams 10000,19000 --changes 10 --runs 3"
+                "bench -p onair-tests --bench versus_nchan -- --streams 10000,18500 --changes 10 --runs 3"
             ),
             "{shown}"
         );

@@ -45,7 +45,7 @@ Commands:
   bench [args...]           Install nginx and nchan if missing, build release binaries and
                             run the stream engine against nchan: idle streams, memory per
                             stream, latency of changes (the README's table; bench
-                            `versus_nchan` of onair-tests). Default: 10 000 and 19 000
+                            `versus_nchan` of onair-tests). Default: 10 000 and 18 500
                             streams, 10 changes, 3 alternating runs each.
   ci                        What .ci/run runs: the same as `test`.
   help                      Show this message.
