@@ -13,7 +13,7 @@ pub(crate) fn binary_path(profile: &str, name: &str) -> Result<PathBuf> {
 /// Asks cargo rather than assuming `./target`: `cargo metadata` honours `CARGO_TARGET_DIR`,
 /// `build.target-dir` in config files and anything else cargo knows about, and `.ci/run`
 /// moves the target directory out of the checkout.
-fn target_dir() -> Result<PathBuf> {
+pub(crate) fn target_dir() -> Result<PathBuf> {
     let mut command = cmd::cargo(["metadata", "--format-version", "1", "--no-deps"]);
     let metadata = cmd::stdout(&mut command)?;
     json::top_level_string(&metadata, "target_directory")

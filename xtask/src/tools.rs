@@ -1,15 +1,21 @@
 //! The tools the commands need, each checked first and installed only when missing, so a warm
 //! machine pays a few fast probes and a fresh one sets itself up.
 
+use std::path::PathBuf;
 use std::process::Command;
 
-use crate::{Result, cmd, lockfile};
+use crate::{Result, cmd, lockfile, metadata};
 
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Debian's chromedriver, which matches Debian's chromium. The widget's browser tests name it
 /// explicitly so that wasm-pack never tries to download a driver of its own.
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// binaryen from npm, pinned: its `wasm-opt` shrinks the widget. Not Debian's binaryen (108), which
+/// mis-writes the two tables wasm-bindgen 0.2.130 emits (widget/Cargo.toml).
+const BINARYEN: &str = "binaryen";
+const BINARYEN_VERSION: &str = "132.0.0";
 
 /// Debian's nginx (from `nginx-light`), the load balancer of the cluster tests.
 pub(crate) const NGINX: &str = "/usr/sbin/nginx";
@@ -77,9 +83,14 @@ const TOOLS: &[Tool] = &[
             version_of: Some("wasm-bindgen"),
         },
     },
-    // No binaryen: Debian's wasm-opt (binaryen 108) corrupts wasm-bindgen
-    // 0.2.130 output, so the widget build runs without wasm-opt (see
-    // widget/Cargo.toml).
+    // npm's binaryen is wasm-opt compiled to JavaScript: it needs only node, and npm installs it
+    // into the target directory (see `wasm_opt`), leaving any system binaryen alone.
+    Tool {
+        name: "binaryen (wasm-opt)",
+        needed_for: Toolset::WidgetBuild,
+        probe: Probe::WasmOpt,
+        install: Install::Binaryen,
+    },
     Tool {
         name: "chromium",
         needed_for: Toolset::All,
@@ -139,6 +150,7 @@ pub(crate) fn ensure_tools(set: Toolset) -> Result<()> {
         match tool.install {
             Install::Run(ref argv) => cmd::run(&mut argv.command())?,
             Install::Crate { name, version_of } => install_crate(name, version_of)?,
+            Install::Binaryen => cmd::run(&mut npm_install_binaryen(&binaryen_dir()?))?,
             Install::Apt(package) => {
                 missing_packages.push((tool, package));
                 continue;
@@ -192,6 +204,8 @@ enum Probe {
         command: Argv,
         package: &'static str,
     },
+    /// [`wasm_opt`] prints `wasm-opt version` and the major of [`BINARYEN_VERSION`].
+    WasmOpt,
 }
 
 /// How to install a missing tool.
@@ -207,6 +221,8 @@ enum Install {
     },
     /// A Debian package, installed with the other missing ones in one batch.
     Apt(&'static str),
+    /// `npm install` of [`BINARYEN_VERSION`] into [`binaryen_dir`].
+    Binaryen,
 }
 
 /// A command line in a constant table.
@@ -265,7 +281,57 @@ fn problem(probe: &Probe) -> Result<Option<String>> {
                 printed.trim()
             )))
         }
+        Probe::WasmOpt => {
+            let mut version = Command::new(wasm_opt()?);
+            version.arg("--version");
+            let Ok(printed) = cmd::stdout(&mut version) else {
+                return Ok(missing);
+            };
+            if is_pinned_wasm_opt(&printed) {
+                return Ok(None);
+            }
+            Ok(Some(format!(
+                "prints `{}`, not binaryen {BINARYEN_VERSION}",
+                printed.trim()
+            )))
+        }
     }
+}
+
+/// Where npm installs binaryen: in the target directory, so that `cargo clean` removes it like
+/// any other build output, and a version of its own per pinned version.
+fn binaryen_dir() -> Result<PathBuf> {
+    Ok(metadata::target_dir()?.join(format!("{BINARYEN}-{BINARYEN_VERSION}")))
+}
+
+/// The `wasm-opt` the widget build runs: npm's, never one on PATH.
+pub(crate) fn wasm_opt() -> Result<PathBuf> {
+    Ok(binaryen_dir()?.join("node_modules/binaryen/bin/wasm-opt"))
+}
+
+/// `wasm-opt version 132 (version_132)` for 132.0.0.
+fn is_pinned_wasm_opt(printed: &str) -> bool {
+    let major = BINARYEN_VERSION
+        .split('.')
+        .next()
+        .unwrap_or(BINARYEN_VERSION);
+    printed
+        .split_whitespace()
+        .take(3)
+        .eq(["wasm-opt", "version", major])
+}
+
+/// `npm install` of exactly the pinned binaryen into `dir`, which needs no package.json of its
+/// own and gets none (nor a lockfile): the version is pinned here.
+fn npm_install_binaryen(dir: &std::path::Path) -> Command {
+    let mut command = Command::new("npm");
+    command
+        .args(["install", "--prefix"])
+        .arg(dir)
+        .args(["--no-save", "--no-package-lock", "--no-audit", "--no-fund"])
+        .arg(format!("{BINARYEN}@{BINARYEN_VERSION}"))
+        .current_dir(cmd::project_root());
+    command
 }
 
 fn install_crate(name: &str, version_of: Option<&str>) -> Result<()> {
@@ -332,6 +398,7 @@ mod tests {
                 "rust target wasm32-unknown-unknown",
                 "wasm-pack",
                 "wasm-bindgen-cli",
+                "binaryen (wasm-opt)",
             ]
         );
         let all = names(Toolset::All);
@@ -386,6 +453,19 @@ mod tests {
         );
         let command = cargo_install("wasm-pack", None, true);
         assert_eq!(cmd::display(&command), "cargo install wasm-pack --locked");
+    }
+
+    #[test]
+    fn binaryen_comes_from_npm_at_the_pinned_version() {
+        let command = npm_install_binaryen(std::path::Path::new("/t/binaryen-132.0.0"));
+        assert_eq!(
+            cmd::display(&command),
+            "npm install --prefix /t/binaryen-132.0.0 --no-save --no-package-lock --no-audit \
+             --no-fund binaryen@132.0.0"
+        );
+        assert!(is_pinned_wasm_opt("wasm-opt version 132 (version_132)\n"));
+        assert!(!is_pinned_wasm_opt("wasm-opt version 108"));
+        assert!(!is_pinned_wasm_opt("wasm-opt version 1320"));
     }
 
     #[test]
