@@ -44,9 +44,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(service::router())
         .merge(app::router())
         .fallback(|| async { Error::not_found("not_found", "there is nothing at this path") })
-        .method_not_allowed_fallback(|| async {
-            Error::MethodNotAllowed
-        })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(
