@@ -475,6 +475,7 @@ async fn notifications(
             .collect();
         (emails, to_push)
     });
+    let to_push = without_dashboards_elsewhere(writer, to_push, &conversation.account_id).await;
     if !to_push.is_empty() {
         let subscriptions = writer
             .hub()
@@ -491,6 +492,33 @@ async fn notifications(
         ));
     }
     Ok(items)
+}
+
+/// In a cluster, `agents` without those whose dashboard is open on another
+/// node: the store knows at once, this node's model only once that node's
+/// announcement arrived. (A store that cannot answer leaves them all: a push
+/// too many, rather than a message nobody hears of.)
+async fn without_dashboards_elsewhere(
+    writer: &Writer<'_>,
+    mut agents: HashSet<String>,
+    account_id: &str,
+) -> HashSet<String> {
+    let hub = writer.hub();
+    let Some(cluster) = &hub.cluster else {
+        return agents;
+    };
+    if agents.is_empty() {
+        return agents;
+    }
+    match cluster
+        .store
+        .agents_streaming(account_id, hub.alive_after())
+        .await
+    {
+        Ok(streaming) => agents.retain(|id| !streaming.contains(id)),
+        Err(e) => tracing::warn!(error = %e, "could not read the cluster's agent streams"),
+    }
+    agents
 }
 
 /// The digest an agent's reply joins or starts (docs/notifications.md): when

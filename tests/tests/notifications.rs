@@ -451,3 +451,91 @@ async fn a_visitor_connected_to_another_node_gets_no_email_for_a_reply_they_saw(
     assert!(body.contains("Sent by email"), "{body}");
     assert!(!body.contains("Seen live"), "{body}");
 }
+
+/// The receiver's public key and authentication secret of RFC 8291,
+/// Appendix A: a valid device subscription without a key generator here.
+/// (The payload's encryption is checked in the server's own push tests.)
+const RFC8291_P256DH: &str =
+    "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+const RFC8291_AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+
+#[tokio::test]
+async fn a_dashboard_open_on_another_node_holds_back_the_push() {
+    use onair_tests::cluster::{Cluster, PgDatabase, RedisServer};
+
+    let service = Receiver::start().await;
+    let database = PgDatabase::fresh();
+    let redis = RedisServer::start();
+    let nodes = Cluster::start(2, &database, &redis, &["--push-allow-loopback"]);
+    let owner = nodes[0].create_account("acme").await;
+    let (status, body) = nodes[0]
+        .request(
+            Method::PUT,
+            "/api/v1/me/push",
+            Some(&owner),
+            json!({"endpoint": service.url("/push/phone"), "expirationTime": null,
+                   "keys": {"p256dh": RFC8291_P256DH, "auth": RFC8291_AUTH}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // The owner's dashboard on another device is open on node 1; the
+    // visitor writes through node 0.
+    let desk = nodes[1]
+        .login_ok("acme", &owner_email("acme"), PASSWORD)
+        .await;
+    let mut dashboard = nodes[1]
+        .events(&format!("/api/v1/me/events?access_token={desk}"))
+        .await;
+    dashboard
+        .next_event()
+        .await
+        .expect("the dashboard's first event");
+    let (status, started) = nodes[0]
+        .request(
+            Method::POST,
+            "/api/v1/accounts/acme/conversations",
+            None,
+            json!({"visitor_token": "visitor-token-pushed-0123456789ab",
+                   "name": "Vic Visitor", "email": "vic@visitor.example",
+                   "text": "Anyone there?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("conversation id")
+        .to_owned();
+    // Longer than a push takes when one is due (see below).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        service.all().is_empty(),
+        "the open dashboard shows the message: {:#?}",
+        service.all()
+    );
+
+    // Closed on node 1: node 0's next visitor message is pushed to the phone.
+    drop(dashboard);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.all().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no push after the dashboard closed"
+        );
+        let (status, body) = nodes[0]
+            .request(
+                Method::POST,
+                &format!("/api/v1/accounts/acme/conversations/{id}/messages"),
+                None,
+                json!({"visitor_token": "visitor-token-pushed-0123456789ab", "text": "Hello?"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let pushes = service.all();
+    assert!(
+        pushes.iter().all(|p| p.path == "/push/phone"),
+        "{pushes:#?}"
+    );
+}

@@ -658,6 +658,13 @@ pub trait ClusterStore: Send + Sync + fmt::Debug + 'static {
         conversation_id: &str,
         alive_after: Timestamp,
     ) -> StoreResult<bool>;
+    /// The agents of an account with an agent stream (a dashboard) open on
+    /// a node alive after `alive_after`.
+    async fn agents_streaming(
+        &self,
+        account_id: &str,
+        alive_after: Timestamp,
+    ) -> StoreResult<std::collections::HashSet<String>>;
     /// Claims a conversation's due automatic reply for this node: true for
     /// exactly one caller while the conversation still waits since `since`
     /// without a reply in that wait.

@@ -1733,6 +1733,28 @@ impl ClusterStore for PostgresStore {
         get(&row, 0)
     }
 
+    async fn agents_streaming(
+        &self,
+        account_id: &str,
+        alive_after: Timestamp,
+    ) -> StoreResult<std::collections::HashSet<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT DISTINCT s.agent_id FROM session_streams ss
+                 JOIN nodes n ON n.id = ss.node_id
+                 JOIN sessions s ON s.id = ss.session_id
+                 JOIN agents a ON a.id = s.agent_id
+                 WHERE a.account_id = $1 AND ss.streams > 0
+                   AND n.heartbeat_at >= $2 AND NOT n.stopped",
+                &[&account_id, &millis(alive_after)],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|row| get(row, 0)).collect()
+    }
+
     async fn set_streams(&self, session_id: &str, node_id: &str, streams: u32) -> StoreResult<()> {
         let client = self.client().await?;
         let result =
