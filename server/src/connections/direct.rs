@@ -214,6 +214,11 @@ fn streams_runtime() -> &'static tokio::runtime::Runtime {
 
 /// Answers the request; the body to forward when the answer is an event
 /// stream (its head is written), else `None` (the answer is written whole).
+/// The send buffer of an event stream's socket (`SO_SNDBUF`; Linux doubles
+/// it for its own bookkeeping): room for a large first snapshot and a burst
+/// of changes, while a reader that does not read holds at most this much.
+const STREAM_SEND_BUFFER: usize = 32 * 1024;
+
 async fn answer(
     stream: &mut TcpStream,
     head: Box<Head>,
@@ -243,6 +248,12 @@ async fn answer(
         out.extend_from_slice(&bytes);
         stream.write_all(&out).await?;
         return Ok(None);
+    }
+    // A fixed send buffer: the kernel's autotuning would let a reader that
+    // stopped reading queue up to `tcp_wmem`'s maximum (4 MiB by default) of
+    // frames it will never need, since only the newest snapshot matters.
+    if let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(STREAM_SEND_BUFFER) {
+        tracing::debug!(error = %e, "could not set an event stream's send buffer");
     }
     let head = response_head(&Response::from_parts(parts, ()), None);
     stream.write_all(&head).await?;

@@ -311,6 +311,95 @@ async fn versions_strictly_increase_with_every_pushed_change_and_never_repeat() 
     assert_eq!(last["version"].as_u64(), site_versions.last().copied());
 }
 
+/// A chat box that stops reading (a frozen tab, a stalled network) piles
+/// nothing up on the server: while its socket is full the stream takes no
+/// frame for it, and when it reads again it gets the newest snapshot, with
+/// versions that only went up (docs/streams.md).
+#[tokio::test]
+async fn a_reader_that_stops_reading_gets_only_the_newest_snapshot_when_it_drains() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CHANGES: usize = 2000;
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(2048)
+        .expect("a small receive buffer");
+    let mut reader = socket.connect(app.addr).await.expect("connect");
+    reader
+        .write_all(
+            format!("GET /api/v1/accounts/{SLUG}/status/events HTTP/1.1\r\nHost: onair\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("request");
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let frames = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        text.split("\n\n")
+            .filter_map(|block| {
+                let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+                serde_json::from_str::<Value>(data).ok()
+            })
+            .collect::<Vec<_>>()
+    };
+    while frames(&received).is_empty() {
+        let n = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut chunk))
+            .await
+            .expect("the first snapshot")
+            .expect("read");
+        assert!(n > 0, "the stream closed");
+        received.extend_from_slice(&chunk[..n]);
+    }
+
+    // The reader stops reading while the status changes many times.
+    let mut last = String::new();
+    for i in 0..CHANGES {
+        last = if i % 2 == 0 { "online" } else { "busy" }.to_owned();
+        app.set_status(&owner, &last).await;
+    }
+    let newest = app.status(SLUG, None).await;
+    assert_eq!(newest["status"], last.as_str());
+
+    // It drains: the newest snapshot comes, after only a few of the others.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = frames(&received);
+        if events
+            .last()
+            .is_some_and(|e| e["version"] == newest["version"])
+        {
+            break;
+        }
+        let n = tokio::time::timeout_at(deadline.into(), reader.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("the newest snapshot never came: {events:?}"))
+            .expect("read");
+        assert!(n > 0, "the stream closed");
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let events = frames(&received);
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| e["version"].as_u64().expect("version"))
+        .collect();
+    assert!(
+        versions.windows(2).all(|pair| pair[0] < pair[1]),
+        "never a duplicate or an older snapshot after a newer one: {versions:?}"
+    );
+    assert_eq!(events.last(), Some(&newest));
+    // What the socket's buffers held while the reader was away (about 200
+    // frames in 64 KiB), and the newest: far fewer than the changes made.
+    // (With the kernel's send-buffer autotuning every change was queued.)
+    assert!(
+        events.len() < CHANGES / 4,
+        "{} of {CHANGES} changes were queued for a reader that did not read",
+        events.len()
+    );
+}
+
 #[tokio::test]
 async fn versions_keep_increasing_across_a_restart() {
     let app = spawn_app().await;
