@@ -11,12 +11,15 @@
 //!   [`model::derive`], the rule of docs/status.md
 //! - [`conversation`]: the automatic replies to visitors (docs/conversations.md): when
 //!   one is due, and the default texts in every chat box language.
+//! - [`sse`]: reading an event stream, for clients other than a browser (the
+//!   tests and benchmarks).
 //! - [`wire`]: the JSON shapes clients see (status snapshot, agent, site event,
 //!   conversation, message).
 
 pub mod conversation;
 pub mod model;
 pub mod office_hours;
+pub mod sse;
 pub mod validate;
 pub mod wire;
 

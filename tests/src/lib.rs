@@ -479,7 +479,7 @@ pub async fn open_events(client: &reqwest::Client, url: String) -> Result<Sse, S
     }
     Ok(Sse {
         response,
-        buffer: String::new(),
+        parser: onair_shared::sse::SseParser::new(),
     })
 }
 
@@ -517,36 +517,28 @@ pub struct Event {
     pub data: Value,
 }
 
-/// A minimal SSE reader.
+/// An event stream's reader (the shared parser of `onair_shared::sse`).
 #[derive(Debug)]
 pub struct Sse {
     pub response: reqwest::Response,
-    pub buffer: String,
+    pub parser: onair_shared::sse::SseParser,
 }
 
 impl Sse {
     /// The next event, or None when the stream ended.
     pub async fn next_event(&mut self) -> Option<Event> {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = None;
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event: ") {
-                        event = Some(name.to_owned());
-                    } else if let Some(chunk) = line.strip_prefix("data: ") {
-                        data.push_str(chunk);
-                    }
+            while let Some(frame) = self.parser.next() {
+                if let onair_shared::sse::SseFrame::Event(event) = frame {
+                    let data = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                    return Some(Event {
+                        event: event.event,
+                        data,
+                    });
                 }
-                if let Some(event) = event {
-                    let data = serde_json::from_str(&data).unwrap_or(Value::Null);
-                    return Some(Event { event, data });
-                }
-                continue;
             }
             match self.response.chunk().await {
-                Ok(Some(bytes)) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Some(bytes)) => self.parser.feed(&bytes),
                 Ok(None) | Err(_) => return None,
             }
         }

@@ -464,10 +464,11 @@ pub(crate) struct Event {
     pub(crate) data: Value,
 }
 
-/// A minimal SSE reader over a real HTTP response.
+/// An event stream's reader over a real HTTP response (the shared parser
+/// of `onair_shared::sse`).
 pub(crate) struct Sse {
     stream: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
+    parser: onair_shared::sse::SseParser,
     /// Comments seen (keep-alives), for tests that count them.
     pub(crate) comments: usize,
 }
@@ -476,7 +477,7 @@ impl Sse {
     fn new(response: reqwest::Response) -> Sse {
         Sse {
             stream: response.bytes_stream().boxed(),
-            buffer: String::new(),
+            parser: onair_shared::sse::SseParser::new(),
             comments: 0,
         }
     }
@@ -503,16 +504,22 @@ impl Sse {
 
     /// None when the stream has ended.
     pub(crate) async fn next_event(&mut self) -> Option<Event> {
+        use onair_shared::sse::SseFrame;
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if let Some(event) = self.parse(&block) {
-                    return Some(event);
+            while let Some(frame) = self.parser.next() {
+                match frame {
+                    SseFrame::Comment(_) => self.comments += 1,
+                    SseFrame::Event(event) => {
+                        return Some(Event {
+                            event: event.event,
+                            id: event.id,
+                            data: serde_json::from_str(&event.data).unwrap_or(Value::Null),
+                        });
+                    }
                 }
-                continue;
             }
             match self.stream.next().await {
-                Some(Ok(bytes)) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Some(Ok(bytes)) => self.parser.feed(&bytes),
                 Some(Err(_)) | None => return None,
             }
         }
@@ -523,26 +530,5 @@ impl Sse {
         tokio::time::timeout(within, async { while self.next_event().await.is_some() {} })
             .await
             .is_ok()
-    }
-
-    fn parse(&mut self, block: &str) -> Option<Event> {
-        let (mut event, mut id, mut data) = (None, None, String::new());
-        for line in block.lines() {
-            if line.starts_with(':') {
-                self.comments += 1;
-            } else if let Some(v) = line.strip_prefix("event: ") {
-                event = Some(v.to_owned());
-            } else if let Some(v) = line.strip_prefix("id: ") {
-                id = Some(v.to_owned());
-            } else if let Some(v) = line.strip_prefix("data: ") {
-                data.push_str(v);
-            }
-        }
-        let event = event?;
-        Some(Event {
-            event,
-            id,
-            data: serde_json::from_str(&data).unwrap_or(Value::Null),
-        })
     }
 }

@@ -336,12 +336,16 @@ async fn a_reader_that_stops_reading_gets_only_the_newest_snapshot_when_it_drain
         .expect("request");
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
+    // The snapshots in what arrived (after the answer's head).
     let frames = |bytes: &[u8]| {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        text.split("\n\n")
-            .filter_map(|block| {
-                let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
-                serde_json::from_str::<Value>(data).ok()
+        let mut parser = onair_shared::sse::SseParser::new();
+        parser.feed(bytes);
+        std::iter::from_fn(|| parser.next())
+            .filter_map(|frame| match frame {
+                onair_shared::sse::SseFrame::Event(e) => {
+                    serde_json::from_str::<Value>(&e.data).ok()
+                }
+                onair_shared::sse::SseFrame::Comment(_) => None,
             })
             .collect::<Vec<_>>()
     };
