@@ -8,7 +8,6 @@ mod checks;
 mod cmd;
 mod demo;
 mod examples;
-mod json;
 mod lockfile;
 mod metadata;
 mod tools;
@@ -33,7 +32,7 @@ Commands:
                             --quick skips fmt, clippy and the wasm32 check; other args go
                             to the test runner, e.g. `cargo xtask test -- api::status`.
   widget                    Build the widget into www/pkg/, where the server build embeds
-                            it from (wasm-pack, then wasm-opt -Oz of binaryen 132 from
+                            it from (cargo, wasm-bindgen, then wasm-opt -Oz of binaryen 132 from
                             npm, installed if missing), and print the sizes of its wasm
                             and JS.
   demo [args...]            Build the widget and the release server, then run

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Result, cmd, json};
+use crate::{Result, cmd};
 
 /// The path of binary `name` built with `profile` (`debug` or `release`).
 pub(crate) fn binary_path(profile: &str, name: &str) -> Result<PathBuf> {
@@ -16,7 +16,10 @@ pub(crate) fn binary_path(profile: &str, name: &str) -> Result<PathBuf> {
 pub(crate) fn target_dir() -> Result<PathBuf> {
     let mut command = cmd::cargo(["metadata", "--format-version", "1", "--no-deps"]);
     let metadata = cmd::stdout(&mut command)?;
-    json::top_level_string(&metadata, "target_directory")
+    let metadata: serde_json::Value = serde_json::from_str(&metadata)
+        .map_err(|error| format!("`cargo metadata` printed no JSON: {error}"))?;
+    metadata["target_directory"]
+        .as_str()
         .map(PathBuf::from)
-        .map_err(|error| format!("cannot read the target directory from `cargo metadata`: {error}"))
+        .ok_or_else(|| "`cargo metadata` names no target directory".to_owned())
 }
