@@ -319,8 +319,8 @@ mod tests {
             "cargo clippy --workspace --all-targets -- -D warnings"
         );
         assert!(labels[4].starts_with(
-            "wasm-pack build widget --target web --profile widget --out-dir ../www/pkg \
-             --no-pack --no-typescript, then wasm-opt -Oz "
+            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget, \
+             then wasm-bindgen --target web "
         ));
         assert_eq!(labels[5], "cargo build -p onair-server --bin onair");
         assert_eq!(

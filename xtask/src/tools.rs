@@ -27,7 +27,7 @@ const NCHAN_MODULE: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
 /// trying the demo does not pull in a browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Toolset {
-    /// What `wasm-pack build` of the widget needs.
+    /// What the widget build needs (`cargo xtask widget`, and so the demo).
     WidgetBuild,
     /// Everything `test` runs: the widget build plus lints and a headless browser.
     All,
@@ -62,15 +62,16 @@ const TOOLS: &[Tool] = &[
     },
     Tool {
         name: "wasm-pack",
-        needed_for: Toolset::WidgetBuild,
+        // The widget tests run through it; the build calls wasm-bindgen itself.
+        needed_for: Toolset::All,
         probe: Probe::Runs(Argv::new("wasm-pack", &["--version"])),
         install: Install::Crate {
             name: "wasm-pack",
             version_of: None,
         },
     },
-    // wasm-pack runs the `wasm-bindgen` on PATH only if its version is exactly the library's, and
-    // otherwise downloads one, which an offline machine cannot.
+    // The CLI must be exactly the library's version (it refuses others), and wasm-pack (for the
+    // widget tests) would otherwise download one, which an offline machine cannot.
     Tool {
         name: "wasm-bindgen-cli",
         needed_for: Toolset::WidgetBuild,
@@ -347,9 +348,10 @@ fn install_crate(name: &str, version_of: Option<&str>) -> Result<()> {
 }
 
 /// `cargo install name`: exactly `version` if given, replacing any other installed version, which
-/// `cargo install` would otherwise keep.
+/// `cargo install` would otherwise keep. Built `--debug`: these tools process one small wasm
+/// file, where their speed does not show, and an unoptimised build takes far less time.
 fn cargo_install(name: &str, version: Option<&str>, locked: bool) -> Command {
-    let mut command = cmd::cargo(["install", name]);
+    let mut command = cmd::cargo(["install", "--debug", name]);
     if let Some(version) = version {
         command.args(["--version", version]);
     }
@@ -396,7 +398,6 @@ mod tests {
             names(Toolset::WidgetBuild),
             [
                 "rust target wasm32-unknown-unknown",
-                "wasm-pack",
                 "wasm-bindgen-cli",
                 "binaryen (wasm-opt)",
             ]
@@ -404,6 +405,7 @@ mod tests {
         let all = names(Toolset::All);
         assert_eq!(all.len(), TOOLS.len());
         for tool in [
+            "wasm-pack",
             "chromium",
             "chromium-driver",
             "nginx",
@@ -449,10 +451,13 @@ mod tests {
         let command = cargo_install("wasm-bindgen-cli", Some("0.2.130"), true);
         assert_eq!(
             cmd::display(&command),
-            "cargo install wasm-bindgen-cli --version 0.2.130 --locked --force"
+            "cargo install --debug wasm-bindgen-cli --version 0.2.130 --locked --force"
         );
         let command = cargo_install("wasm-pack", None, true);
-        assert_eq!(cmd::display(&command), "cargo install wasm-pack --locked");
+        assert_eq!(
+            cmd::display(&command),
+            "cargo install --debug wasm-pack --locked"
+        );
     }
 
     #[test]

@@ -1,29 +1,41 @@
 //! `cargo xtask widget`: the widget's wasm build in `www/pkg/`, which `server/build.rs` embeds
 //! into the `onair` binary. Build it before the server, or the server answers `/widget/*` with 503.
 //!
-//! Two commands: `wasm-pack build` (cargo, then wasm-bindgen), then binaryen's `wasm-opt -Oz` on
-//! the wasm it made, in place. wasm-pack's own wasm-opt step stays off (widget/Cargo.toml): it
-//! would run whichever `wasm-opt` is on PATH, and Debian's corrupts wasm-bindgen's output.
+//! Three commands: cargo builds the crate for wasm32, wasm-bindgen makes the JavaScript glue
+//! and the final wasm from it (what `wasm-pack build` runs, without wasm-pack, which the build does
+//! not need: the widget tests do), then binaryen's `wasm-opt -Oz` rewrites the wasm in place.
+//! The `wasm-opt` is the one [`tools`] installs, not whichever is on PATH: Debian's corrupts
+//! wasm-bindgen's output.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::tools::{self, Toolset};
-use crate::{Result, cmd};
+use crate::{Result, cmd, metadata};
 
-/// `wasm-pack build` arguments. `--out-dir` is relative to the crate, so this is `www/pkg/`; the
-/// `widget` profile in the workspace Cargo.toml optimises for size.
-const BUILD: &[&str] = &[
+/// The cargo build: the `widget` profile in the workspace Cargo.toml optimises for size.
+const COMPILE: &[&str] = &[
     "build",
-    "widget",
+    "-p",
+    "onair-widget",
     "--target",
-    "web",
+    tools::WASM_TARGET,
     "--profile",
     "widget",
-    "--out-dir",
-    "../www/pkg",
-    "--no-pack",
+];
+
+/// What [`COMPILE`] makes, relative to the target directory.
+const COMPILED: &str = "wasm32-unknown-unknown/widget/onair_widget.wasm";
+
+/// wasm-bindgen's arguments before the input: an ES module for browsers, no TypeScript
+/// declarations, and mangled names left alone (the size wasm-pack's widget profile had).
+const BINDGEN: &[&str] = &[
+    "--target",
+    "web",
     "--no-typescript",
+    "--no-demangle",
+    "--out-dir",
+    PKG,
 ];
 
 /// Where the build lands, relative to the workspace root.
@@ -64,13 +76,21 @@ pub(crate) fn build() -> Result<()> {
 
 /// [`build`] with each command passed through `prepare` (the checks add their environment).
 pub(crate) fn build_with(prepare: impl Fn(Command) -> Command) -> Result<()> {
-    cmd::run(&mut prepare(build_command()))?;
+    cmd::run(&mut prepare(compile_command()))?;
+    cmd::run(&mut prepare(bindgen_command(&metadata::target_dir()?)))?;
     cmd::run(&mut prepare(optimise_command(&tools::wasm_opt()?)))?;
     print_sizes()
 }
 
-pub(crate) fn build_command() -> Command {
-    cmd::program("wasm-pack", BUILD)
+pub(crate) fn compile_command() -> Command {
+    cmd::cargo(COMPILE)
+}
+
+/// `wasm-bindgen` writing the glue and the wasm into `www/pkg/` from the build in `target_dir`.
+pub(crate) fn bindgen_command(target_dir: &Path) -> Command {
+    let mut command = cmd::program("wasm-bindgen", BINDGEN);
+    command.arg(target_dir.join(COMPILED));
+    command
 }
 
 /// `wasm-opt` (the one [`tools`] installs) rewriting the wasm in `www/pkg/` in place.
@@ -84,11 +104,12 @@ pub(crate) fn optimise_command(wasm_opt: &Path) -> Command {
     command
 }
 
-/// The two commands, for a progress line.
+/// The three commands, for a progress line.
 pub(crate) fn build_label() -> String {
     format!(
-        "{}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}",
-        cmd::display(&build_command()),
+        "{}, then wasm-bindgen {} <target>/{COMPILED}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}",
+        cmd::display(&compile_command()),
+        BINDGEN.join(" "),
         WASM_OPT.join(" ")
     )
 }
@@ -113,9 +134,13 @@ mod tests {
     #[test]
     fn the_build_writes_where_the_server_embeds_from() {
         assert_eq!(
-            cmd::display(&build_command()),
-            "wasm-pack build widget --target web --profile widget --out-dir ../www/pkg \
-             --no-pack --no-typescript"
+            cmd::display(&compile_command()),
+            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget"
+        );
+        assert_eq!(
+            cmd::display(&bindgen_command(Path::new("/t"))),
+            "wasm-bindgen --target web --no-typescript --no-demangle --out-dir www/pkg \
+             /t/wasm32-unknown-unknown/widget/onair_widget.wasm"
         );
     }
 
@@ -129,7 +154,7 @@ mod tests {
              --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm"
         );
         assert!(build_label().ends_with(
-            "--no-typescript, then wasm-opt -Oz --enable-bulk-memory --enable-multivalue \
+            "<target>/wasm32-unknown-unknown/widget/onair_widget.wasm, then wasm-opt -Oz --enable-bulk-memory --enable-multivalue \
              --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
              --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm"
         ));
