@@ -212,13 +212,13 @@ fn streams_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Answers the request; the body to forward when the answer is an event
-/// stream (its head is written), else `None` (the answer is written whole).
 /// The send buffer of an event stream's socket (`SO_SNDBUF`; Linux doubles
 /// it for its own bookkeeping): room for a large first snapshot and a burst
 /// of changes, while a reader that does not read holds at most this much.
 const STREAM_SEND_BUFFER: usize = 32 * 1024;
 
+/// Answers the request; the body to forward when the answer is an event
+/// stream (its head is written), else `None` (the answer is written whole).
 async fn answer(
     stream: &mut TcpStream,
     head: Box<Head>,
