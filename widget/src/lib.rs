@@ -23,6 +23,14 @@ mod storage;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+/// The allocator: lol_alloc's free list (a few hundred bytes of wasm) instead of Rust's default
+/// dlmalloc (about 8 KB). A chat box makes few, small allocations on one thread; the spin lock
+/// around it costs nothing there and keeps `unsafe` out of this crate.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 /// Shows the chat box for `account` (and `group`, if any) in the page, in `lang` (a BCP 47
 /// tag; else the browser's language; else English), following the status stream at
 /// `origin` (the server's origin, e.g. `https://chat.example.com`).

@@ -32,9 +32,9 @@ Commands:
                             --quick skips fmt, clippy and the wasm32 check; other args go
                             to the test runner, e.g. `cargo xtask test -- api::status`.
   widget                    Build the widget into www/pkg/, where the server build embeds
-                            it from (cargo, wasm-bindgen, then wasm-opt -Oz of binaryen 132 from
-                            npm, installed if missing), and print the sizes of its wasm
-                            and JS.
+                            it from (cargo, wasm-bindgen, wasm-opt -Oz of binaryen 132 and
+                            terser, both from npm and installed if missing), and print the
+                            sizes of its wasm and JS.
   demo [args...]            Build the widget and the release server, then run
                             `onair serve --demo [args...]`.
   measure [--loads N]       Build the widget and the release server, then measure in

@@ -13,9 +13,23 @@ pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// binaryen from npm, pinned: its `wasm-opt` shrinks the widget. Not Debian's binaryen (108), which
-/// mis-writes the two tables wasm-bindgen 0.2.130 emits (widget/Cargo.toml).
-const BINARYEN: &str = "binaryen";
-const BINARYEN_VERSION: &str = "132.0.0";
+/// mis-writes the two tables wasm-bindgen 0.2.130 emits (widget/Cargo.toml). It prints
+/// `wasm-opt version 132 (version_132)` for 132.0.0.
+const BINARYEN: NpmTool = NpmTool {
+    package: "binaryen",
+    version: "132.0.0",
+    bin: "node_modules/binaryen/bin/wasm-opt",
+    prints: &["wasm-opt", "version", "132"],
+};
+
+/// terser from npm, pinned: it minifies the widget's JavaScript glue (wasm-bindgen writes it
+/// readable, with the doc comments of the exported functions). It prints `terser 5.51.4`.
+const TERSER: NpmTool = NpmTool {
+    package: "terser",
+    version: "5.51.4",
+    bin: "node_modules/terser/bin/terser",
+    prints: &["terser", "5.51.4"],
+};
 
 /// Debian's nginx (from `nginx-light`), the load balancer of the cluster tests.
 pub(crate) const NGINX: &str = "/usr/sbin/nginx";
@@ -85,12 +99,18 @@ const TOOLS: &[Tool] = &[
         },
     },
     // npm's binaryen is wasm-opt compiled to JavaScript: it needs only node, and npm installs it
-    // into the target directory (see `wasm_opt`), leaving any system binaryen alone.
+    // into the target directory (see `NpmTool::dir`), leaving any system binaryen alone.
     Tool {
         name: "binaryen (wasm-opt)",
         needed_for: Toolset::WidgetBuild,
-        probe: Probe::WasmOpt,
-        install: Install::Binaryen,
+        probe: Probe::Npm(BINARYEN),
+        install: Install::Npm(BINARYEN),
+    },
+    Tool {
+        name: "terser",
+        needed_for: Toolset::WidgetBuild,
+        probe: Probe::Npm(TERSER),
+        install: Install::Npm(TERSER),
     },
     Tool {
         name: "chromium",
@@ -151,7 +171,7 @@ pub(crate) fn ensure_tools(set: Toolset) -> Result<()> {
         match tool.install {
             Install::Run(ref argv) => cmd::run(&mut argv.command())?,
             Install::Crate { name, version_of } => install_crate(name, version_of)?,
-            Install::Binaryen => cmd::run(&mut npm_install_binaryen(&binaryen_dir()?))?,
+            Install::Npm(tool) => cmd::run(&mut tool.install_command()?)?,
             Install::Apt(package) => {
                 missing_packages.push((tool, package));
                 continue;
@@ -205,8 +225,8 @@ enum Probe {
         command: Argv,
         package: &'static str,
     },
-    /// [`wasm_opt`] prints `wasm-opt version` and the major of [`BINARYEN_VERSION`].
-    WasmOpt,
+    /// The npm tool's program prints the words [`NpmTool::prints`] first.
+    Npm(NpmTool),
 }
 
 /// How to install a missing tool.
@@ -222,8 +242,8 @@ enum Install {
     },
     /// A Debian package, installed with the other missing ones in one batch.
     Apt(&'static str),
-    /// `npm install` of [`BINARYEN_VERSION`] into [`binaryen_dir`].
-    Binaryen,
+    /// `npm install` of the pinned version into [`NpmTool::dir`].
+    Npm(NpmTool),
 }
 
 /// A command line in a constant table.
@@ -282,57 +302,80 @@ fn problem(probe: &Probe) -> Result<Option<String>> {
                 printed.trim()
             )))
         }
-        Probe::WasmOpt => {
-            let mut version = Command::new(wasm_opt()?);
+        Probe::Npm(tool) => {
+            let mut version = Command::new(tool.program()?);
             version.arg("--version");
             let Ok(printed) = cmd::stdout(&mut version) else {
                 return Ok(missing);
             };
-            if is_pinned_wasm_opt(&printed) {
+            if tool.is_pinned(&printed) {
                 return Ok(None);
             }
             Ok(Some(format!(
-                "prints `{}`, not binaryen {BINARYEN_VERSION}",
-                printed.trim()
+                "prints `{}`, not {} {}",
+                printed.trim(),
+                tool.package,
+                tool.version
             )))
         }
     }
 }
 
-/// Where npm installs binaryen: in the target directory, so that `cargo clean` removes it like
-/// any other build output, and a version of its own per pinned version.
-fn binaryen_dir() -> Result<PathBuf> {
-    Ok(metadata::target_dir()?.join(format!("{BINARYEN}-{BINARYEN_VERSION}")))
+/// A program from an npm package, pinned to one version and installed into the target directory
+/// without a package.json of its own (nor a lockfile): the version is pinned here.
+#[derive(Clone, Copy, Debug)]
+struct NpmTool {
+    package: &'static str,
+    version: &'static str,
+    /// The program, relative to [`NpmTool::dir`].
+    bin: &'static str,
+    /// The first words the program prints for `--version` when it is the pinned version.
+    prints: &'static [&'static str],
 }
 
-/// The `wasm-opt` the widget build runs: npm's, never one on PATH.
+impl NpmTool {
+    /// In the target directory, so that `cargo clean` removes it like any other build output,
+    /// and a directory of its own per pinned version.
+    fn dir(&self) -> Result<PathBuf> {
+        Ok(metadata::target_dir()?.join(format!("{}-{}", self.package, self.version)))
+    }
+
+    fn program(&self) -> Result<PathBuf> {
+        Ok(self.dir()?.join(self.bin))
+    }
+
+    fn is_pinned(&self, printed: &str) -> bool {
+        printed
+            .split_whitespace()
+            .take(self.prints.len())
+            .eq(self.prints.iter().copied())
+    }
+
+    fn install_command(&self) -> Result<Command> {
+        Ok(self.install_into(&self.dir()?))
+    }
+
+    /// `npm install` of exactly the pinned version into `dir`.
+    fn install_into(&self, dir: &std::path::Path) -> Command {
+        let mut command = Command::new("npm");
+        command
+            .args(["install", "--prefix"])
+            .arg(dir)
+            .args(["--no-save", "--no-package-lock", "--no-audit", "--no-fund"])
+            .arg(format!("{}@{}", self.package, self.version))
+            .current_dir(cmd::project_root());
+        command
+    }
+}
+
+/// The `wasm-opt` the widget build runs: npm's binaryen, never one on PATH.
 pub(crate) fn wasm_opt() -> Result<PathBuf> {
-    Ok(binaryen_dir()?.join("node_modules/binaryen/bin/wasm-opt"))
+    BINARYEN.program()
 }
 
-/// `wasm-opt version 132 (version_132)` for 132.0.0.
-fn is_pinned_wasm_opt(printed: &str) -> bool {
-    let major = BINARYEN_VERSION
-        .split('.')
-        .next()
-        .unwrap_or(BINARYEN_VERSION);
-    printed
-        .split_whitespace()
-        .take(3)
-        .eq(["wasm-opt", "version", major])
-}
-
-/// `npm install` of exactly the pinned binaryen into `dir`, which needs no package.json of its
-/// own and gets none (nor a lockfile): the version is pinned here.
-fn npm_install_binaryen(dir: &std::path::Path) -> Command {
-    let mut command = Command::new("npm");
-    command
-        .args(["install", "--prefix"])
-        .arg(dir)
-        .args(["--no-save", "--no-package-lock", "--no-audit", "--no-fund"])
-        .arg(format!("{BINARYEN}@{BINARYEN_VERSION}"))
-        .current_dir(cmd::project_root());
-    command
+/// The `terser` the widget build runs.
+pub(crate) fn terser() -> Result<PathBuf> {
+    TERSER.program()
 }
 
 fn install_crate(name: &str, version_of: Option<&str>) -> Result<()> {
@@ -400,6 +443,7 @@ mod tests {
                 "rust target wasm32-unknown-unknown",
                 "wasm-bindgen-cli",
                 "binaryen (wasm-opt)",
+                "terser",
             ]
         );
         let all = names(Toolset::All);
@@ -461,16 +505,19 @@ mod tests {
     }
 
     #[test]
-    fn binaryen_comes_from_npm_at_the_pinned_version() {
-        let command = npm_install_binaryen(std::path::Path::new("/t/binaryen-132.0.0"));
+    fn binaryen_and_terser_come_from_npm_at_the_pinned_versions() {
+        let command = BINARYEN.install_into(std::path::Path::new("/t/binaryen-132.0.0"));
         assert_eq!(
             cmd::display(&command),
             "npm install --prefix /t/binaryen-132.0.0 --no-save --no-package-lock --no-audit \
              --no-fund binaryen@132.0.0"
         );
-        assert!(is_pinned_wasm_opt("wasm-opt version 132 (version_132)\n"));
-        assert!(!is_pinned_wasm_opt("wasm-opt version 108"));
-        assert!(!is_pinned_wasm_opt("wasm-opt version 1320"));
+        assert!(BINARYEN.is_pinned("wasm-opt version 132 (version_132)\n"));
+        assert!(!BINARYEN.is_pinned("wasm-opt version 108"));
+        assert!(!BINARYEN.is_pinned("wasm-opt version 1320"));
+        assert!(TERSER.is_pinned("terser 5.51.4\n"));
+        assert!(!TERSER.is_pinned("terser 5.51.40"));
+        assert!(!TERSER.is_pinned("terser"));
     }
 
     #[test]

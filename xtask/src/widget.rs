@@ -1,11 +1,11 @@
 //! `cargo xtask widget`: the widget's wasm build in `www/pkg/`, which `server/build.rs` embeds
 //! into the `onair` binary. Build it before the server, or the server answers `/widget/*` with 503.
 //!
-//! Three commands: cargo builds the crate for wasm32, wasm-bindgen makes the JavaScript glue
+//! Four commands: cargo builds the crate for wasm32, wasm-bindgen makes the JavaScript glue
 //! and the final wasm from it (what `wasm-pack build` runs, without wasm-pack, which the build does
-//! not need: the widget tests do), then binaryen's `wasm-opt -Oz` rewrites the wasm in place.
-//! The `wasm-opt` is the one [`tools`] installs, not whichever is on PATH: Debian's corrupts
-//! wasm-bindgen's output.
+//! not need: the widget tests do), binaryen's `wasm-opt -Oz` rewrites the wasm in place, and
+//! terser minifies the glue in place. The `wasm-opt` and `terser` are the ones [`tools`]
+//! installs, not whichever are on PATH: Debian's wasm-opt corrupts wasm-bindgen's output.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,10 +42,17 @@ const BINDGEN: &[&str] = &[
 const PKG: &str = "www/pkg";
 
 /// The files the server embeds, whose size we report.
-const OUTPUTS: [&str; 2] = [WASM, "onair_widget.js"];
+const OUTPUTS: [&str; 2] = [WASM, GLUE];
 
 /// The wasm in [`PKG`], which `wasm-opt` rewrites.
 const WASM: &str = "onair_widget_bg.wasm";
+
+/// The glue in [`PKG`], which terser rewrites.
+const GLUE: &str = "onair_widget.js";
+
+/// terser's arguments after the input: an ES module (so top-level names may be mangled; the
+/// exports keep theirs), compressed and mangled, for browsers that run the wasm anyway.
+const TERSER: &[&str] = &["--module", "--compress", "--mangle", "--ecma", "2020"];
 
 /// `wasm-opt` arguments before the file names: optimise for size, and allow exactly the wasm
 /// features rustc enables by default for wasm32-unknown-unknown (and so uses in its output;
@@ -79,6 +86,7 @@ pub(crate) fn build_with(prepare: impl Fn(Command) -> Command) -> Result<()> {
     cmd::run(&mut prepare(compile_command()))?;
     cmd::run(&mut prepare(bindgen_command(&metadata::target_dir()?)))?;
     cmd::run(&mut prepare(optimise_command(&tools::wasm_opt()?)))?;
+    cmd::run(&mut prepare(minify_command(&tools::terser()?)))?;
     print_sizes()
 }
 
@@ -104,13 +112,28 @@ pub(crate) fn optimise_command(wasm_opt: &Path) -> Command {
     command
 }
 
-/// The three commands, for a progress line.
+/// `terser` (the one [`tools`] installs) rewriting the glue in `www/pkg/` in place: wasm-bindgen
+/// writes it readable, doc comments included, and minified it is under half the bytes.
+pub(crate) fn minify_command(terser: &Path) -> Command {
+    let glue = format!("{PKG}/{GLUE}");
+    let mut command = Command::new(terser);
+    command
+        .arg(&glue)
+        .args(TERSER)
+        .args(["-o", glue.as_str()])
+        .current_dir(cmd::project_root());
+    command
+}
+
+/// The four commands, for a progress line.
 pub(crate) fn build_label() -> String {
     format!(
-        "{}, then wasm-bindgen {} <target>/{COMPILED}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}",
+        "{}, then wasm-bindgen {} <target>/{COMPILED}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}, \
+         then terser {PKG}/{GLUE} {} -o {PKG}/{GLUE}",
         cmd::display(&compile_command()),
         BINDGEN.join(" "),
-        WASM_OPT.join(" ")
+        WASM_OPT.join(" "),
+        TERSER.join(" ")
     )
 }
 
@@ -153,10 +176,24 @@ mod tests {
              --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
              --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm"
         );
-        assert!(build_label().ends_with(
+        assert!(build_label().contains(
             "<target>/wasm32-unknown-unknown/widget/onair_widget.wasm, then wasm-opt -Oz --enable-bulk-memory --enable-multivalue \
              --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
-             --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm"
+             --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm, then terser"
+        ));
+    }
+
+    #[test]
+    fn terser_minifies_the_glue_in_place_as_a_module() {
+        let command = minify_command(Path::new("/t/terser/bin/terser"));
+        assert_eq!(
+            cmd::display(&command),
+            "/t/terser/bin/terser www/pkg/onair_widget.js --module --compress --mangle --ecma 2020 \
+             -o www/pkg/onair_widget.js"
+        );
+        assert!(build_label().ends_with(
+            "then terser www/pkg/onair_widget.js --module --compress --mangle --ecma 2020 -o \
+             www/pkg/onair_widget.js"
         ));
     }
 }
