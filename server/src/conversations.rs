@@ -215,7 +215,7 @@ pub async fn start(
         .ok_or_else(|| Error::Internal("a new conversation without its message".into()))?;
     Ok(wire::ConversationStarted {
         conversation: view(&conversation),
-        message: message_view(first),
+        message: message_view(first, live),
         delivery,
     })
 }
@@ -261,7 +261,7 @@ pub async fn visitor_message(
         .first()
         .ok_or_else(|| Error::Internal("a stored message went missing".into()))?;
     Ok(wire::VisitorMessagePosted {
-        message: message_view(first),
+        message: message_view(first, live),
         delivery,
     })
 }
@@ -310,7 +310,7 @@ pub async fn agent_reply(
         .first()
         .ok_or_else(|| Error::Internal("a stored message went missing".into()))?;
     Ok(wire::MessagePosted {
-        message: message_view(message),
+        message: message_view(message, live),
     })
 }
 
@@ -329,6 +329,95 @@ pub async fn close(hub: &Hub, live: &AccountLive, id: &str) -> Result<wire::Conv
         announce(&writer, &conversation, true, &[]).await;
     }
     Ok(view(&conversation))
+}
+
+/// A visitor is typing (docs/conversations.md): checked against the
+/// conversation's token, never stored, passed to agent streams at most once a
+/// second.
+pub async fn visitor_typing(
+    hub: &Hub,
+    live: &AccountLive,
+    id: &str,
+    token_hash: &TokenHash,
+) -> Result<()> {
+    let conversation = hub
+        .store
+        .conversation(&live.id, id)
+        .await?
+        .filter(|c| token_matches(&c.visitor_token_hash, token_hash))
+        .ok_or_else(|| unknown_conversation(id))?;
+    let typing = wire::Typing {
+        conversation_id: conversation.id.clone(),
+        author: Author::Visitor,
+        name: conversation.name.clone(),
+    };
+    typing_in(hub, live, &conversation, typing).await
+}
+
+/// An agent is typing a reply: passed to the conversation's visitor streams,
+/// with the agent's name, at most once a second.
+pub async fn agent_typing(hub: &Hub, live: &AccountLive, agent_id: &str, id: &str) -> Result<()> {
+    let conversation = hub
+        .store
+        .conversation(&live.id, id)
+        .await?
+        .ok_or_else(|| unknown_conversation(id))?;
+    let name = live.lock().agents().get(agent_id).map(|a| a.name.clone());
+    let typing = wire::Typing {
+        conversation_id: conversation.id.clone(),
+        author: Author::Agent,
+        name,
+    };
+    typing_in(hub, live, &conversation, typing).await
+}
+
+async fn typing_in(
+    hub: &Hub,
+    live: &AccountLive,
+    conversation: &ConversationRecord,
+    typing: wire::Typing,
+) -> Result<()> {
+    if conversation.state == ConversationState::Closed {
+        return Err(closed(&conversation.id));
+    }
+    let group = conversation.group.as_deref();
+    if publish_typing(live, group, &typing) {
+        if let Some(cluster) = &hub.cluster {
+            cluster.announce_typing(&live.id, group, typing).await;
+        }
+    }
+    Ok(())
+}
+
+/// Publishes a typing signal to the other side's streams on this node: a
+/// visitor's to the agents eligible for the conversation's scope, an agent's
+/// to the conversation's visitor streams. Not when one of the same author went
+/// out here less than a second ago ([`crate::feeds::TYPING_EVERY`]); returns
+/// whether it went out. Each node of a cluster applies that limit to what it
+/// publishes, whichever node the signal came through.
+pub fn publish_typing(live: &AccountLive, group: Option<&str>, typing: &wire::Typing) -> bool {
+    let feeds = &live.conversations;
+    let now = tokio::time::Instant::now();
+    if !feeds.admit_typing(&typing.conversation_id, typing.author, now) {
+        return false;
+    }
+    let bytes = sse::frame("typing", None, typing);
+    if typing.author == Author::Visitor {
+        let group = live
+            .lock()
+            .model()
+            .conversation_scope(group)
+            .group()
+            .map(Arc::<str>::from);
+        // No receiver (no agent stream open) is not an error.
+        let _ = feeds.agents_sender().send(AgentFrame { group, bytes });
+    } else {
+        feeds.publish_to_visitors(
+            &typing.conversation_id,
+            vec![VisitorFrame { seq: None, bytes }],
+        );
+    }
+    true
 }
 
 /// Erases a conversation and its messages for good: its visitor streams
@@ -653,7 +742,7 @@ async fn webhook_deliveries(
         )
     });
     let written = messages.iter().flat_map(|message| {
-        let data = message_view(message);
+        let data = message_view(message, live);
         webhooks::deliveries(&hooks, Event::MessageCreated, &live.slug, about, &data, now)
     });
     Ok(opened.into_iter().flatten().chain(written).collect())
@@ -730,7 +819,7 @@ fn publish(
         bytes: conversation_frame,
     });
     for message in messages {
-        let json = sse::json(&message_view(message));
+        let json = sse::json(&message_view(message, live));
         let _ = agents.send(AgentFrame {
             group: group.clone(),
             bytes: sse::frame_json("message", None, &json),
@@ -915,12 +1004,23 @@ pub fn view(record: &ConversationRecord) -> wire::Conversation {
     }
 }
 
-pub fn message_view(record: &MessageRecord) -> wire::Message {
+/// A message as clients see it, with its agent's name as the account knows
+/// it now (`live`'s directory; not while holding its lock).
+pub fn message_view(record: &MessageRecord, live: &AccountLive) -> wire::Message {
+    let agent = record.agent_id.as_ref().and_then(|id| {
+        let inner = live.lock();
+        inner.agents().get(id).map(|agent| wire::MessageAgent {
+            id: agent.id.clone(),
+            name: agent.name.clone(),
+            avatar_url: None,
+        })
+    });
     wire::Message {
         id: record.id.clone(),
         conversation_id: record.conversation_id.clone(),
         author: record.author,
         agent_id: record.agent_id.clone(),
+        agent,
         text: record.text.clone(),
         created_at: record.created_at,
     }

@@ -96,6 +96,19 @@ async fn on_message(hub: &Hub, payload: &[u8]) {
                     .await;
             }
         }
+        Announcement::Typing {
+            node,
+            account,
+            group,
+            typing,
+        } => {
+            if node == cluster.node_id {
+                return;
+            }
+            if let Some(live) = hub.account_by_id(&account) {
+                conversations::publish_typing(&live, group.as_deref(), &typing);
+            }
+        }
     }
 }
 

@@ -307,8 +307,33 @@ pub struct Message {
     pub author: Author,
     /// The agent who wrote it; `null` unless `author` is `agent`.
     pub agent_id: Option<String>,
+    /// Who answered, as the chat box shows it; `null` unless `author` is `agent` (and for an
+    /// agent since deleted).
+    #[serde(default)]
+    pub agent: Option<MessageAgent>,
     pub text: String,
     pub created_at: Timestamp,
+}
+
+/// The agent on a message (docs/conversations.md): what a visitor may see of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAgent {
+    pub id: String,
+    pub name: String,
+    /// The agent's picture; `null` while they have none.
+    pub avatar_url: Option<String>,
+}
+
+/// `event: typing` (docs/conversations.md): someone is writing in a conversation. Never
+/// stored; the other side's chat box or dashboard shows it for a few seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    pub conversation_id: String,
+    /// `visitor` or `agent`.
+    pub author: Author,
+    /// The agent's name, or the visitor's when they gave one; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `POST /accounts/{account}/conversations` → 201.

@@ -922,10 +922,21 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
         .await;
     let answer = "Hi! Yes, we have three left — shall I put one aside for you?";
     let reply = agent.find("#reply textarea[name=text]").await;
-    reply
-        .send_keys(&format!("{answer}{ENTER}"))
-        .await
-        .expect("type the answer");
+    reply.send_keys(answer).await.expect("type the answer");
+    // While the agent types, the chat box says who is writing, in a polite live region.
+    let typing = visitor
+        .wait_until(
+            "the agent typing, in the chat box",
+            &format!(
+                "(function () {{ var t = {CHATBOX}.querySelector('.typing'); \
+                 return t && !t.hidden && t.getAttribute('aria-live') === 'polite' \
+                 && t.textContent; }})()"
+            ),
+            SOON,
+        )
+        .await;
+    assert_eq!(typing, "Olga Owner is typing…");
+    reply.send_keys(ENTER).await.expect("send the answer");
     let sent_at = Instant::now();
 
     // The visitor's chat box shows the answer, as an agent's.
@@ -957,11 +968,49 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
     );
     assert!(texts[0].contains(question), "{texts:?}");
     assert!(texts[1].contains(answer), "{texts:?}");
+    assert_eq!(
+        visitor
+            .eval(&format!(
+                "return {CHATBOX}.querySelector('.log .a .who').textContent"
+            ))
+            .await,
+        json!("Olga Owner"),
+        "the chat box names who answered"
+    );
+    assert_eq!(
+        visitor
+            .eval(&format!("return {CHATBOX}.querySelector('.typing').hidden"))
+            .await,
+        json!(true),
+        "the answer came: nobody is typing any more"
+    );
     agent
         .wait_until(
             "the answer on the dashboard",
             "document.querySelectorAll('#conversation [data-author=agent]').length === 1",
             SOON,
+        )
+        .await;
+
+    // The visitor types (without sending): the dashboard says so under the conversation, and
+    // stops saying it a few seconds after the last keystroke.
+    text.send_keys("Yes please")
+        .await
+        .expect("type in the chat box");
+    let typing = agent
+        .wait_until(
+            "the visitor typing, on the dashboard",
+            "(function () { var t = document.querySelector('#conv-typing'); \
+             return t && !t.hidden && t.textContent; })()",
+            SOON,
+        )
+        .await;
+    assert_eq!(typing, "Visitor is typing…");
+    agent
+        .wait_until(
+            "the typing note gone",
+            "document.querySelector('#conv-typing').hidden",
+            Duration::from_secs(8),
         )
         .await;
 

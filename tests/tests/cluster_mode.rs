@@ -42,9 +42,19 @@ async fn patch_account(node: &Server, token: &str, body: Value) {
 
 /// The next `status` event within `within`, skipping keep-alives.
 async fn next_status(stream: &mut Sse, within: Duration) -> Option<Value> {
+    next_of(stream, "status", within).await
+}
+
+/// The next `typing` event's data within `within`.
+async fn next_typing(stream: &mut Sse, within: Duration) -> Option<Value> {
+    next_of(stream, "typing", within).await
+}
+
+/// The data of the next event named `kind` within `within`, skipping the others.
+async fn next_of(stream: &mut Sse, kind: &str, within: Duration) -> Option<Value> {
     tokio::time::timeout(within, async {
         while let Some(event) = stream.next_event().await {
-            if event.event == "status" {
+            if event.event == kind {
                 return Some(event.data);
             }
         }
@@ -489,6 +499,73 @@ async fn a_conversation_across_nodes_skips_and_repeats_nothing() {
         replies,
         ["reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]
     );
+}
+
+#[tokio::test]
+async fn typing_crosses_nodes_both_ways_and_each_node_passes_on_one_a_second() {
+    let setup = cluster_of(2).await;
+    let [n0, n1] = &setup.nodes[..] else {
+        unreachable!()
+    };
+    n0.set_status(&setup.owner, "online").await;
+    let visitor = "visitor-token-typing-0123456789";
+    let id = start_conversation(n0, visitor, "Hello").await;
+    let path = format!("/api/v1/accounts/acme/conversations/{id}/events?visitor_token={visitor}");
+    let mut visitor_stream = n0.events(&path).await;
+    let mut agent_stream = n1
+        .events(&format!("/api/v1/me/events?access_token={}", setup.owner))
+        .await;
+    assert_eq!(messages(&mut visitor_stream, 1).await, ["Hello"]);
+
+    // The agent types through node 1; the visitor's stream on node 0 hears it.
+    let agent_types = || async {
+        let (status, body) = n1
+            .request(
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/typing"),
+                Some(&setup.owner),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    };
+    agent_types().await;
+    let typing = next_typing(&mut visitor_stream, SOON)
+        .await
+        .expect("typing on node 0");
+    assert_eq!(
+        typing,
+        json!({"conversation_id": id, "author": "agent", "name": "Olga Owner"})
+    );
+    // The visitor types through node 0, twice at once, and once through node 1: node 1's
+    // agent stream hears one of them.
+    for node in [n0, n0, n1] {
+        let (status, body) = node
+            .request(
+                Method::POST,
+                &format!("/api/v1/accounts/acme/conversations/{id}/typing"),
+                None,
+                json!({"visitor_token": visitor}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let typing = next_typing(&mut agent_stream, SOON)
+        .await
+        .expect("typing on node 1");
+    assert_eq!(typing["author"], "visitor");
+    assert_eq!(
+        next_typing(&mut agent_stream, Duration::from_millis(400)).await,
+        None,
+        "more than one a second"
+    );
+    // Never stored: the conversation holds its one message on both nodes.
+    for node in [n0, n1] {
+        let conversation = node
+            .get_ok(&format!("/api/v1/conversations/{id}"), Some(&setup.owner))
+            .await;
+        assert_eq!(conversation["messages"].as_array().map(Vec::len), Some(1));
+    }
 }
 
 #[tokio::test]

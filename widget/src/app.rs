@@ -149,9 +149,21 @@ struct Widget {
     saved_read_seq: u64,
     /// The text of the chat message on its way, to clear the box once it arrived.
     sending_text: String,
-    /// Bubble, close button, Escape, the chat's submit and Enter, the offline form's submit.
-    _controls: [Listener; 6],
+    /// Clears "Ann is typing…" when no signal came for [`TYPING_SHOWN_MS`].
+    typing_over: Timer,
+    /// When the visitor's last typing signal went out (`Date.now()`), to send at most one
+    /// per [`TYPING_EVERY_MS`].
+    typing_sent_ms: f64,
+    /// Bubble, close button, Escape, the chat's submit, Enter and typing, the offline form's
+    /// submit.
+    _controls: [Listener; 7],
 }
+
+/// How long a typing signal shows: agents send one at most every second while they type.
+const TYPING_SHOWN_MS: i32 = 5_000;
+
+/// The visitor's typing signals go out at most this often (the server passes on one a second).
+const TYPING_EVERY_MS: f64 = 3_000.0;
 
 /// An event stream that reconnects by itself: the browser retries while it is `CONNECTING`;
 /// once it gave up (`CLOSED`) a new one follows after a backoff.
@@ -241,6 +253,13 @@ impl Widget {
             following: None,
             saved_read_seq: 0,
             sending_text: String::new(),
+            typing_over: Timer::new(&window, || {
+                with_widget(|widget| {
+                    widget.typing_over.fired();
+                    widget.dispatch(Msg::TypingOver);
+                });
+            }),
+            typing_sent_ms: 0.0,
             window,
             _controls: controls,
         };
@@ -287,7 +306,7 @@ impl Widget {
         }
         self.status.source = Source::open(
             &url,
-            [
+            &[
                 ("open", |_| {
                     with_widget(|widget| widget.dispatch(Msg::Connected));
                 }),
@@ -334,7 +353,7 @@ impl Widget {
         };
         self.conversation.source = Source::open(
             &url,
-            [
+            &[
                 ("message", |event| {
                     if let Some((json, id)) = data(&event) {
                         with_widget(|widget| {
@@ -343,6 +362,11 @@ impl Widget {
                                 widget.dispatch(Msg::Message(message));
                             }
                         });
+                    }
+                }),
+                ("typing", |event| {
+                    if let Some(name) = data(&event).and_then(|(json, _)| dom::read_typing(&json)) {
+                        with_widget(|widget| widget.on_agent_typing(name));
                     }
                 }),
                 ("conversation", |event| {
@@ -359,6 +383,36 @@ impl Widget {
                 }),
             ],
         );
+    }
+
+    fn on_agent_typing(&mut self, name: Option<String>) {
+        self.dispatch(Msg::AgentTyping(name));
+        self.typing_over.arm(TYPING_SHOWN_MS);
+    }
+
+    /// The visitor types in the chat's box: tell the agents, at most every few seconds, once
+    /// there is a conversation to type in. Nothing is done with the answer.
+    fn on_input(&mut self) {
+        let chat = &self.model.chat;
+        let Some(id) = chat.id.as_ref().filter(|_| !chat.closed) else {
+            return;
+        };
+        let now_ms = Date::now();
+        if now_ms - self.typing_sent_ms < TYPING_EVERY_MS {
+            return;
+        }
+        self.typing_sent_ms = now_ms;
+        let mut url = self.api.clone();
+        url.push_str("/conversations/");
+        url.push_str(&encode(id));
+        url.push_str("/typing");
+        let body = Object::new();
+        put(
+            &body,
+            "visitor_token",
+            Some(&self.storage.visitor_token(&self.window)),
+        );
+        net::post(&url, &body, |_| {});
     }
 
     fn conversation_url(&mut self) -> Option<String> {
@@ -544,13 +598,16 @@ type Handler = (&'static str, fn(web_sys::Event));
 #[derive(Debug)]
 struct Source {
     events: EventSource,
-    _listeners: [Listener; 3],
+    _listeners: Vec<Listener>,
 }
 
 impl Source {
-    fn open(url: &str, listeners: [Handler; 3]) -> Option<Source> {
+    fn open(url: &str, listeners: &[Handler]) -> Option<Source> {
         let events = EventSource::new(url).ok()?;
-        let listeners = listeners.map(|(kind, callback)| Listener::new(&events, kind, callback));
+        let listeners = listeners
+            .iter()
+            .map(|&(kind, callback)| Listener::new(&events, kind, callback))
+            .collect();
         Some(Source {
             events,
             _listeners: listeners,
@@ -571,7 +628,7 @@ fn data(event: &web_sys::Event) -> Option<(String, String)> {
 }
 
 /// The listeners of the chat box's own controls.
-fn controls(dom: &Dom) -> [Listener; 6] {
+fn controls(dom: &Dom) -> [Listener; 7] {
     [
         Listener::new(&dom.bubble, "click", |_| {
             with_widget(Widget::toggle_panel);
@@ -601,6 +658,9 @@ fn controls(dom: &Dom) -> [Listener; 6] {
                 event.prevent_default();
                 with_widget(Widget::send_chat);
             }
+        }),
+        Listener::new(&dom.chat_text, "input", |_| {
+            with_widget(Widget::on_input);
         }),
         Listener::new(&dom.leave, "submit", |event| {
             event.prevent_default();

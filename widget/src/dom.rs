@@ -41,6 +41,9 @@ pub(crate) struct Dom {
     /// The conversation: `role="log"`, so a screen reader reads what is appended while the
     /// panel is open.
     log: HtmlElement,
+    /// "Ann is typing…": a polite live region of its own, so a screen reader says it once
+    /// when it appears, not at every signal while Ann types.
+    typing: HtmlElement,
     /// The ids of the messages in `log`, in order: new ones are appended, not redrawn.
     shown: Vec<String>,
     /// Whether the panel was open at the last render: on opening, the log scrolls down.
@@ -132,6 +135,9 @@ impl Dom {
         set(&log, "role", "log");
         set(&log, "aria-label", strings.conversation);
         log.set_hidden(true);
+        let typing = b.child(&panel, "p", "typing");
+        set(&typing, "aria-live", "polite");
+        typing.set_hidden(true);
 
         // Real forms: the browser checks `required` and `type=email` before `submit` fires,
         // and Enter in a field submits.
@@ -176,6 +182,7 @@ impl Dom {
             message,
             back_at,
             log,
+            typing,
             shown: Vec::new(),
             was_open: false,
             chat,
@@ -225,6 +232,7 @@ impl Dom {
             self.log.set_scroll_top(self.log.scroll_height());
         }
         self.was_open = view.open;
+        show_text(&self.typing, view.typing.as_deref());
         self.chat.set_hidden(view.form != Form::Chat);
         self.leave.set_hidden(view.form != Form::LeaveMessage);
         for send in [&self.chat_send, &self.leave_send] {
@@ -276,11 +284,16 @@ impl Dom {
         true
     }
 
-    /// One message: who wrote it (for the visitor's own, to screen readers only) and its text.
+    /// One message: who wrote it (for the visitor's own, to screen readers only; an agent by
+    /// name) and its text.
     fn message_element(&self, message: &ChatMessage) -> HtmlElement {
         let (class, who_class, who) = match message.author {
             Author::Visitor => ("m v", "sr", self.strings.you),
-            Author::Agent => ("m a", "who", self.strings.agent),
+            Author::Agent => (
+                "m a",
+                "who",
+                message.agent_name.as_deref().unwrap_or(self.strings.agent),
+            ),
             Author::Bot => ("m b", "who", self.strings.bot),
         };
         let b = Builder {
@@ -399,6 +412,9 @@ pub(crate) fn message_of(value: &JsValue, event_id: Option<String>) -> Option<Ch
         id: string(value, "id"),
         conversation_id: string(value, "conversation_id"),
         author: string(value, "author"),
+        agent_name: field(value, "agent")
+            .filter(JsValue::is_object)
+            .and_then(|agent| string(&agent, "name")),
         text: string(value, "text"),
         created_ms: string(value, "created_at").map(|at| Date::parse(&at)),
         seq: event_id,
@@ -408,6 +424,12 @@ pub(crate) fn message_of(value: &JsValue, event_id: Option<String>) -> Option<Ch
 /// The message in a `201` answer to a visitor's post: `{"conversation"?, "message", "delivery"}`.
 pub(crate) fn posted_message(answer: &JsValue) -> Option<ChatMessage> {
     message_of(&field(answer, "message")?, None)
+}
+
+/// Reads an `event: typing`: `Some` with the name, if any, when it is an agent's.
+pub(crate) fn read_typing(json: &str) -> Option<Option<String>> {
+    let value = parse_object(json)?;
+    (string(&value, "author")? == "agent").then(|| string(&value, "name"))
 }
 
 /// Reads an `event: conversation`: its id, and whether it is closed.

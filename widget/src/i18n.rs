@@ -136,6 +136,8 @@ pub(crate) struct Strings {
     pub(crate) failed: &'static str,
     /// The accessible name of the panel's close button.
     pub(crate) close: &'static str,
+    /// After an agent's name (or [`Strings::agent`]) while they write a reply.
+    pub(crate) typing: &'static str,
 }
 
 static EN: Strings = Strings {
@@ -177,6 +179,7 @@ static EN: Strings = Strings {
     invalid_email: "Please check your email address.",
     failed: "Your message could not be sent. Please check your connection and try again.",
     close: "Close chat",
+    typing: " is typing…",
 };
 
 static FR: Strings = Strings {
@@ -219,6 +222,7 @@ static FR: Strings = Strings {
     invalid_email: "Veuillez vérifier votre adresse e-mail.",
     failed: "Votre message n’a pas pu être envoyé. Vérifiez votre connexion et réessayez.",
     close: "Fermer le chat",
+    typing: " écrit…",
 };
 
 static DE: Strings = Strings {
@@ -264,6 +268,7 @@ static DE: Strings = Strings {
     invalid_email: "Bitte prüfen Sie Ihre E-Mail-Adresse.",
     failed: "Ihre Nachricht konnte nicht gesendet werden. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
     close: "Chat schließen",
+    typing: " schreibt…",
 };
 
 static IT: Strings = Strings {
@@ -305,6 +310,7 @@ static IT: Strings = Strings {
     invalid_email: "Controlla il tuo indirizzo email.",
     failed: "Non è stato possibile inviare il messaggio. Controlla la connessione e riprova.",
     close: "Chiudi la chat",
+    typing: " sta scrivendo…",
 };
 
 static ES: Strings = Strings {
@@ -346,6 +352,7 @@ static ES: Strings = Strings {
     invalid_email: "Revisa tu correo electrónico.",
     failed: "No hemos podido enviar tu mensaje. Comprueba tu conexión e inténtalo de nuevo.",
     close: "Cerrar el chat",
+    typing: " está escribiendo…",
 };
 
 #[cfg(test)]

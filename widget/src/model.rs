@@ -68,6 +68,8 @@ pub(crate) struct RawMessage {
     pub(crate) id: Option<String>,
     pub(crate) conversation_id: Option<String>,
     pub(crate) author: Option<String>,
+    /// `agent.name`: who answered.
+    pub(crate) agent_name: Option<String>,
     pub(crate) text: Option<String>,
     /// `created_at` as milliseconds since the epoch.
     pub(crate) created_ms: Option<f64>,
@@ -81,6 +83,9 @@ pub(crate) struct ChatMessage {
     pub(crate) id: String,
     pub(crate) conversation_id: String,
     pub(crate) author: Author,
+    /// The name of the agent who answered; `None` for the visitor's and automatic messages,
+    /// and for an agent the server no longer names.
+    pub(crate) agent_name: Option<String>,
     /// Plain text, shown as text.
     pub(crate) text: String,
     /// `created_at` in milliseconds since the epoch; infinite when unknown, so it goes last.
@@ -97,6 +102,7 @@ impl ChatMessage {
             id,
             conversation_id: raw.conversation_id?,
             author: Author::parse(raw.author.as_deref()?)?,
+            agent_name: raw.agent_name.filter(|name| !name.trim().is_empty()),
             text: raw.text?,
             created_ms: raw
                 .created_ms
@@ -125,6 +131,8 @@ pub(crate) struct Model {
     pub(crate) sending: Option<Form>,
     /// What the panel says about the last send or the conversation's end.
     pub(crate) notice: Option<Notice>,
+    /// An agent is writing a reply: their name, empty when the server gave none.
+    pub(crate) agent_typing: Option<String>,
     /// What the next announcement is about.
     news: News,
 }
@@ -140,6 +148,7 @@ impl Model {
             outbox: None,
             sending: None,
             notice: None,
+            agent_typing: None,
             news: News::Status,
         }
     }
@@ -288,6 +297,10 @@ pub(crate) enum Msg {
     },
     /// The server does not know the conversation (its stream answered 404): forget it.
     ConversationGone,
+    /// `event: typing` from an agent of the conversation, with the agent's name if any.
+    AgentTyping(Option<String>),
+    /// No typing signal for a few seconds (the DOM layer's timer): the agent stopped.
+    TypingOver,
 }
 
 /// What an [`update`] asks of the DOM layer.
@@ -431,9 +444,14 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 return Change::None;
             }
             let is_reply = message.author != Author::Visitor;
+            let from_agent = message.author == Author::Agent;
             let seq = message.seq.unwrap_or(0);
             if !receive(model, message) {
                 return Change::None;
+            }
+            if from_agent {
+                // The reply being typed has come.
+                model.agent_typing = None;
             }
             if model.open && is_shown(model) {
                 mark_read(&mut model.chat);
@@ -460,8 +478,23 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
         }
         Msg::ConversationGone => {
             model.chat = Chat::default();
+            model.agent_typing = None;
             if model.notice == Some(Notice::Ended) {
                 model.notice = None;
+            }
+            Change::Render
+        }
+        Msg::AgentTyping(name) => {
+            let name = Some(name.unwrap_or_default());
+            if model.agent_typing == name || model.chat.id.is_none() {
+                return Change::None;
+            }
+            model.agent_typing = name;
+            Change::Render
+        }
+        Msg::TypingOver => {
+            if model.agent_typing.take().is_none() {
+                return Change::None;
             }
             Change::Render
         }
@@ -598,6 +631,8 @@ pub(crate) struct View<'a> {
     pub(crate) back_at: Option<String>,
     /// The conversation so far, oldest first.
     pub(crate) messages: &'a [ChatMessage],
+    /// "Ann is typing…" while an agent writes a reply.
+    pub(crate) typing: Option<String>,
     pub(crate) form: Form,
     /// The send buttons wait for an answer.
     pub(crate) sending: bool,
@@ -639,6 +674,7 @@ pub(crate) fn view<'a>(
             message: None,
             back_at: None,
             messages: &model.chat.messages,
+            typing: None,
             form: Form::Chat,
             sending,
             send_label,
@@ -716,6 +752,10 @@ pub(crate) fn view<'a>(
         message,
         back_at,
         messages: &model.chat.messages,
+        typing: model.agent_typing.as_deref().map(|name| {
+            let name = if name.is_empty() { strings.agent } else { name };
+            name.to_owned() + strings.typing
+        }),
         form,
         sending,
         send_label,
@@ -1239,6 +1279,7 @@ mod tests {
             id: id.to_owned(),
             conversation_id: CONVERSATION.to_owned(),
             author,
+            agent_name: None,
             text: format!("text of {id}"),
             created_ms: NOW + seq.unwrap_or(0) as f64,
             seq,
@@ -1256,6 +1297,61 @@ mod tests {
             },
         );
         model
+    }
+
+    #[test]
+    fn an_agent_typing_shows_until_the_reply_or_the_timer() {
+        let mut model = chatting();
+        update(&mut model, Msg::TogglePanel);
+        assert_eq!(view_of(&model).typing, None);
+        assert_eq!(
+            update(&mut model, Msg::AgentTyping(Some("Ann".to_owned()))),
+            Change::Render
+        );
+        assert_eq!(view_of(&model).typing.as_deref(), Some("Ann is typing…"));
+        // The signal repeats while Ann types: nothing to redraw, nothing announced again.
+        assert_eq!(
+            update(&mut model, Msg::AgentTyping(Some("Ann".to_owned()))),
+            Change::None
+        );
+        // An automatic reply is not the agent's: still typing.
+        update(
+            &mut model,
+            Msg::Message(message("b1", Author::Bot, Some(2))),
+        );
+        assert!(view_of(&model).typing.is_some());
+        update(
+            &mut model,
+            Msg::Message(message("a1", Author::Agent, Some(3))),
+        );
+        assert_eq!(view_of(&model).typing, None, "the reply came");
+
+        update(&mut model, Msg::AgentTyping(None));
+        assert_eq!(
+            view_of(&model).typing.as_deref(),
+            Some("Agent is typing…"),
+            "no name given"
+        );
+        assert_eq!(update(&mut model, Msg::TypingOver), Change::Render);
+        assert_eq!(view_of(&model).typing, None);
+        assert_eq!(update(&mut model, Msg::TypingOver), Change::None);
+    }
+
+    #[test]
+    fn typing_is_in_the_chat_box_language_and_needs_a_conversation() {
+        let mut model = model_with([snapshot(Status::Online, 1)]);
+        assert_eq!(
+            update(&mut model, Msg::AgentTyping(Some("Ann".to_owned()))),
+            Change::None,
+            "no conversation to type in"
+        );
+        let mut model = chatting();
+        model.lang = Lang::De;
+        update(&mut model, Msg::AgentTyping(Some("Jörg".to_owned())));
+        let view = view(&model, Lang::De.strings(), NOW, &local_time);
+        assert_eq!(view.typing.as_deref(), Some("Jörg schreibt…"));
+        update(&mut model, Msg::ConversationGone);
+        assert_eq!(model.agent_typing, None);
     }
 
     fn ids(model: &Model) -> Vec<&str> {
@@ -1787,6 +1883,7 @@ mod tests {
             id: Some("m1".to_owned()),
             conversation_id: Some(CONVERSATION.to_owned()),
             author: Some("agent".to_owned()),
+            agent_name: Some("Ann".to_owned()),
             text: Some("<b>hi</b>".to_owned()),
             created_ms: Some(NOW),
             seq: Some("7".to_owned()),
@@ -1794,11 +1891,18 @@ mod tests {
         assert_eq!(
             ChatMessage::decode(raw()),
             Some(ChatMessage {
+                agent_name: Some("Ann".to_owned()),
                 text: "<b>hi</b>".to_owned(),
                 created_ms: NOW,
                 ..message("m1", Author::Agent, Some(7))
             })
         );
+        // A blank name is no name: the chat box says "Agent".
+        let unnamed = ChatMessage::decode(RawMessage {
+            agent_name: Some("  ".to_owned()),
+            ..raw()
+        });
+        assert_eq!(unnamed.and_then(|m| m.agent_name), None);
         let check = |raw: RawMessage| assert_eq!(ChatMessage::decode(raw), None);
         check(RawMessage::default());
         check(RawMessage {

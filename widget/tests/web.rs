@@ -150,8 +150,9 @@ fn count(selector: &str) -> u32 {
         .unwrap_or_default()
 }
 
+/// The chat box's announcements (the typing note is a live region of its own, in the panel).
 fn live() -> String {
-    text("[aria-live=polite]")
+    text(".sr[aria-live=polite]")
 }
 
 #[wasm_bindgen_test]
@@ -437,6 +438,40 @@ fn messages_are_shown_as_text_with_who_wrote_them() {
             .is_none()
     );
     assert!(document().query_selector("img").ok().flatten().is_none());
+}
+
+#[wasm_bindgen_test]
+fn an_agents_reply_shows_the_agents_name_as_text() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    let named = message("m1", "agent", "Hi!").replacen(
+        r#""agent_id":"a1","#,
+        r#""agent_id":"a1","agent":{"id":"a1","name":"<i>Ann</i>","avatar_url":null},"#,
+        1,
+    );
+    assert!(receive(&named, 1));
+    assert_eq!(text(".log .a .who"), "<i>Ann</i>");
+    assert!(root().query_selector(".log i").ok().flatten().is_none());
+    // `agent: null` (an agent since deleted): the generic word.
+    let unnamed = message("m2", "agent", "Still here").replacen(
+        r#""agent_id":"a1","#,
+        r#""agent_id":"a1","agent":null,"#,
+        1,
+    );
+    assert!(receive(&unnamed, 2));
+    assert_eq!(count(".log .a .who"), 2);
+    let names: Vec<String> = (0..2)
+        .map(|i| {
+            root()
+                .query_selector_all(".log .a .who")
+                .ok()
+                .and_then(|all| all.item(i))
+                .and_then(|node| node.text_content())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(names, ["<i>Ann</i>", "Agent"]);
 }
 
 #[wasm_bindgen_test]
@@ -731,7 +766,6 @@ fn the_bubble_is_a_button_that_opens_the_panel_and_escape_closes_it() {
 #[wasm_bindgen_test]
 fn a_status_change_is_announced_politely() {
     mount_in(Some("en"));
-    let live = || text("[aria-live=polite]");
     apply(&snapshot("online", 1));
     assert_eq!(live(), "", "the first answer is not a change");
     apply(&snapshot("busy", 2));

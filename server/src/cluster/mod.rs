@@ -96,6 +96,14 @@ pub enum Announcement {
         after: u64,
         state_changed: bool,
     },
+    /// Someone is typing in a conversation (never stored).
+    Typing {
+        node: String,
+        account: String,
+        /// The conversation's group, for the agents eligible for it.
+        group: Option<String>,
+        typing: onair_shared::wire::Typing,
+    },
 }
 
 impl ClusterLink {
@@ -136,6 +144,22 @@ impl ClusterLink {
             conversation: conversation_id.to_owned(),
             after,
             state_changed,
+        };
+        self.bus.publish(crate::sse::json(&note).into_bytes()).await;
+    }
+
+    /// Tells the other nodes that someone is typing, for their streams.
+    pub async fn announce_typing(
+        &self,
+        account_id: &str,
+        group: Option<&str>,
+        typing: onair_shared::wire::Typing,
+    ) {
+        let note = Announcement::Typing {
+            node: self.node_id.clone(),
+            account: account_id.to_owned(),
+            group: group.map(str::to_owned),
+            typing,
         };
         self.bus.publish(crate::sse::json(&note).into_bytes()).await;
     }

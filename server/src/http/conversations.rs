@@ -42,11 +42,16 @@ pub(crate) fn router() -> Router<AppState> {
             "/accounts/{account}/conversations/{id}/events",
             get(visitor_events).options(preflight_conversation),
         )
+        .route(
+            "/accounts/{account}/conversations/{id}/typing",
+            post(visitor_typing).options(preflight_conversation),
+        )
         .route("/conversations", get(list))
         .route("/conversations/{id}", get(show).delete(erase))
         .route("/conversations/{id}/export", get(export))
         .route("/conversations/{id}/messages", post(reply))
         .route("/conversations/{id}/close", post(close))
+        .route("/conversations/{id}/typing", post(agent_typing))
 }
 
 /// The shortest visitor token: 22 base64url characters hold 132 bits.
@@ -151,6 +156,29 @@ async fn visitor_message(
     .await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VisitorTypingBody {
+    visitor_token: String,
+}
+
+/// The visitor is typing: 204, passed to agents at most once a second.
+async fn visitor_typing(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<ApiJson<VisitorTypingBody>, Error>,
+) -> Response {
+    let hub = &state.hub;
+    with_cors(&state, &slug, &headers, |live| async move {
+        let ApiJson(body) = body?;
+        let token_hash = visitor_token(&body.visitor_token)?;
+        live_conversations::visitor_typing(hub, &live, &id, &token_hash).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+}
+
 /// The visitor's stream: `event: conversation` (now, and when its state
 /// changes) and `event: message` with the message's `seq` as id — the history
 /// after `Last-Event-ID` (or `?last_event_id=`, for a new `EventSource`) at
@@ -192,11 +220,13 @@ async fn visitor_events(
             None,
             &live_conversations::view(&conversation),
         ));
-        initial.extend(
-            history
-                .iter()
-                .map(|m| sse::frame("message", Some(m.seq), &live_conversations::message_view(m))),
-        );
+        initial.extend(history.iter().map(|m| {
+            sse::frame(
+                "message",
+                Some(m.seq),
+                &live_conversations::message_view(m, &live),
+            )
+        }));
         let feeds = sse::Feeds {
             events: Some(live_conversations::visitor_events(subscription, replayed)),
             ..sse::Feeds::default()
@@ -386,7 +416,7 @@ async fn show(
         conversation: live_conversations::view(&conversation),
         messages: messages
             .iter()
-            .map(live_conversations::message_view)
+            .map(|m| live_conversations::message_view(m, &auth.live))
             .collect(),
     }))
 }
@@ -422,7 +452,7 @@ async fn export(
         conversation: live_conversations::view(&conversation),
         messages: messages
             .iter()
-            .map(live_conversations::message_view)
+            .map(|m| live_conversations::message_view(m, &auth.live))
             .collect(),
     };
     let disposition = format!("attachment; filename=\"conversation-{id}.json\"");
@@ -460,6 +490,16 @@ async fn close(
 ) -> Result<axum::Json<wire::ConversationOnly>> {
     let conversation = live_conversations::close(&state.hub, &auth.live, &id).await?;
     Ok(axum::Json(wire::ConversationOnly { conversation }))
+}
+
+/// The agent is typing a reply: 204, passed to the visitor at most once a second.
+async fn agent_typing(
+    State(state): State<AppState>,
+    auth: AgentAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    live_conversations::agent_typing(&state.hub, &auth.live, &auth.agent_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ async fn a_conversation_started_while_online_is_delivered_live_and_open() {
     assert_eq!(
         keys(message),
         [
+            "agent",
             "agent_id",
             "author",
             "conversation_id",
@@ -81,6 +82,7 @@ async fn a_conversation_started_while_online_is_delivered_live_and_open() {
     assert_eq!(message["conversation_id"], conversation["id"]);
     assert_eq!(message["author"], "visitor");
     assert_eq!(message["agent_id"], Value::Null);
+    assert_eq!(message["agent"], Value::Null);
     assert_eq!(message["text"], "Hello there", "text is trimmed");
     assert_eq!(message["created_at"], conversation["created_at"]);
 }
@@ -326,6 +328,11 @@ async fn the_visitor_stream_replays_the_history_then_pushes_every_new_message() 
     assert_message(&first, "visitor", "Hello");
     assert_message(&second, "agent", "Hi, how can I help?");
     assert_eq!(second.data["agent_id"], owner.id.as_str());
+    assert_eq!(
+        second.data["agent"],
+        json!({"id": owner.id, "name": "Owner", "avatar_url": null}),
+        "who answered, for the chat box"
+    );
     assert!(seq(&first) < seq(&second));
 
     reply(&app, &owner, &id, "Still there?").await;
@@ -681,6 +688,49 @@ async fn agents_receive_conversation_and_message_events_on_their_stream() {
 }
 
 #[tokio::test]
+async fn replies_carry_the_agents_name_as_the_account_knows_it_now() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let ann = app.add_agent(SLUG, &owner, "Ann", &[]).await;
+    app.set_status(&owner, "online").await;
+    let visitor = token();
+    let id = start_ok(&app, &visitor, "Hello").await;
+    let posted = reply(&app, &ann, &id, "Ann here").await;
+    assert_eq!(
+        posted["message"]["agent"],
+        json!({"id": ann.id, "name": "Ann", "avatar_url": null})
+    );
+    assert_eq!(
+        replayed_agent(&app, &id, &visitor, &ann).await["name"],
+        "Ann"
+    );
+
+    let agent_path = format!("/api/v1/accounts/{SLUG}/agents/{}", ann.id);
+    app.patch(
+        &agent_path,
+        Some(&owner.token),
+        json!({"name": "Ann Baker"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        replayed_agent(&app, &id, &visitor, &ann).await["name"],
+        "Ann Baker"
+    );
+    let shown = app
+        .get(&format!("/api/v1/conversations/{id}"), Some(&owner.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown["messages"][1]["agent"]["name"], "Ann Baker");
+
+    // A deleted agent's replies stay theirs, without a name to show.
+    app.delete(&agent_path, Some(&owner.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(replayed_agent(&app, &id, &visitor, &ann).await, Value::Null);
+}
+
+#[tokio::test]
 async fn a_group_conversation_reaches_its_members_and_ungrouped_agents_only() {
     let app = spawn_app().await;
     let owner = app.create_account(SLUG).await;
@@ -985,6 +1035,7 @@ async fn agent_routes_need_credentials() {
         (Method::GET, "/api/v1/conversations/x"),
         (Method::POST, "/api/v1/conversations/x/messages"),
         (Method::POST, "/api/v1/conversations/x/close"),
+        (Method::POST, "/api/v1/conversations/x/typing"),
     ] {
         let body = if method == Method::POST {
             json!({"text": "hi"})
@@ -1341,6 +1392,157 @@ async fn the_automatic_reply_texts_are_settings_validated_and_stored() {
         .await
         .expect(StatusCode::OK);
     assert_eq!(account["offline_reply"], "é".repeat(1000).as_str());
+}
+
+// ---------------------------------------------------------------------------
+// Typing
+
+#[tokio::test]
+async fn typing_reaches_the_other_side_at_most_once_a_second_and_is_never_stored() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    app.set_status(&owner, "online").await;
+    let mut dashboard = app.agent_events(&owner).await;
+    let visitor = token();
+    let started = start(
+        &app,
+        json!({"visitor_token": visitor, "name": "Vera", "text": "Hello"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let id = started["conversation"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let mut chat_box = app.sse(&events_path(&id, &visitor), None).await;
+    assert_eq!(chat_box.next().await.event, "conversation");
+    assert_message(&chat_box.next().await, "visitor", "Hello");
+
+    visitor_typing(&app, &id, &visitor)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let typing = next_typing(&mut dashboard).await;
+    assert_eq!(
+        typing.data,
+        json!({"conversation_id": id, "author": "visitor", "name": "Vera"})
+    );
+    assert_eq!(typing.id, None);
+    // Another within the second is answered, and not passed on.
+    visitor_typing(&app, &id, &visitor)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(next_typing_within(&mut dashboard, QUIET).await, None);
+
+    // The agent types: the chat box learns who, and the agent's own stream
+    // does not echo it.
+    agent_typing(&app, &owner, &id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let typing = chat_box.next().await;
+    assert_eq!(typing.event, "typing");
+    assert_eq!(
+        typing.data,
+        json!({"conversation_id": id, "author": "agent", "name": "Owner"})
+    );
+    assert_eq!(typing.id, None, "not a message: no id to resume from");
+    agent_typing(&app, &owner, &id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(chat_box.next_within(QUIET).await, None);
+    assert_eq!(next_typing_within(&mut dashboard, QUIET).await, None);
+
+    // A second after the last one passed on, the next goes out again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    visitor_typing(&app, &id, &visitor)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(next_typing(&mut dashboard).await.data["author"], "visitor");
+
+    // Nothing of it was stored: the conversation holds its one message.
+    let shown = app
+        .get(&format!("/api/v1/conversations/{id}"), Some(&owner.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown["messages"].as_array().map(Vec::len), Some(1));
+    // And a stream opened now replays no typing.
+    let mut fresh = app.sse(&events_path(&id, &visitor), None).await;
+    assert_eq!(fresh.next().await.event, "conversation");
+    assert_message(&fresh.next().await, "visitor", "Hello");
+    assert_eq!(fresh.next_within(QUIET).await, None);
+}
+
+#[tokio::test]
+async fn a_visitors_typing_reaches_only_the_agents_of_its_group() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    app.add_group(SLUG, &owner, "sales").await;
+    app.add_group(SLUG, &owner, "support").await;
+    let sam = app.add_agent(SLUG, &owner, "Sam", &["sales"]).await;
+    let sue = app.add_agent(SLUG, &owner, "Sue", &["support"]).await;
+    app.set_status(&sam, "online").await;
+    let mut sam_stream = app.agent_events(&sam).await;
+    let mut sue_stream = app.agent_events(&sue).await;
+    let visitor = token();
+    let id = start_conversation(&app, &visitor, Some("sales"), "Price list?").await;
+    visitor_typing(&app, &id, &visitor)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let typing = next_typing(&mut sam_stream).await;
+    assert_eq!(typing.data["conversation_id"], id.as_str());
+    assert_eq!(typing.data.get("name"), None, "no name given, none sent");
+    assert_eq!(next_typing_within(&mut sue_stream, QUIET).await, None);
+}
+
+#[tokio::test]
+async fn typing_needs_the_conversations_token_and_an_open_conversation() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let other = app.create_account("other").await;
+    app.set_status(&owner, "online").await;
+    let visitor = token();
+    let id = start_ok(&app, &visitor, "Hello").await;
+
+    visitor_typing(&app, &id, &token())
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+    visitor_typing(&app, &id, "short")
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "invalid_visitor_token");
+    visitor_typing(&app, "nope", &visitor)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+    app.post(
+        &format!("/api/v1/accounts/nope/conversations/{id}/typing"),
+        None,
+        json!({"visitor_token": visitor}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "unknown_account");
+    app.post(
+        &conversation_path(&id, "/typing"),
+        None,
+        json!({"visitor_token": visitor, "text": "extra"}),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "unknown_field");
+    // Another account's agent finds nothing.
+    agent_typing(&app, &other, &id)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+
+    app.post(
+        &format!("/api/v1/conversations/{id}/close"),
+        Some(&owner.token),
+        Value::Null,
+    )
+    .await
+    .expect(StatusCode::OK);
+    visitor_typing(&app, &id, &visitor)
+        .await
+        .expect_error(StatusCode::CONFLICT, "conversation_closed");
+    agent_typing(&app, &owner, &id)
+        .await
+        .expect_error(StatusCode::CONFLICT, "conversation_closed");
 }
 
 // ---------------------------------------------------------------------------
@@ -1933,6 +2135,36 @@ async fn reply(app: &TestApp, agent: &Agent, id: &str, text: &str) -> Value {
     body
 }
 
+/// A new visitor stream's replay of conversation `id` (the visitor's "Hello", then `agent`'s
+/// "Ann here"): the reply's `agent`.
+async fn replayed_agent(app: &TestApp, id: &str, visitor: &str, agent: &Agent) -> Value {
+    let mut stream = app.sse(&events_path(id, visitor), None).await;
+    assert_eq!(stream.next().await.event, "conversation");
+    assert_message(&stream.next().await, "visitor", "Hello");
+    let answer = stream.next().await;
+    assert_message(&answer, "agent", "Ann here");
+    assert_eq!(answer.data["agent_id"], agent.id.as_str());
+    answer.data["agent"].clone()
+}
+
+async fn visitor_typing(app: &TestApp, id: &str, visitor: &str) -> Answer {
+    app.post(
+        &conversation_path(id, "/typing"),
+        None,
+        json!({"visitor_token": visitor}),
+    )
+    .await
+}
+
+async fn agent_typing(app: &TestApp, agent: &Agent, id: &str) -> Answer {
+    app.post(
+        &format!("/api/v1/conversations/{id}/typing"),
+        Some(&agent.token),
+        Value::Null,
+    )
+    .await
+}
+
 async fn inbox(app: &TestApp, agent: &Agent, query: &str) -> Vec<Value> {
     let body = app
         .get(&format!("/api/v1/conversations{query}"), Some(&agent.token))
@@ -1987,19 +2219,43 @@ fn retry_after(answer: &Answer) -> u64 {
 /// its `agent` and `site` events.
 #[track_caller]
 fn next_conversation_event(stream: &mut Sse) -> impl Future<Output = Event> + '_ {
+    next_soon(stream, &["conversation", "message"])
+}
+
+async fn next_conversation_within(stream: &mut Sse, within: Duration) -> Option<Event> {
+    next_of(stream, &["conversation", "message"], within).await
+}
+
+/// The next `typing` event of a stream, skipping the others.
+#[track_caller]
+fn next_typing(stream: &mut Sse) -> impl Future<Output = Event> + '_ {
+    next_soon(stream, &["typing"])
+}
+
+async fn next_typing_within(stream: &mut Sse, within: Duration) -> Option<Event> {
+    next_of(stream, &["typing"], within).await
+}
+
+/// The next event of one of `kinds` within [`SOON`]; panics, naming the caller, when none came.
+#[track_caller]
+fn next_soon<'a>(
+    stream: &'a mut Sse,
+    kinds: &'static [&'static str],
+) -> impl Future<Output = Event> + 'a {
     let caller = std::panic::Location::caller();
     async move {
-        match next_conversation_within(stream, SOON).await {
+        match next_of(stream, kinds, SOON).await {
             Some(event) => event,
-            None => panic!("no conversation event within {SOON:?} (called at {caller})"),
+            None => panic!("no {kinds:?} event within {SOON:?} (called at {caller})"),
         }
     }
 }
 
-async fn next_conversation_within(stream: &mut Sse, within: Duration) -> Option<Event> {
+/// The next event of one of `kinds` within `within`.
+async fn next_of(stream: &mut Sse, kinds: &[&str], within: Duration) -> Option<Event> {
     tokio::time::timeout(within, async {
         while let Some(event) = stream.next_event().await {
-            if event.event == "conversation" || event.event == "message" {
+            if kinds.contains(&event.event.as_str()) {
                 return Some(event);
             }
         }
