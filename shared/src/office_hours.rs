@@ -450,7 +450,8 @@ impl OfficeHoursError {
 impl fmt::Display for OfficeHoursError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Values are printed with `{:?}`: quoted, and escaped should they
-        // hold control characters.
+        // hold control characters. Each field is named in words first (for the
+        // dashboard's people), then by its path (for the API's programs).
         match self {
             Self::InvalidTimezone { timezone } => write!(
                 f,
@@ -458,15 +459,18 @@ impl fmt::Display for OfficeHoursError {
             ),
             Self::InvalidTime { path, value } if value == "24:00" => write!(
                 f,
-                "{path}: \"24:00\" can only end an interval; start at \"00:00\" instead"
+                "{}: \"24:00\" can only end an interval; start at \"00:00\" instead",
+                Place(path)
             ),
             Self::InvalidTime { path, value } => write!(
                 f,
-                "{path}: {value:?} is not a time; use HH:MM from 00:00 to 24:00"
+                "{}: {value:?} is not a time; use HH:MM from 00:00 to 24:00",
+                Place(path)
             ),
             Self::InvalidInterval { path, from, to } => write!(
                 f,
-                "{path}: from {from:?} to {to:?} is empty; from and to must differ"
+                "{}: from {from:?} to {to:?} is empty; from and to must differ",
+                Place(path)
             ),
             Self::OverlappingIntervals {
                 path,
@@ -475,11 +479,14 @@ impl fmt::Display for OfficeHoursError {
                 other,
             } => write!(
                 f,
-                "{path}: {interval} overlaps {other} at {other_path}; intervals must not overlap"
+                "{}: {interval} overlaps {other}, {}; intervals must not overlap",
+                Place(path),
+                Place(other_path)
             ),
             Self::InvalidDate { path, value } => write!(
                 f,
-                "{path}: {value:?} is not a date; use an existing YYYY-MM-DD"
+                "{}: {value:?} is not a date; use an existing YYYY-MM-DD",
+                Place(path)
             ),
             Self::DuplicateException {
                 path,
@@ -487,11 +494,62 @@ impl fmt::Display for OfficeHoursError {
                 first_path,
             } => write!(
                 f,
-                "{path}: {date:?} already has an exception at {first_path}; give each date once"
+                "{}: {date:?} already has an exception, {}; give each date once",
+                Place(path),
+                Place(first_path)
             ),
         }
     }
 }
+
+/// A field's path in words, counted from one, then the path itself:
+/// `weekly.mon[1].to` is "Monday, interval 2, end (weekly.mon[1].to)".
+struct Place<'a>(&'a str);
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.0;
+        let mut words = Vec::new();
+        for segment in path.split('.') {
+            let (name, index) = match segment.split_once('[') {
+                Some((name, rest)) => match rest.strip_suffix(']').map(str::parse::<usize>) {
+                    Some(Ok(index)) => (name, Some(index + 1)),
+                    _ => return f.write_str(path),
+                },
+                None => (segment, None),
+            };
+            let word = match (name, index) {
+                ("weekly", None) => continue,
+                ("exceptions", Some(n)) => format!("exception {n}"),
+                ("hours", Some(n)) => format!("interval {n}"),
+                ("date", None) => "date".to_owned(),
+                ("from", None) => "start".to_owned(),
+                ("to", None) => "end".to_owned(),
+                (day, Some(n)) => match WEEKDAYS.iter().find(|(key, _)| *key == day) {
+                    Some((_, weekday)) => format!("{weekday}, interval {n}"),
+                    None => return f.write_str(path),
+                },
+                _ => return f.write_str(path),
+            };
+            words.push(word);
+        }
+        if words.is_empty() {
+            return f.write_str(path);
+        }
+        write!(f, "{} ({path})", words.join(", "))
+    }
+}
+
+/// The keys of `weekly` and their names.
+const WEEKDAYS: [(&str, &str); 7] = [
+    ("mon", "Monday"),
+    ("tue", "Tuesday"),
+    ("wed", "Wednesday"),
+    ("thu", "Thursday"),
+    ("fri", "Friday"),
+    ("sat", "Saturday"),
+    ("sun", "Sunday"),
+];
 
 impl std::error::Error for OfficeHoursError {}
 
@@ -818,8 +876,36 @@ mod tests {
         );
         assert_eq!(
             error.to_string(),
-            r#"weekly.mon[1].to: "25:00" is not a time; use HH:MM from 00:00 to 24:00"#
+            r#"Monday, interval 2, end (weekly.mon[1].to): "25:00" is not a time; use HH:MM from 00:00 to 24:00"#
         );
+    }
+
+    #[test]
+    fn places_are_named_in_words_counted_from_one() {
+        let place = |path: &str| Place(path).to_string();
+        assert_eq!(
+            place("weekly.sun[0].from"),
+            "Sunday, interval 1, start (weekly.sun[0].from)"
+        );
+        assert_eq!(
+            place("weekly.wed[2]"),
+            "Wednesday, interval 3 (weekly.wed[2])"
+        );
+        assert_eq!(
+            place("exceptions[4].date"),
+            "exception 5, date (exceptions[4].date)"
+        );
+        assert_eq!(
+            place("exceptions[0].hours[1].to"),
+            "exception 1, interval 2, end (exceptions[0].hours[1].to)"
+        );
+        assert_eq!(
+            place("exceptions[x].date"),
+            "exceptions[x].date",
+            "not ours: the path alone"
+        );
+        assert_eq!(place("weekly.xyz[0]"), "weekly.xyz[0]");
+        assert_eq!(place("timezone"), "timezone");
     }
 
     #[test]

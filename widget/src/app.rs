@@ -13,7 +13,7 @@ use crate::dom::{self, Dom};
 use crate::i18n::Lang;
 use crate::listener::{Listener, Timer};
 use crate::model::{
-    Backoff, Change, ChatMessage, Failure, Form, Model, Msg, Post, decimal, update, view,
+    Backoff, Change, ChatMessage, Failure, Form, Model, Msg, Post, Visitor, decimal, update, view,
 };
 use crate::net;
 use crate::storage::Storage;
@@ -147,6 +147,8 @@ struct Widget {
     following: Option<String>,
     /// The `read_seq` `storage` holds.
     saved_read_seq: u64,
+    /// The name and email `storage` holds.
+    saved_visitor: Visitor,
     /// The text of the chat message on its way, to clear the box once it arrived.
     sending_text: String,
     /// Clears "Ann is typing…" when no signal came for [`TYPING_SHOWN_MS`].
@@ -252,6 +254,7 @@ impl Widget {
             }),
             following: None,
             saved_read_seq: 0,
+            saved_visitor: Visitor::default(),
             sending_text: String::new(),
             typing_over: Timer::new(&window, || {
                 with_widget(|widget| {
@@ -269,10 +272,22 @@ impl Widget {
         Some(widget)
     }
 
-    /// Takes up the conversation kept from an earlier page; its stream replays the history.
-    /// Without the token it was started with, it could not be read.
+    /// Takes up what an earlier page kept: the visitor's name and email (prefilled in the
+    /// leave-a-message form), and the conversation, whose stream replays the history. Without
+    /// the token it was started with, the conversation could not be read.
     fn resume(&mut self) {
         let storage = &self.storage;
+        let visitor = Visitor {
+            name: storage.get(&storage.name_key),
+            email: storage.get(&storage.email_key),
+        };
+        let dom = &self.dom;
+        dom.leave_name
+            .set_value(visitor.name.as_deref().unwrap_or_default());
+        dom.leave_email
+            .set_value(visitor.email.as_deref().unwrap_or_default());
+        self.saved_visitor = visitor.clone();
+        self.model.visitor = visitor;
         if storage.get(&storage.token_key).is_none() {
             return;
         }
@@ -468,6 +483,12 @@ impl Widget {
             self.conversation.backoff.reset();
             self.connect_conversation();
         }
+        if self.model.visitor != self.saved_visitor {
+            let (storage, visitor) = (&self.storage, &self.model.visitor);
+            storage.keep(&storage.name_key, visitor.name.as_deref());
+            storage.keep(&storage.email_key, visitor.email.as_deref());
+            self.saved_visitor = visitor.clone();
+        }
         let read_seq = self.model.chat.read_seq;
         if read_seq != self.saved_read_seq {
             self.saved_read_seq = read_seq;
@@ -515,7 +536,7 @@ impl Widget {
     }
 
     /// A sent message arrived: the form it came from is emptied for the next one (the chat's
-    /// box only if the visitor did not start another meanwhile).
+    /// box only if the visitor did not start another meanwhile; the name and email stay).
     fn on_posted(&mut self, answer: Result<ChatMessage, Failure>) {
         if answer.is_ok() {
             let dom = &self.dom;
@@ -523,11 +544,8 @@ impl Widget {
                 Some(Form::Chat) if dom.chat_text.value().trim() == self.sending_text => {
                     dom.chat_text.set_value("");
                 }
-                Some(Form::LeaveMessage) => {
-                    dom.leave_name.set_value("");
-                    dom.leave_email.set_value("");
-                    dom.leave_text.set_value("");
-                }
+                // The name and email stay, for the next message.
+                Some(Form::LeaveMessage) => dom.leave_text.set_value(""),
                 _ => {}
             }
         }

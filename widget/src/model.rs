@@ -133,6 +133,8 @@ pub(crate) struct Model {
     pub(crate) notice: Option<Notice>,
     /// An agent is writing a reply: their name, empty when the server gave none.
     pub(crate) agent_typing: Option<String>,
+    /// The name and email the visitor gave, kept for later conversations and forms.
+    pub(crate) visitor: Visitor,
     /// What the next announcement is about.
     news: News,
 }
@@ -149,9 +151,18 @@ impl Model {
             sending: None,
             notice: None,
             agent_typing: None,
+            visitor: Visitor::default(),
             news: News::Status,
         }
     }
+}
+
+/// What the visitor told about themselves: given once, in the leave-a-message form, and sent
+/// with every conversation they start afterwards (the DOM layer keeps it across pages).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Visitor {
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 /// The visitor's current conversation (docs/conversations.md).
@@ -330,7 +341,12 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 return Change::None;
             }
             let status_changed = last.status != snapshot.status;
+            let came_online = last.status == Status::Offline && snapshot.status != Status::Offline;
             model.snapshot = Some(snapshot);
+            if came_online && matches!(model.notice, Some(Notice::Sent | Notice::Problem(_))) {
+                // Said about the offline form, which is gone: the chat replaces it.
+                model.notice = None;
+            }
             if status_changed {
                 announce(model, News::Status)
             } else {
@@ -378,8 +394,8 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 },
                 _ => Post::Start {
                     text,
-                    name: None,
-                    email: None,
+                    name: model.visitor.name.clone(),
+                    email: model.visitor.email.clone(),
                 },
             };
             post_now(model, post, Form::Chat)
@@ -397,12 +413,16 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 return complain(model, Problem::MissingEmail);
             }
             let name = name.trim();
+            model.visitor = Visitor {
+                name: (!name.is_empty()).then(|| name.to_owned()),
+                email: Some(email.to_owned()),
+            };
             // A left message always starts a conversation of its own, with the email to
             // answer; whatever was said in the chat before stays in its own conversation.
             let post = Post::Start {
                 text,
-                name: (!name.is_empty()).then(|| name.to_owned()),
-                email: Some(email.to_owned()),
+                name: model.visitor.name.clone(),
+                email: model.visitor.email.clone(),
             };
             post_now(model, post, Form::LeaveMessage)
         }
@@ -1352,6 +1372,103 @@ mod tests {
         assert_eq!(view.typing.as_deref(), Some("Jörg schreibt…"));
         update(&mut model, Msg::ConversationGone);
         assert_eq!(model.agent_typing, None);
+    }
+
+    #[test]
+    fn the_name_and_email_given_once_go_with_later_conversations() {
+        let mut model = model_with([snapshot(Status::Offline, 1)]);
+        update(
+            &mut model,
+            Msg::Leave {
+                name: " Vera ".to_owned(),
+                email: " vera@example.com ".to_owned(),
+                text: "Call me".to_owned(),
+            },
+        );
+        let remembered = Visitor {
+            name: Some("Vera".to_owned()),
+            email: Some("vera@example.com".to_owned()),
+        };
+        assert_eq!(model.visitor, remembered);
+        update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+        // Online later, after that conversation was closed: the chat's first message starts a
+        // new one, with who the visitor is.
+        update(&mut model, Msg::Snapshot(snapshot(Status::Online, 2)));
+        update(
+            &mut model,
+            Msg::Conversation {
+                id: CONVERSATION.to_owned(),
+                closed: true,
+            },
+        );
+        update(&mut model, Msg::Send("Me again".to_owned()));
+        assert_eq!(
+            model.outbox.take(),
+            Some(Post::Start {
+                text: "Me again".to_owned(),
+                name: Some("Vera".to_owned()),
+                email: Some("vera@example.com".to_owned()),
+            })
+        );
+        // A visitor who never gave them sends none.
+        let mut model = chatting();
+        model.chat.closed = true;
+        update(&mut model, Msg::Send("Hi".to_owned()));
+        assert!(matches!(
+            model.outbox.take(),
+            Some(Post::Start {
+                name: None,
+                email: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_offline_forms_note_goes_when_the_chat_box_comes_online() {
+        let mut model = model_with([snapshot(Status::Offline, 1)]);
+        update(
+            &mut model,
+            Msg::Leave {
+                name: String::new(),
+                email: "vera@example.com".to_owned(),
+                text: "Call me".to_owned(),
+            },
+        );
+        update(
+            &mut model,
+            Msg::Posted(Ok(message("m1", Author::Visitor, None))),
+        );
+        assert!(
+            view_of(&model)
+                .notice
+                .is_some_and(|n| n.starts_with("Thanks"))
+        );
+        // Still offline (a new message, say): the note stays.
+        update(
+            &mut model,
+            Msg::Snapshot(Snapshot {
+                message: Some("Back Monday".to_owned()),
+                ..snapshot(Status::Offline, 2)
+            }),
+        );
+        assert!(view_of(&model).notice.is_some());
+        update(&mut model, Msg::Snapshot(snapshot(Status::Online, 3)));
+        assert_eq!(view_of(&model).notice, None);
+        // A closed conversation's note is about the chat: it stays whatever the status.
+        update(
+            &mut model,
+            Msg::Conversation {
+                id: CONVERSATION.to_owned(),
+                closed: true,
+            },
+        );
+        update(&mut model, Msg::Snapshot(snapshot(Status::Offline, 4)));
+        update(&mut model, Msg::Snapshot(snapshot(Status::Online, 5)));
+        assert!(view_of(&model).notice.is_some());
     }
 
     fn ids(model: &Model) -> Vec<&str> {

@@ -1,5 +1,6 @@
 //! What the chat box keeps across page loads (docs/conversations.md): the visitor token, the current
-//! conversation and how far the visitor has read it, in `localStorage`. Where that is
+//! conversation and how far the visitor has read it, and the name and email the visitor gave, in
+//! `localStorage`. Where that is
 //! unavailable (privacy modes throw on access, a full quota throws on write) the values live
 //! in memory for the page's life instead, so chatting still works until the visitor leaves.
 
@@ -23,6 +24,9 @@ pub(crate) struct Storage {
     pub(crate) conversation_key: String,
     /// `onair:<account>:read`, or `onair:<account>:read:<group>`: the `seq` read up to.
     pub(crate) read_key: String,
+    /// `onair:<account>:name` and `onair:<account>:email`: what the visitor gave, per account.
+    pub(crate) name_key: String,
+    pub(crate) email_key: String,
 }
 
 impl Storage {
@@ -44,6 +48,8 @@ impl Storage {
             token_key: key("visitor", None),
             conversation_key: key("conversation", group),
             read_key: key("read", group),
+            name_key: key("name", None),
+            email_key: key("email", None),
         }
     }
 
@@ -70,6 +76,14 @@ impl Storage {
                 memory.push((key.to_owned(), value.to_owned()));
             }
         });
+    }
+
+    /// Sets `key` to `value`, or removes it for `None`.
+    pub(crate) fn keep(&self, key: &str, value: Option<&str>) {
+        match value {
+            Some(value) => self.set(key, value),
+            None => self.remove(key),
+        }
     }
 
     pub(crate) fn remove(&self, key: &str) {

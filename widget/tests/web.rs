@@ -657,7 +657,7 @@ fn the_offline_form_promises_email_only_when_the_server_sends_it() {
 }
 
 #[wasm_bindgen_test]
-fn the_offline_form_confirms_and_is_cleared() {
+fn the_offline_form_confirms_keeps_who_wrote_and_prefills_it_next_time() {
     mount_in(Some("en"));
     apply(&snapshot("offline", 1));
     find(".bubble").click();
@@ -681,11 +681,41 @@ fn the_offline_form_confirms_and_is_cleared() {
         live(),
         "Thanks — we have your message and will get back to you."
     );
-    for field in ["#leave-name", "#leave-email"] {
-        assert_eq!(input(field).value(), "", "{field}");
-    }
+    // The message goes; who wrote it stays, for the next one.
     assert_eq!(textarea("#leave-text").value(), "");
+    assert_eq!(input("#leave-name").value(), "Ann");
+    assert_eq!(input("#leave-email").value(), "ann@example.com");
     assert!(!send.has_attribute("disabled"));
+
+    // And on the next page: prefilled, from `localStorage`, for this account only.
+    let storage = local_storage();
+    assert_eq!(
+        storage
+            .get_item("onair:acme:email")
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("ann@example.com")
+    );
+    unmount();
+    mount(
+        "acme".to_owned(),
+        None,
+        Some("en".to_owned()),
+        ORIGIN.to_owned(),
+    );
+    apply(&snapshot("offline", 2));
+    assert_eq!(input("#leave-name").value(), "Ann");
+    assert_eq!(input("#leave-email").value(), "ann@example.com");
+    unmount();
+    mount(
+        "other".to_owned(),
+        None,
+        Some("en".to_owned()),
+        ORIGIN.to_owned(),
+    );
+    apply(&snapshot("offline", 3));
+    assert_eq!(input("#leave-email").value(), "");
 }
 
 #[wasm_bindgen_test]
