@@ -146,6 +146,7 @@ pub struct NewConversation {
     pub name: Option<String>,
     pub email: Option<String>,
     pub lang: Option<Lang>,
+    pub page: Option<wire::Page>,
     pub token_hash: TokenHash,
     pub text: String,
 }
@@ -196,6 +197,7 @@ pub async fn start(
         created_at: now,
         last_message_at: now,
         replies: Default::default(),
+        page: new.page,
     };
     let mut messages = vec![message(&conversation, Author::Visitor, None, new.text, now)];
     let mut outbox = notifications(&writer, &conversation, &messages[0], delivery, true).await?;
@@ -1001,6 +1003,7 @@ pub fn view(record: &ConversationRecord) -> wire::Conversation {
         email: record.email.clone(),
         created_at: record.created_at,
         last_message_at: record.last_message_at,
+        page: record.page.clone(),
     }
 }
 

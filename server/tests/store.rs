@@ -17,7 +17,7 @@ use onair_server::store::{
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
+use onair_shared::wire::{Author, ConversationState, Lang, Page, Role, Status};
 use tokio_postgres::NoTls;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -312,6 +312,7 @@ fn conversation(id: &str, account: &AccountRecord, group: Option<&str>) -> Conve
         created_at: at(20),
         last_message_at: at(20),
         replies: ReplyState::default(),
+        page: None,
     }
 }
 
@@ -867,11 +868,16 @@ async fn a_conversation_reads_with_its_messages_after_a_seq(db: TestDb) {
     let store = store_with(&db, &[&acme]).await;
     let ann = agent(&acme, "ann", "ann", &[]);
     store.put_agent(&ann).await.expect("agent");
+    // The page it was started from round-trips; the title is optional.
     let c = ConversationRecord {
         name: None,
         email: None,
         lang: None,
         visitor_token_hash: *b"0123456789abcdef0123456789abcdef",
+        page: Some(Page {
+            url: "https://shop.example/teapots?colour=blue#top".to_owned(),
+            title: Some("Teapots — Shop".to_owned()),
+        }),
         ..conversation("c1", &acme, None)
     };
     let first = store

@@ -297,6 +297,17 @@ pub struct Conversation {
     pub email: Option<String>,
     pub created_at: Timestamp,
     pub last_message_at: Timestamp,
+    /// The page the visitor wrote from; `null` when the chat box did not say.
+    #[serde(default)]
+    pub page: Option<Page>,
+}
+
+/// A page of the customer's website (docs/conversations.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// An `http` or `https` URL.
+    pub url: String,
+    pub title: Option<String>,
 }
 
 /// A message of a conversation (docs/conversations.md). Text is plain text, never HTML.

@@ -917,6 +917,18 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
         )
         .await;
     assert_eq!(shown, question);
+    // Where the visitor wrote from: the customer's page, a link that opens apart.
+    let page = agent
+        .eval(
+            "var a = document.querySelector('#conv-meta .conv-page a'); \
+             return a && [a.textContent, a.href, a.rel];",
+        )
+        .await;
+    assert_eq!(
+        page,
+        json!(["Customer shop", site.url, "noopener noreferrer"]),
+        "the page the visitor wrote from"
+    );
     agent
         .wait_for_attribute(&conversation_item(&id), "data-unread", "false", SOON)
         .await;

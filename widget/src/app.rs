@@ -516,6 +516,9 @@ impl Widget {
                 put(&body, "email", email.as_deref());
                 put(&body, "text", Some(&text));
                 put(&body, "lang", Some(self.model.lang.code()));
+                if let Some(page) = self.page() {
+                    let _ = Reflect::set(&body, &JsValue::from_str("page"), &page);
+                }
                 self.sending_text = text;
             }
             Post::Append {
@@ -533,6 +536,27 @@ impl Widget {
         net::post(&url, &body, move |answer| {
             with_mount(mount, |widget| widget.on_posted(answer));
         });
+    }
+
+    /// `{url, title}` of the page the chat box is on, for the agents; `None` on a page that is
+    /// not `http` or `https` (a file opened from disk), which the server would refuse.
+    fn page(&self) -> Option<Object> {
+        let location = Reflect::get(&self.window, &JsValue::from_str("location")).ok()?;
+        let url = Reflect::get(&location, &JsValue::from_str("href"))
+            .ok()?
+            .as_string()?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return None;
+        }
+        let page = Object::new();
+        put(&page, "url", Some(&url));
+        let title = self.window.document().map(|document| document.title());
+        put(
+            &page,
+            "title",
+            title.as_deref().filter(|title| !title.is_empty()),
+        );
+        Some(page)
     }
 
     /// A sent message arrived: the form it came from is emptied for the next one (the chat's

@@ -80,6 +80,17 @@ struct StartBody {
     /// The chat box language, for the default automatic replies.
     #[serde(default)]
     lang: Option<Lang>,
+    /// The page the visitor writes from.
+    #[serde(default)]
+    page: Option<PageBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageBody {
+    url: String,
+    #[serde(default)]
+    title: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +114,7 @@ async fn start(
         let token_hash = visitor_token(&body.visitor_token)?;
         let text = text(&body.text)?;
         let name = visitor_name(body.name.as_deref())?;
+        let page = body.page.map(page).transpose()?;
         let email = body
             .email
             .as_deref()
@@ -122,6 +134,7 @@ async fn start(
             name,
             email,
             lang: body.lang,
+            page,
             token_hash,
             text,
         };
@@ -285,6 +298,45 @@ fn text(value: &str) -> Result<String> {
                 "text must be 1 to {MAX_TEXT_CHARS} characters, not counting surrounding spaces"
             ),
         )
+    })
+}
+
+/// The longest page URL and title, in characters.
+const MAX_URL_CHARS: usize = 2048;
+const MAX_TITLE_CHARS: usize = 300;
+
+/// An `http` or `https` URL of at most 2048 characters, and a title of at most 300 (a longer
+/// one is cut: titles are the page's, not the visitor's, to fix); no control characters.
+fn page(body: PageBody) -> Result<wire::Page> {
+    let url = body.url.trim();
+    let scheme_ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+    });
+    if !scheme_ok
+        || url.chars().count() > MAX_URL_CHARS
+        || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::bad_request(
+            "invalid_page",
+            format!("page.url must be an http or https URL of at most {MAX_URL_CHARS} characters"),
+        ));
+    }
+    let title = body
+        .title
+        .map(|title| {
+            title
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(MAX_TITLE_CHARS)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .filter(|title| !title.is_empty());
+    Ok(wire::Page {
+        url: url.to_owned(),
+        title,
     })
 }
 

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
+use onair_shared::wire::{self, Author, ConversationState, Lang, Role, Status};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -171,6 +171,13 @@ pub struct ConversationRecord {
     pub created_at: Timestamp,
     pub last_message_at: Timestamp,
     pub replies: ReplyState,
+    /// The page the visitor wrote from, as the chat box said when it started.
+    pub page: Option<wire::Page>,
+}
+
+/// A conversation's page from its two columns: none without a URL.
+pub(crate) fn page(url: Option<String>, title: Option<String>) -> Option<wire::Page> {
+    url.map(|url| wire::Page { url, title })
 }
 
 impl fmt::Debug for ConversationRecord {

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_webhooks.sql"),
     include_str!("../../migrations/postgres/0007_push.sql"),
     include_str!("../../migrations/postgres/0008_visitor_streams.sql"),
+    include_str!("../../migrations/postgres/0009_conversation_page.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -419,7 +420,7 @@ async fn load_account_data(
 
 const CONVERSATION_COLUMNS: &str = "id, account_id, group_key, state, name, email, \
      visitor_token_hash, lang, created_at, last_message_at, waiting_since, replied_in_wait, \
-     offline_replied";
+     offline_replied, page_url, page_title";
 
 fn conversation_from_row(row: &Row) -> StoreResult<ConversationRecord> {
     let state: String = get(row, 3)?;
@@ -444,6 +445,7 @@ fn conversation_from_row(row: &Row) -> StoreResult<ConversationRecord> {
             replied_in_wait: get(row, 11)?,
             offline_replied: get(row, 12)?,
         },
+        page: super::page(get(row, 13)?, get(row, 14)?),
     })
 }
 
@@ -916,7 +918,9 @@ impl Store for PostgresStore {
         let c = conversation;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        let params: [&(dyn ToSql + Sync); 13] = [
+        let page_url = c.page.as_ref().map(|page| page.url.as_str());
+        let page_title = c.page.as_ref().and_then(|page| page.title.as_deref());
+        let params: [&(dyn ToSql + Sync); 15] = [
             &c.id,
             &c.account_id,
             &c.group,
@@ -930,11 +934,13 @@ impl Store for PostgresStore {
             &c.replies.waiting_since.map(millis),
             &c.replies.replied_in_wait,
             &c.replies.offline_replied,
+            &page_url,
+            &page_title,
         ];
         tx.execute(
             &format!(
                 "INSERT INTO conversations ({CONVERSATION_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ),
             &params,
         )

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_reply_digests.sql"),
     include_str!("../../migrations/0006_webhooks.sql"),
     include_str!("../../migrations/0007_push.sql"),
+    include_str!("../../migrations/0008_conversation_page.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -269,7 +270,7 @@ fn load_account_data(
 
 const CONVERSATION_COLUMNS: &str = "id, account_id, group_key, state, name, email, \
      visitor_token_hash, lang, created_at, last_message_at, waiting_since, replied_in_wait, \
-     offline_replied";
+     offline_replied, page_url, page_title";
 
 fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<ConversationRecord> {
     let state: String = row.get(3)?;
@@ -294,6 +295,7 @@ fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<ConversationRecord> 
             replied_in_wait: row.get(11)?,
             offline_replied: row.get(12)?,
         },
+        page: super::page(row.get(13)?, row.get(14)?),
     })
 }
 
@@ -752,7 +754,7 @@ impl Store for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT INTO conversations ({CONVERSATION_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
                 ),
                 params![
                     c.id,
@@ -768,6 +770,8 @@ impl Store for SqliteStore {
                     c.replies.waiting_since.map(millis),
                     c.replies.replied_in_wait,
                     c.replies.offline_replied,
+                    c.page.as_ref().map(|page| page.url.as_str()),
+                    c.page.as_ref().and_then(|page| page.title.as_deref()),
                 ],
             )
             .map_err(backend)?;
@@ -1430,6 +1434,7 @@ mod tests {
             created_at: at(0),
             last_message_at: at(0),
             replies: ReplyState::default(),
+            page: None,
         }
     }
 

@@ -57,8 +57,14 @@ async fn a_conversation_started_while_online_is_delivered_live_and_open() {
             "id",
             "last_message_at",
             "name",
+            "page",
             "state"
         ]
+    );
+    assert_eq!(
+        conversation["page"],
+        Value::Null,
+        "the chat box said no page"
     );
     assert!(conversation["id"].as_str().is_some_and(|id| !id.is_empty()));
     assert_eq!(conversation["state"], "open");
@@ -220,6 +226,76 @@ async fn visitor_input_is_validated_field_by_field() {
     raw.expect_error(bad, "malformed_json");
     // Nothing invalid was stored.
     assert_eq!(inbox(&app, &owner, "").await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_conversation_shows_the_page_the_visitor_wrote_from() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    app.set_status(&owner, "online").await;
+    let body = |page: Value| json!({"visitor_token": token(), "text": "Hi", "page": page});
+    let started = start(
+        &app,
+        body(json!({"url": " https://shop.example/teapots?colour=blue ", "title": "Teapots\n— Shop"})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let id = started["conversation"]["id"].as_str().expect("an id");
+    assert_eq!(
+        started["conversation"]["page"],
+        json!({"url": "https://shop.example/teapots?colour=blue", "title": "Teapots — Shop"})
+    );
+    // The agent sees it in the inbox and the conversation, as stored.
+    let shown = app
+        .get(&format!("/api/v1/conversations/{id}"), Some(&owner.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        shown["conversation"]["page"],
+        started["conversation"]["page"]
+    );
+    let listed = inbox(&app, &owner, "").await;
+    assert_eq!(
+        listed[0]["page"]["url"],
+        "https://shop.example/teapots?colour=blue"
+    );
+    // A title is optional, and a long one is cut.
+    let untitled = start(&app, body(json!({"url": "http://shop.example/"})))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(untitled["conversation"]["page"]["title"], Value::Null);
+    let long = start(
+        &app,
+        body(json!({"url": "http://shop.example/", "title": "x".repeat(1000)})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(
+        long["conversation"]["page"]["title"].as_str().map(str::len),
+        Some(300)
+    );
+    // Only web pages: no script, no data, nothing relative or too long.
+    for url in [
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "/teapots",
+        "https://",
+        "https://shop.example/a b",
+    ] {
+        start(&app, body(json!({"url": url})))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "invalid_page");
+    }
+    let too_long = format!("https://shop.example/{}", "a".repeat(2048));
+    start(&app, body(json!({"url": too_long})))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "invalid_page");
+    start(
+        &app,
+        body(json!({"url": "https://shop.example/", "referrer": "x"})),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "unknown_field");
 }
 
 #[tokio::test]

@@ -281,6 +281,7 @@ async fn a_visitor_name_cannot_inject_a_header() {
         created_at: now,
         last_message_at: now,
         replies: Default::default(),
+        page: None,
     };
     let message = MessageRecord {
         seq: 0,
