@@ -179,9 +179,7 @@ impl Action {
 
 fn plan(options: &Options) -> Vec<Step> {
     let setup_label = format!("setup: {}", tools::names(Toolset::All).join(", "));
-    let mut steps = vec![Step::task("setup", setup_label, |_| {
-        tools::ensure_tools(Toolset::All)
-    })];
+    let mut steps = vec![Step::task("setup", setup_label, set_up)];
     if !options.quick {
         steps.push(Step::cargo("fmt", FMT));
         steps.push(Step::cargo("clippy", CLIPPY));
@@ -201,6 +199,15 @@ fn plan(options: &Options) -> Vec<Step> {
     steps.push(Step::task("bench smoke", bench_label, run_bench_smoke));
     steps.push(Step::run("widget tests", "wasm-pack", WIDGET_TESTS));
     steps
+}
+
+/// Installs what is missing, and tells the accessibility checks where axe-core is.
+fn set_up(context: &mut Context) -> Result<()> {
+    tools::ensure_tools(Toolset::All)?;
+    let axe = tools::axe_core()?;
+    println!("    ONAIR_AXE={}", axe.display());
+    context.env.push(("ONAIR_AXE", axe.into_os_string()));
+    Ok(())
 }
 
 /// The bench measures `ONAIR_RELEASE_BIN`; the smoke run gives it the debug build.

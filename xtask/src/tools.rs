@@ -13,22 +13,27 @@ pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// binaryen from npm, pinned: its `wasm-opt` shrinks the widget. Not Debian's binaryen (108), which
-/// mis-writes the two tables wasm-bindgen 0.2.130 emits (widget/Cargo.toml). It prints
-/// `wasm-opt version 132 (version_132)` for 132.0.0.
+/// mis-writes the two tables wasm-bindgen 0.2.130 emits (widget/Cargo.toml).
 const BINARYEN: NpmTool = NpmTool {
     package: "binaryen",
     version: "132.0.0",
     bin: "node_modules/binaryen/bin/wasm-opt",
-    prints: &["wasm-opt", "version", "132"],
 };
 
 /// terser from npm, pinned: it minifies the widget's JavaScript glue (wasm-bindgen writes it
-/// readable, with the doc comments of the exported functions). It prints `terser 5.51.4`.
+/// readable, with the doc comments of the exported functions).
 const TERSER: NpmTool = NpmTool {
     package: "terser",
     version: "5.51.4",
     bin: "node_modules/terser/bin/terser",
-    prints: &["terser", "5.51.4"],
+};
+
+/// axe-core from npm, pinned: the accessibility checks of the browser tests run it in Chromium
+/// (`tests/tests/accessibility.rs`), which find it through `ONAIR_AXE`.
+const AXE_CORE: NpmTool = NpmTool {
+    package: "axe-core",
+    version: "4.14.1",
+    bin: "node_modules/axe-core/axe.min.js",
 };
 
 /// Debian's nginx (from `nginx-light`), the load balancer of the cluster tests.
@@ -111,6 +116,12 @@ const TOOLS: &[Tool] = &[
         needed_for: Toolset::WidgetBuild,
         probe: Probe::Npm(TERSER),
         install: Install::Npm(TERSER),
+    },
+    Tool {
+        name: "axe-core",
+        needed_for: Toolset::All,
+        probe: Probe::Npm(AXE_CORE),
+        install: Install::Npm(AXE_CORE),
     },
     Tool {
         name: "chromium",
@@ -225,7 +236,7 @@ enum Probe {
         command: Argv,
         package: &'static str,
     },
-    /// The npm tool's program prints the words [`NpmTool::prints`] first.
+    /// The npm package is installed at its pinned version.
     Npm(NpmTool),
 }
 
@@ -303,34 +314,41 @@ fn problem(probe: &Probe) -> Result<Option<String>> {
             )))
         }
         Probe::Npm(tool) => {
-            let mut version = Command::new(tool.program()?);
-            version.arg("--version");
+            // Not `--version`: axe-core is a script, not a program, and binaryen's prints its
+            // major alone. The installed package's own manifest says which version it is.
+            let manifest = tool
+                .dir()?
+                .join("node_modules")
+                .join(tool.package)
+                .join("package.json");
+            let mut version = Command::new("node");
+            version
+                .args(["-p", "require(process.argv[1]).version"])
+                .arg(manifest);
             let Ok(printed) = cmd::stdout(&mut version) else {
                 return Ok(missing);
             };
-            if tool.is_pinned(&printed) {
+            if printed.trim() == tool.version {
                 return Ok(None);
             }
             Ok(Some(format!(
-                "prints `{}`, not {} {}",
-                printed.trim(),
+                "is {} {}, not {}",
                 tool.package,
+                printed.trim(),
                 tool.version
             )))
         }
     }
 }
 
-/// A program from an npm package, pinned to one version and installed into the target directory
-/// without a package.json of its own (nor a lockfile): the version is pinned here.
+/// A program or script from an npm package, pinned to one version and installed into the target
+/// directory without a package.json of its own (nor a lockfile): the version is pinned here.
 #[derive(Clone, Copy, Debug)]
 struct NpmTool {
     package: &'static str,
     version: &'static str,
-    /// The program, relative to [`NpmTool::dir`].
+    /// The program or script, relative to [`NpmTool::dir`].
     bin: &'static str,
-    /// The first words the program prints for `--version` when it is the pinned version.
-    prints: &'static [&'static str],
 }
 
 impl NpmTool {
@@ -342,13 +360,6 @@ impl NpmTool {
 
     fn program(&self) -> Result<PathBuf> {
         Ok(self.dir()?.join(self.bin))
-    }
-
-    fn is_pinned(&self, printed: &str) -> bool {
-        printed
-            .split_whitespace()
-            .take(self.prints.len())
-            .eq(self.prints.iter().copied())
     }
 
     fn install_command(&self) -> Result<Command> {
@@ -376,6 +387,11 @@ pub(crate) fn wasm_opt() -> Result<PathBuf> {
 /// The `terser` the widget build runs.
 pub(crate) fn terser() -> Result<PathBuf> {
     TERSER.program()
+}
+
+/// axe-core's script, for the accessibility checks.
+pub(crate) fn axe_core() -> Result<PathBuf> {
+    AXE_CORE.program()
 }
 
 fn install_crate(name: &str, version_of: Option<&str>) -> Result<()> {
@@ -450,6 +466,7 @@ mod tests {
         assert_eq!(all.len(), TOOLS.len());
         for tool in [
             "wasm-pack",
+            "axe-core",
             "chromium",
             "chromium-driver",
             "nginx",
@@ -512,12 +529,8 @@ mod tests {
             "npm install --prefix /t/binaryen-132.0.0 --no-save --no-package-lock --no-audit \
              --no-fund binaryen@132.0.0"
         );
-        assert!(BINARYEN.is_pinned("wasm-opt version 132 (version_132)\n"));
-        assert!(!BINARYEN.is_pinned("wasm-opt version 108"));
-        assert!(!BINARYEN.is_pinned("wasm-opt version 1320"));
-        assert!(TERSER.is_pinned("terser 5.51.4\n"));
-        assert!(!TERSER.is_pinned("terser 5.51.40"));
-        assert!(!TERSER.is_pinned("terser"));
+        let command = AXE_CORE.install_into(std::path::Path::new("/t/axe-core-4.14.1"));
+        assert!(cmd::display(&command).ends_with(" axe-core@4.14.1"));
     }
 
     #[test]
