@@ -74,12 +74,10 @@ async fn settle(browser: &Browser) {
     browser.eval("return true").await;
 }
 
-#[tokio::test]
-async fn the_chat_box_is_accessible_in_every_state() {
-    let axe = axe_source();
-    let database = Database::new();
+/// A server with the widget and the account `acme`, its owner online; the owner's token.
+async fn acme_online(database: &Database) -> (Server, String) {
     let server = Server::start_with(
-        &database,
+        database,
         Options {
             operator_token: Some(OPERATOR_TOKEN),
             ..Options::default()
@@ -88,6 +86,14 @@ async fn the_chat_box_is_accessible_in_every_state() {
     require_widget(&server).await;
     let owner = server.create_account("acme").await;
     server.set_status(&owner, "online").await;
+    (server, owner)
+}
+
+#[tokio::test]
+async fn the_chat_box_is_accessible_in_every_state() {
+    let axe = axe_source();
+    let database = Database::new();
+    let (server, owner) = acme_online(&database).await;
     let site = CustomerSite::start(
         &server.base,
         Embed {
@@ -248,15 +254,7 @@ async fn the_chat_box_is_accessible_in_every_state() {
 async fn every_view_of_the_dashboard_is_accessible() {
     let axe = axe_source();
     let database = Database::new();
-    let server = Server::start_with(
-        &database,
-        Options {
-            operator_token: Some(OPERATOR_TOKEN),
-            ..Options::default()
-        },
-    );
-    let owner = server.create_account("acme").await;
-    server.set_status(&owner, "online").await;
+    let (server, owner) = acme_online(&database).await;
     let (status, body) = server
         .request(
             reqwest::Method::POST,
