@@ -162,6 +162,20 @@ pub fn owner_email(slug: &str) -> String {
     format!("owner@{slug}.example")
 }
 
+/// Office hours (the body of `PUT …/office-hours`) closed all of today, UTC, and open all day
+/// every other day: outside office hours now, opening at the next midnight UTC.
+pub fn closed_until_tomorrow() -> serde_json::Value {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let day = json!([{"from": "00:00", "to": "24:00"}]);
+    json!({"enabled": true, "timezone": "UTC",
+           "weekly": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day,
+                      "sat": day, "sun": day},
+           "exceptions": [{"date": today, "hours": []}]})
+}
+
 /// How to start the server.
 #[derive(Debug, Default)]
 pub struct Options<'a> {

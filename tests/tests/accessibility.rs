@@ -212,20 +212,12 @@ async fn the_chat_box_is_accessible_in_every_state() {
     // Outside office hours, opening again tomorrow: the chat box says when.
     server.set_status(&owner, "online").await;
     visitor.wait_for_chatbox("online", SOON).await;
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .to_string();
-    let day = json!([{"from": "00:00", "to": "24:00"}]);
     let (status, body) = server
         .request(
             reqwest::Method::PUT,
             "/api/v1/accounts/acme/office-hours",
             Some(&owner),
-            json!({"enabled": true, "timezone": "UTC",
-                   "weekly": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day,
-                              "sat": day, "sun": day},
-                   "exceptions": [{"date": today, "hours": []}]}),
+            closed_until_tomorrow(),
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");

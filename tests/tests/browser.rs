@@ -328,6 +328,56 @@ async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_office_hours_an_available_agent_is_told_the_chat_box_is_offline_until_when() {
+    let database = Database::new();
+    let (mut server, token) = server_with_account(&database).await;
+    put_office_hours(&server, &token, closed_until_tomorrow()).await;
+    server.set_status(&token, "busy").await;
+    let driver = Chromedriver::start().await;
+    let agent = Browser::new(&driver).await;
+    log_in(&agent, &server, "Laptop").await;
+    // Busy and present, but the chat box is offline: the agent's own line says so, and when.
+    let line = agent
+        .wait_until(
+            "the agent's line outside office hours",
+            "(function () { var a = document.querySelector('#available'); \
+             return a && a.dataset.officeHours === 'closed' && a.textContent; })()",
+            SOON,
+        )
+        .await;
+    let line = line.as_str().expect("a text");
+    assert!(line.starts_with("Busy · chat box offline until "), "{line}");
+    // Office hours off: the line follows at once (the site's status changes).
+    put_office_hours(
+        &server,
+        &token,
+        json!({"enabled": false, "timezone": "UTC"}),
+    )
+    .await;
+    agent
+        .wait_until(
+            "the agent available again",
+            "document.querySelector('#available').textContent === 'Available to visitors'",
+            SOON,
+        )
+        .await;
+    agent.close().await;
+    server.stop();
+}
+
+async fn put_office_hours(server: &Server, token: &str, body: serde_json::Value) {
+    let (status, answer) = server
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/accounts/acme/office-hours",
+            Some(token),
+            body,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_erases_a_conversation_from_the_dashboard() {
     let database = Database::new();
     let (mut server, owner) = server_with_account(&database).await;
