@@ -246,7 +246,7 @@ async fn the_chat_box_is_accessible_in_every_state() {
 async fn every_view_of_the_dashboard_is_accessible() {
     let axe = axe_source();
     let database = Database::new();
-    let (server, owner) = acme_online(&database).await;
+    let (server, _owner) = acme_online(&database).await;
     let (status, body) = server
         .request(
             reqwest::Method::POST,
