@@ -365,6 +365,53 @@ async fn outside_office_hours_an_available_agent_is_told_the_chat_box_is_offline
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_sets_its_name_for_visitors_in_the_dashboard() {
+    let database = Database::new();
+    let (mut server, token) = server_with_account(&database).await;
+    let driver = Chromedriver::start().await;
+    let agent = Browser::new(&driver).await;
+    log_in(&agent, &server, "Laptop").await;
+    agent.click("#name-box summary").await;
+    agent
+        .wait_until(
+            "the name, prefilled",
+            "document.querySelector('#my-name').value === 'Olga Owner'",
+            SOON,
+        )
+        .await;
+    agent
+        .eval("document.querySelector('#my-name').value = ''; return true")
+        .await;
+    let field = agent.find("#my-name").await;
+    field
+        .send_keys("Olga at the shop")
+        .await
+        .expect("type the name");
+    agent.click("#name-form button[type=submit]").await;
+    let said = agent
+        .wait_until(
+            "the name saved",
+            "document.querySelector('#name-msg').textContent",
+            SOON,
+        )
+        .await;
+    assert_eq!(
+        said,
+        "Saved: visitors see “Olga at the shop” on your replies."
+    );
+    assert_eq!(
+        agent
+            .eval("return document.querySelector('#name').textContent")
+            .await,
+        "Olga at the shop"
+    );
+    let me = server.get_ok("/api/v1/me", Some(&token)).await;
+    assert_eq!(me["name"], "Olga at the shop");
+    agent.close().await;
+    server.stop();
+}
+
 async fn put_office_hours(server: &Server, token: &str, body: serde_json::Value) {
     let (status, answer) = server
         .request(

@@ -623,7 +623,7 @@ impl Widget {
         let now_ms = Date::now();
         let local_time = dom::local_time(&self.locale, now_ms);
         let view = view(&self.model, self.model.lang.strings(), now_ms, &local_time);
-        self.dom.render(&view, announce);
+        self.dom.render(&view, announce, &local_time);
     }
 }
 

@@ -11,7 +11,7 @@ use web_sys::{
 };
 
 use crate::i18n::Strings;
-use crate::model::{ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View};
+use crate::model::{ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View, linked};
 
 /// The host element's id (widget/README.md); it carries `data-status`.
 pub(crate) const HOST_ID: &str = "onair-chatbox";
@@ -200,7 +200,13 @@ impl Dom {
         })
     }
 
-    pub(crate) fn render(&mut self, view: &View<'_>, announce: bool) {
+    /// Shows `view`; `local_time` formats the messages' times (see [`local_time`]).
+    pub(crate) fn render(
+        &mut self,
+        view: &View<'_>,
+        announce: bool,
+        local_time: &dyn Fn(f64) -> LocalTime,
+    ) {
         set(&self.host, "data-status", view.host_status);
         self.frame.set_hidden(!view.visible);
         if view.reconnecting {
@@ -226,7 +232,7 @@ impl Dom {
         self.title.set_text_content(Some(view.title));
         show_text(&self.message, view.message.as_deref());
         show_text(&self.back_at, view.back_at.as_deref());
-        let appended = self.render_messages(view.messages);
+        let appended = self.render_messages(view.messages, local_time);
         if view.open && (appended || !self.was_open) {
             // The newest message in sight.
             self.log.set_scroll_top(self.log.scroll_height());
@@ -258,7 +264,11 @@ impl Dom {
 
     /// Brings the log up to `messages`: appends what is new, or redraws it all when a message
     /// went in between or the conversation changed. `true` if anything changed.
-    fn render_messages(&mut self, messages: &[ChatMessage]) -> bool {
+    fn render_messages(
+        &mut self,
+        messages: &[ChatMessage],
+        local_time: &dyn Fn(f64) -> LocalTime,
+    ) -> bool {
         let known = self.shown.len();
         let extends = messages.len() >= known
             && messages
@@ -277,7 +287,9 @@ impl Dom {
             messages
         };
         for message in new {
-            let _ = self.log.append_child(&self.message_element(message));
+            let _ = self
+                .log
+                .append_child(&self.message_element(message, local_time));
             self.shown.push(message.id.clone());
         }
         self.log.set_hidden(messages.is_empty());
@@ -285,8 +297,12 @@ impl Dom {
     }
 
     /// One message: who wrote it (for the visitor's own, to screen readers only; an agent by
-    /// name) and its text.
-    fn message_element(&self, message: &ChatMessage) -> HtmlElement {
+    /// name), its text with web addresses as links, and when, visitor-local.
+    fn message_element(
+        &self,
+        message: &ChatMessage,
+        local_time: &dyn Fn(f64) -> LocalTime,
+    ) -> HtmlElement {
         let (class, who_class, who) = match message.author {
             Author::Visitor => ("m v", "sr", self.strings.you),
             Author::Agent => (
@@ -302,8 +318,28 @@ impl Dom {
         let item = b.element("div", class);
         b.child(&item, "span", who_class)
             .set_text_content(Some(who));
-        b.child(&item, "span", "t")
-            .set_text_content(Some(&message.text));
+        let text = b.child(&item, "span", "t");
+        for (is_link, piece) in linked(&message.text) {
+            if is_link {
+                // Only http and https (`linked`), opened apart from the page, which it cannot
+                // reach, and told nothing of where it came from.
+                let link = b.child(&text, "a", "");
+                set(&link, "href", piece);
+                set(&link, "target", "_blank");
+                set(&link, "rel", "noopener noreferrer");
+                link.set_text_content(Some(piece));
+            } else {
+                let _ = text.append_with_str_1(piece);
+            }
+        }
+        if message.created_ms.is_finite() {
+            let at = local_time(message.created_ms);
+            let shown = match at.day {
+                Some(day) => day + ", " + &at.time,
+                None => at.time,
+            };
+            b.child(&item, "span", "at").set_text_content(Some(&shown));
+        }
         item
     }
 

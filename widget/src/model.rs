@@ -628,6 +628,58 @@ pub(crate) struct LocalTime {
     pub(crate) time: String,
 }
 
+/// A message's text in pieces for the DOM layer: plain text (`false`) and web addresses to show
+/// as links (`true`). Only `http://` and `https://` addresses are links, up to the next space,
+/// without the punctuation that ends a sentence after them (and a closing bracket they did not
+/// open). Everything is still shown as text: a link's text is its address.
+pub(crate) fn linked(text: &str) -> Vec<(bool, &str)> {
+    // Bytes, not `str::find`: a string searcher would cost the wasm kilobytes. Every cut is at
+    // an ASCII byte, so on a character boundary.
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::new();
+    let mut done = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = bytes.get(at..).unwrap_or_default();
+        let scheme = if rest.starts_with(b"https://") {
+            8
+        } else if rest.starts_with(b"http://") {
+            7
+        } else {
+            at += 1;
+            continue;
+        };
+        let mut end = rest
+            .iter()
+            .position(|&b| b.is_ascii_whitespace() || matches!(b, b'<' | b'>' | b'"'))
+            .unwrap_or(rest.len());
+        // Punctuation after an address ends the sentence, not the address; so does a closing
+        // bracket the address did not open.
+        while let Some(&last) = rest.get(end.wrapping_sub(1)) {
+            let link = rest.get(..end).unwrap_or_default();
+            let count = |c| link.iter().filter(|&&b| b == c).count();
+            let unopened = last == b')' && count(b')') > count(b'(');
+            if !(matches!(last, b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'') || unopened) {
+                break;
+            }
+            end -= 1;
+        }
+        // A scheme alone is no address: it stays text.
+        if end > scheme {
+            if at > done {
+                pieces.push((false, text.get(done..at).unwrap_or_default()));
+            }
+            pieces.push((true, text.get(at..at + end).unwrap_or_default()));
+            done = at + end;
+        }
+        at += end.max(1);
+    }
+    if done < text.len() {
+        pieces.push((false, text.get(done..).unwrap_or_default()));
+    }
+    pieces
+}
+
 /// What the DOM shows, derived from the model alone.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct View<'a> {
@@ -1469,6 +1521,51 @@ mod tests {
         update(&mut model, Msg::Snapshot(snapshot(Status::Offline, 4)));
         update(&mut model, Msg::Snapshot(snapshot(Status::Online, 5)));
         assert!(view_of(&model).notice.is_some());
+    }
+
+    #[test]
+    fn web_addresses_in_messages_become_links_and_nothing_else_does() {
+        assert_eq!(
+            linked("See https://shop.example/teapots?colour=blue, or call."),
+            [
+                (false, "See "),
+                (true, "https://shop.example/teapots?colour=blue"),
+                (false, ", or call.")
+            ]
+        );
+        assert_eq!(
+            linked("(details: http://a.example/x_(y)) and https://b.example."),
+            [
+                (false, "(details: "),
+                (true, "http://a.example/x_(y)"),
+                (false, ") and "),
+                (true, "https://b.example"),
+                (false, ".")
+            ]
+        );
+        assert_eq!(linked("no links here"), [(false, "no links here")]);
+        assert_eq!(linked(""), []);
+        // Not web addresses, or nothing after the scheme: text.
+        assert_eq!(
+            linked("javascript:alert(1) ftp://x.example https:// done"),
+            [(false, "javascript:alert(1) ftp://x.example https:// done")]
+        );
+        assert_eq!(
+            linked("<a href=\"https://x.example/\">"),
+            [
+                (false, "<a href=\""),
+                (true, "https://x.example/"),
+                (false, "\">")
+            ]
+        );
+        assert_eq!(
+            linked("ünï https://ü.example/ä ënd"),
+            [
+                (false, "ünï "),
+                (true, "https://ü.example/ä"),
+                (false, " ënd")
+            ]
+        );
     }
 
     fn ids(model: &Model) -> Vec<&str> {

@@ -475,6 +475,48 @@ fn an_agents_reply_shows_the_agents_name_as_text() {
 }
 
 #[wasm_bindgen_test]
+fn web_addresses_are_links_that_open_apart_and_each_message_has_its_time() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    assert!(receive(
+        &message(
+            "m1",
+            "agent",
+            "See https://shop.example/teapots?c=blue. Not javascript:alert(1)"
+        ),
+        1
+    ));
+    let links = root().query_selector_all(".log .a .t a").expect("links");
+    assert_eq!(links.length(), 1);
+    let link: Element = links.item(0).expect("a link").unchecked_into();
+    assert_eq!(
+        link.get_attribute("href").as_deref(),
+        Some("https://shop.example/teapots?c=blue")
+    );
+    assert_eq!(link.get_attribute("target").as_deref(), Some("_blank"));
+    assert_eq!(
+        link.get_attribute("rel").as_deref(),
+        Some("noopener noreferrer")
+    );
+    assert_eq!(
+        link.text_content().as_deref(),
+        Some("https://shop.example/teapots?c=blue")
+    );
+    // The rest is text, whole.
+    assert_eq!(
+        text(".log .a .t"),
+        "See https://shop.example/teapots?c=blue. Not javascript:alert(1)"
+    );
+    // The time of the message, in the visitor's own time.
+    let at = text(".log .a .at");
+    assert!(
+        !at.is_empty() && at.chars().any(|c| c.is_ascii_digit()),
+        "{at:?}"
+    );
+}
+
+#[wasm_bindgen_test]
 fn a_message_arriving_twice_is_shown_once() {
     mount_in(Some("en"));
     apply(&snapshot("online", 1));

@@ -41,16 +41,24 @@ async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Js
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MePatch {
+    /// The name visitors and colleagues see (on replies, typing, the dashboard).
+    name: Option<String>,
     email_notifications: Option<bool>,
 }
 
-/// The agent's own settings: whether it gets notification emails.
+/// The agent's own settings: the name it goes by, whether it gets notification emails.
 async fn update(
     State(state): State<AppState>,
     auth: AgentAuth,
     ApiJson(patch): ApiJson<MePatch>,
 ) -> Result<axum::Json<wire::Agent>> {
+    let name = patch
+        .name
+        .as_deref()
+        .map(|name| super::validate::name("name", name))
+        .transpose()?;
     let change = crate::account::AgentChange {
+        name,
         email_notifications: patch.email_notifications,
         ..Default::default()
     };

@@ -807,6 +807,45 @@ async fn replies_carry_the_agents_name_as_the_account_knows_it_now() {
 }
 
 #[tokio::test]
+async fn an_agent_sets_the_name_visitors_see_on_its_replies_and_typing() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    let ann = app.add_agent(SLUG, &owner, "Ann", &[]).await;
+    app.set_status(&owner, "online").await;
+    let visitor = token();
+    let id = start_ok(&app, &visitor, "Hello").await;
+    let me = app
+        .patch(
+            "/api/v1/me",
+            Some(&ann.token),
+            json!({"name": "  Ann from Support "}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me["name"], "Ann from Support");
+    let posted = reply(&app, &ann, &id, "Ann here").await;
+    assert_eq!(posted["message"]["agent"]["name"], "Ann from Support");
+    let mut chat_box = app.sse(&events_path(&id, &visitor), None).await;
+    for _ in 0..3 {
+        chat_box.next().await; // the conversation, "Hello", "Ann here"
+    }
+    agent_typing(&app, &ann, &id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(chat_box.next().await.data["name"], "Ann from Support");
+
+    for bad in [" ", &"x".repeat(201), "Ann\u{7}"] {
+        app.patch("/api/v1/me", Some(&ann.token), json!({"name": bad}))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "invalid_name");
+    }
+    // Its own name and notifications only: not its role.
+    app.patch("/api/v1/me", Some(&ann.token), json!({"role": "admin"}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "unknown_field");
+}
+
+#[tokio::test]
 async fn a_group_conversation_reaches_its_members_and_ungrouped_agents_only() {
     let app = spawn_app().await;
     let owner = app.create_account(SLUG).await;
