@@ -9,9 +9,17 @@ use crate::Result;
 
 /// The workspace root, so every command behaves the same from whichever directory
 /// `cargo xtask` was typed in.
+///
+/// Taken from the `CARGO_MANIFEST_DIR` that `cargo run` sets for this run, and only without it
+/// from the one this binary was compiled with: two checkouts sharing a target directory (a CI
+/// clone beside a working copy) build the same xtask binary, and cargo may run the other
+/// checkout's, whose compiled-in path points there.
 pub(crate) fn project_root() -> PathBuf {
-    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+    let xtask_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    xtask_dir
+        .parent()
+        .map_or_else(|| xtask_dir.clone(), Path::to_path_buf)
 }
 
 /// A `cargo` command run from the workspace root.
