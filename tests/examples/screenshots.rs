@@ -240,7 +240,70 @@ async fn main() {
     settle(&admin).await;
     shots.take(&admin, "dashboard-admin-office-hours.png").await;
 
-    for browser in [desktop, admin] {
+    // A conversation in the chat box: the visitor's question, Alice's answer under her name,
+    // with a link and its time, and Alice typing again.
+    put_office_hours(
+        &server,
+        &alice,
+        &json!({"enabled": false, "timezone": "Europe/Prague"}),
+    )
+    .await;
+    server.set_status(&alice, "online").await;
+    let chatting = Browser::new(&driver).await;
+    chatting.goto(&server.url("/")).await;
+    wait_for_demo_page(&chatting, "online").await;
+    open_panel(&chatting).await;
+    let text = chatting.find_in_chatbox("#chat-text").await;
+    text.send_keys("Hi! Is the Darjeeling first flush back in stock?")
+        .await
+        .expect("type a question");
+    chatting
+        .find_in_chatbox(".chat .send")
+        .await
+        .click()
+        .await
+        .expect("send it");
+    chatting
+        .wait_until(
+            "the question sent",
+            "document.querySelector('#onair-chatbox').shadowRoot.querySelectorAll('.log .m').length === 1",
+            SOON,
+        )
+        .await;
+    let inbox = server.get_ok("/api/v1/conversations", Some(&alice)).await;
+    let id = inbox["conversations"][0]["id"]
+        .as_str()
+        .expect("the conversation")
+        .to_owned();
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&alice),
+            json!({"text": "It is! Here it is: https://demo.onair.example/tea/darjeeling"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{id}/typing"),
+            Some(&alice),
+            Value::Null,
+        )
+        .await;
+    chatting
+        .wait_until(
+            "the answer, and Alice typing",
+            "(function () { var r = document.querySelector('#onair-chatbox').shadowRoot; \
+             return r.querySelectorAll('.log .m').length === 2 && !r.querySelector('.typing').hidden; })()",
+            SOON,
+        )
+        .await;
+    settle(&chatting).await;
+    shots.take(&chatting, "widget-conversation.png").await;
+
+    for browser in [desktop, admin, chatting] {
         browser.close().await;
     }
     server.stop();
