@@ -270,28 +270,13 @@ async fn main() {
             SOON,
         )
         .await;
-    let inbox = server.get_ok("/api/v1/conversations", Some(&alice)).await;
-    let id = inbox["conversations"][0]["id"]
-        .as_str()
-        .expect("the conversation")
-        .to_owned();
-    let (status, body) = server
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{id}/messages"),
-            Some(&alice),
-            json!({"text": "It is! Here it is: https://demo.onair.example/tea/darjeeling"}),
+    let id = server
+        .answer_newest(
+            &alice,
+            "It is! Here it is: https://demo.onair.example/tea/darjeeling",
         )
         .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
-    server
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{id}/typing"),
-            Some(&alice),
-            Value::Null,
-        )
-        .await;
+    server.agent_types(&alice, &id).await;
     chatting
         .wait_until(
             "the answer, and Alice typing",

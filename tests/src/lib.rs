@@ -438,6 +438,39 @@ impl Server {
         assert_eq!(body["status"], status);
     }
 
+    /// The agent of `token` answers in its newest conversation (asserting the 201); returns
+    /// that conversation's id.
+    pub async fn answer_newest(&self, token: &str, text: &str) -> String {
+        let inbox = self.get_ok("/api/v1/conversations", Some(token)).await;
+        let id = inbox["conversations"][0]["id"]
+            .as_str()
+            .expect("a conversation in the inbox")
+            .to_owned();
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/conversations/{id}/messages"),
+                Some(token),
+                json!({"text": text}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        id
+    }
+
+    /// The agent of `token` is typing in conversation `id` (asserting the 204).
+    pub async fn agent_types(&self, token: &str, id: &str) {
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/conversations/{id}/typing"),
+                Some(token),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
     /// Opens an event stream, asserting a 200 `text/event-stream`.
     pub async fn events(&self, path: &str) -> Sse {
         self.try_events(path)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use onair_tests::browser::{Browser, Chromedriver, CustomerSite, Embed, Login, require_widget};
 use onair_tests::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The chat box's shadow root, in the page's JavaScript.
 const CHATBOX: &str = "document.querySelector('#onair-chatbox').shadowRoot";
@@ -159,29 +159,8 @@ async fn the_chat_box_is_accessible_in_every_state() {
             SOON,
         )
         .await;
-    let inbox = server.get_ok("/api/v1/conversations", Some(&owner)).await;
-    let id = inbox["conversations"][0]["id"]
-        .as_str()
-        .expect("the conversation")
-        .to_owned();
-    let (status, body) = server
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{id}/messages"),
-            Some(&owner),
-            json!({"text": "Yes, three left."}),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
-    let (status, _) = server
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{id}/typing"),
-            Some(&owner),
-            Value::Null,
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let id = server.answer_newest(&owner, "Yes, three left.").await;
+    server.agent_types(&owner, &id).await;
     visitor
         .wait_until(
             "the answer and the agent typing",
