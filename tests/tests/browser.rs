@@ -243,6 +243,53 @@ async fn a_status_chosen_on_the_desktop_dashboard_shows_on_the_phone_and_in_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_takes_up_a_busy_status_says_so() {
+    let database = Database::new();
+    let (mut server, token) = server_with_account(&database).await;
+    let driver = Chromedriver::start().await;
+    // Offline: nothing to say.
+    let first = Browser::new(&driver).await;
+    log_in(&first, &server, "Laptop").await;
+    first
+        .wait_for_attribute("#chosen", "data-status", "offline", SOON)
+        .await;
+    assert_eq!(
+        first
+            .eval("return document.querySelector('#status-note').textContent")
+            .await,
+        ""
+    );
+    first.close().await;
+    // Busy, chosen elsewhere: the next login says the agent is reachable.
+    server.set_status(&token, "busy").await;
+    let second = Browser::new(&driver).await;
+    log_in(&second, &server, "Phone").await;
+    let note = second
+        .wait_until(
+            "the note on the status taken up",
+            "document.querySelector('#status-note').textContent",
+            SOON,
+        )
+        .await;
+    assert_eq!(
+        note,
+        "You are Busy, as you last chose: visitors can reach you. Change it above."
+    );
+    // Choosing a status answers it.
+    second.click("#me").await;
+    second.click("#menu button[data-status=offline]").await;
+    second
+        .wait_until(
+            "the note gone",
+            "document.querySelector('#status-note').textContent === ''",
+            SOON,
+        )
+        .await;
+    second.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_the_dashboard() {
     let database = Database::new();
     let (mut server, _) = server_with_account(&database).await;
