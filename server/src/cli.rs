@@ -24,6 +24,8 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Print the API reference (OpenAPI 3.1), as `GET /api/v1/openapi.json` serves it.
+    Openapi,
 }
 
 #[derive(Args)]

@@ -71,6 +71,14 @@ impl fmt::Debug for ServerConfig {
 }
 
 /// The whole HTTP surface.
+/// The API reference, `GET /api/v1/openapi.json`, as pretty JSON (what
+/// `onair openapi` prints and `docs/openapi.json` holds).
+pub fn openapi_json() -> String {
+    http::document()
+        .to_pretty_json()
+        .expect("the API document serialises")
+}
+
 pub fn router(state: AppState) -> Router {
     http::router(state)
 }

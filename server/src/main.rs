@@ -25,6 +25,10 @@ async fn main() -> std::process::ExitCode {
     let outcome = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Account(AccountCommand::Create(args)) => create_account(args).await,
+        Command::Openapi => {
+            println!("{}", onair_server::openapi_json());
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

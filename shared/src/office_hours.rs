@@ -19,6 +19,7 @@ pub const NEXT_CHANGE_HORIZON_DAYS: i64 = 14;
 
 /// The wire shape of office hours (docs/api.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OfficeHoursSpec {
     pub enabled: bool,
@@ -31,6 +32,7 @@ pub struct OfficeHoursSpec {
 
 /// Intervals per weekday; a missing day is closed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WeeklySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,6 +54,7 @@ pub struct WeeklySpec {
 /// A local wall-clock interval, `"HH:MM"` to `"HH:MM"`. `"24:00"` may end a
 /// day; a `to` earlier than `from` runs past midnight into the next day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntervalSpec {
     pub from: String,
@@ -61,6 +64,7 @@ pub struct IntervalSpec {
 /// A dated exception (`"YYYY-MM-DD"`) whose hours replace the weekly plan for
 /// that local date; empty hours mean closed all day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionSpec {
     pub date: String,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A status, both as an agent chooses it and as a chat box shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Online,
@@ -36,6 +37,7 @@ impl Status {
 
 /// Why a scope shows the status it does (docs/status.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     OutsideOfficeHours,
@@ -67,6 +69,7 @@ impl Reason {
 
 /// What a chat box shows for one scope: `GET …/status` and `event: status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusSnapshot {
     pub account: String,
     pub group: Option<String>,
@@ -79,25 +82,27 @@ pub struct StatusSnapshot {
     /// The account's change counter at this scope's last change; never goes backwards.
     pub version: u64,
     /// The account's `hide_when_offline` setting: a widget shows nothing while
-    /// offline (and no conversation is in progress). An addition to the
-    /// contract's snapshot, so widgets need no second request.
+    /// offline (and no conversation is in progress). In the snapshot, so
+    /// widgets need no second request.
     #[serde(default)]
     pub hide_when_offline: bool,
     /// Whether the server emails replies to visitors who left an address
     /// (it is configured with SMTP): without it, a chat box must not promise
-    /// an answer by email. An addition to the contract's snapshot.
+    /// an answer by email.
     #[serde(default)]
     pub email_replies: bool,
 }
 
 /// `event: site` on the agent stream: the site's status and every group's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SiteEvent {
     pub site: Status,
     pub groups: BTreeMap<String, Status>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -123,6 +128,7 @@ impl Role {
 
 /// An agent as the API shows it (docs/api.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agent {
     pub id: String,
     pub name: String,
@@ -142,6 +148,7 @@ pub struct Agent {
 
 /// One of an agent's sessions (devices), as `GET /me` lists them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub id: String,
     pub device: String,
@@ -150,6 +157,7 @@ pub struct Session {
 
 /// `GET /me`: the agent with its sessions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     #[serde(flatten)]
     pub agent: Agent,
@@ -158,6 +166,7 @@ pub struct Me {
 
 /// An account's settings as the API shows them (docs/api.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     pub id: String,
     pub slug: String,
@@ -182,6 +191,7 @@ pub struct Account {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Group {
     pub key: String,
     pub name: String,
@@ -189,6 +199,7 @@ pub struct Group {
 
 /// The languages of the chat box, and of the default automatic replies (widget/README.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
     En,
@@ -218,6 +229,7 @@ impl Lang {
 
 /// Where a conversation stands (docs/conversations.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationState {
     /// Delivered live: the visitor's scope was online or busy when they last wrote.
@@ -249,6 +261,7 @@ impl ConversationState {
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Author {
     Visitor,
@@ -279,6 +292,7 @@ impl Author {
 /// How a visitor's message was delivered: to agents who are there (`live`,
 /// the scope was online or busy) or as an offline message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     Live,
@@ -288,6 +302,7 @@ pub enum Delivery {
 /// A conversation (docs/conversations.md). Optional fields are always present, `null`
 /// when absent, as in the status snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
     pub id: String,
     pub state: ConversationState,
@@ -304,6 +319,7 @@ pub struct Conversation {
 
 /// A page of the customer's website (docs/conversations.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page {
     /// An `http` or `https` URL.
     pub url: String,
@@ -312,6 +328,7 @@ pub struct Page {
 
 /// A message of a conversation (docs/conversations.md). Text is plain text, never HTML.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: String,
     pub conversation_id: String,
@@ -328,6 +345,7 @@ pub struct Message {
 
 /// The agent on a message (docs/conversations.md): what a visitor may see of them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageAgent {
     pub id: String,
     pub name: String,
@@ -338,6 +356,7 @@ pub struct MessageAgent {
 /// `event: typing` (docs/conversations.md): someone is writing in a conversation. Never
 /// stored; the other side's chat box or dashboard shows it for a few seconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Typing {
     pub conversation_id: String,
     /// `visitor` or `agent`.
@@ -349,6 +368,7 @@ pub struct Typing {
 
 /// `POST /accounts/{account}/conversations` → 201.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationStarted {
     pub conversation: Conversation,
     pub message: Message,
@@ -356,8 +376,9 @@ pub struct ConversationStarted {
 }
 
 /// `POST /accounts/{account}/conversations/{id}/messages` → 201. `delivery`
-/// is an addition to the contract, so the widget knows without asking.
+/// says how the message went, so the widget knows without asking.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VisitorMessagePosted {
     pub message: Message,
     pub delivery: Delivery,
@@ -365,18 +386,21 @@ pub struct VisitorMessagePosted {
 
 /// `POST /conversations/{id}/messages` (an agent's reply) → 201.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessagePosted {
     pub message: Message,
 }
 
 /// `GET /conversations` → 200.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversations {
     pub conversations: Vec<Conversation>,
 }
 
 /// `GET /conversations/{id}` → 200.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationWithMessages {
     pub conversation: Conversation,
     pub messages: Vec<Message>,
@@ -384,17 +408,20 @@ pub struct ConversationWithMessages {
 
 /// `POST /conversations/{id}/close` → 200.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationOnly {
     pub conversation: Conversation,
 }
 
 /// Every error the API answers: `{"error": {"code", "message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,

@@ -201,12 +201,18 @@ fn plan(options: &Options) -> Vec<Step> {
     steps
 }
 
-/// Installs what is missing, and tells the accessibility checks where axe-core is.
+/// Installs what is missing, and tells the accessibility checks where axe-core is and the API
+/// fuzzing test where schemathesis is.
 fn set_up(context: &mut Context) -> Result<()> {
     tools::ensure_tools(Toolset::All)?;
     let axe = tools::axe_core()?;
     println!("    ONAIR_AXE={}", axe.display());
     context.env.push(("ONAIR_AXE", axe.into_os_string()));
+    let schemathesis = tools::schemathesis()?;
+    println!("    ONAIR_SCHEMATHESIS={}", schemathesis.display());
+    context
+        .env
+        .push(("ONAIR_SCHEMATHESIS", schemathesis.into_os_string()));
     Ok(())
 }
 

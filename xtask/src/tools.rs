@@ -36,6 +36,15 @@ const AXE_CORE: NpmTool = NpmTool {
     bin: "node_modules/axe-core/axe.min.js",
 };
 
+/// schemathesis from PyPI, pinned, in a virtual environment of its own: the API fuzzing test
+/// (`tests/tests/api_reference.rs`) runs it against the server's OpenAPI document and finds it
+/// through `ONAIR_SCHEMATHESIS`.
+const SCHEMATHESIS: PipTool = PipTool {
+    package: "schemathesis",
+    version: "4.32.5",
+    bin: "bin/schemathesis",
+};
+
 /// Debian's nginx (from `nginx-light`), the load balancer of the cluster tests.
 pub(crate) const NGINX: &str = "/usr/sbin/nginx";
 
@@ -124,6 +133,12 @@ const TOOLS: &[Tool] = &[
         install: Install::Npm(AXE_CORE),
     },
     Tool {
+        name: "schemathesis",
+        needed_for: Toolset::All,
+        probe: Probe::Pip(SCHEMATHESIS),
+        install: Install::Pip(SCHEMATHESIS),
+    },
+    Tool {
         name: "chromium",
         needed_for: Toolset::All,
         probe: Probe::Runs(Argv::new("/usr/bin/chromium", &["--version"])),
@@ -183,6 +198,7 @@ pub(crate) fn ensure_tools(set: Toolset) -> Result<()> {
             Install::Run(ref argv) => cmd::run(&mut argv.command())?,
             Install::Crate { name, version_of } => install_crate(name, version_of)?,
             Install::Npm(tool) => cmd::run(&mut tool.install_command()?)?,
+            Install::Pip(tool) => tool.install()?,
             Install::Apt(package) => {
                 missing_packages.push((tool, package));
                 continue;
@@ -238,6 +254,8 @@ enum Probe {
     },
     /// The npm package is installed at its pinned version.
     Npm(NpmTool),
+    /// The program of the PyPI package prints its pinned version.
+    Pip(PipTool),
 }
 
 /// How to install a missing tool.
@@ -255,6 +273,8 @@ enum Install {
     Apt(&'static str),
     /// `npm install` of the pinned version into [`NpmTool::dir`].
     Npm(NpmTool),
+    /// A virtual environment in [`PipTool::dir`] with the pinned version installed.
+    Pip(PipTool),
 }
 
 /// A command line in a constant table.
@@ -311,6 +331,20 @@ fn problem(probe: &Probe) -> Result<Option<String>> {
             Ok(Some(format!(
                 "prints `{}`, but Cargo.lock has {package} {wanted}",
                 printed.trim()
+            )))
+        }
+        Probe::Pip(tool) => {
+            // `schemathesis, version 4.32.5`
+            let Ok(printed) = cmd::stdout(Command::new(tool.program()?).arg("--version")) else {
+                return Ok(missing);
+            };
+            if printed.trim().ends_with(&format!(" {}", tool.version)) {
+                return Ok(None);
+            }
+            Ok(Some(format!(
+                "prints `{}`, not {}",
+                printed.trim(),
+                tool.version
             )))
         }
         Probe::Npm(tool) => {
@@ -377,6 +411,47 @@ impl NpmTool {
             .current_dir(cmd::project_root());
         command
     }
+}
+
+/// A Python program from PyPI at a pinned version, in a virtual environment of its own.
+#[derive(Clone, Copy, Debug)]
+struct PipTool {
+    package: &'static str,
+    version: &'static str,
+    /// The program, relative to [`PipTool::dir`].
+    bin: &'static str,
+}
+
+impl PipTool {
+    /// In the target directory like the npm tools, a directory per pinned version.
+    fn dir(&self) -> Result<PathBuf> {
+        Ok(metadata::target_dir()?.join(format!("{}-{}", self.package, self.version)))
+    }
+
+    fn program(&self) -> Result<PathBuf> {
+        Ok(self.dir()?.join(self.bin))
+    }
+
+    /// `python3 -m venv` and `pip install` of exactly the pinned version (with the versions of
+    /// its dependencies that pip resolves today).
+    fn install(&self) -> Result<()> {
+        let dir = self.dir()?;
+        cmd::run(
+            Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&dir),
+        )?;
+        cmd::run(
+            Command::new(dir.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .arg(format!("{}=={}", self.package, self.version)),
+        )
+    }
+}
+
+/// The schemathesis program the API fuzzing test runs.
+pub(crate) fn schemathesis() -> Result<PathBuf> {
+    SCHEMATHESIS.program()
 }
 
 /// The `wasm-opt` the widget build runs: npm's binaryen, never one on PATH.

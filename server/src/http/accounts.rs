@@ -1,9 +1,7 @@
 //! `POST /accounts` (operator) and an account's settings (admin).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use onair_shared::model::{DEFAULT_BUSY_AFTER_SECONDS, MAX_GRACE_SECONDS, Settings};
 use onair_shared::wire::{self, Role, Status};
 use serde::{Deserialize, Serialize};
@@ -14,16 +12,19 @@ use crate::auth;
 use crate::error::{ApiJson, Error, Result};
 use crate::hub::{Hub, Inner};
 use crate::store::{AccountRecord, AgentRecord};
+use onair_shared::wire::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts", post(create))
-        .route("/accounts/{account}", get(show).patch(update))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(show, update))
 }
 
 /// The body of `POST /accounts`, also what `onair account create` and the
 /// demo seed build.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewAccount {
     pub(crate) slug: String,
@@ -32,7 +33,7 @@ pub(crate) struct NewAccount {
     pub(crate) owner: NewOwner,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewOwner {
     pub(crate) name: String,
@@ -49,7 +50,8 @@ impl std::fmt::Debug for NewOwner {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedAccount)]
 struct Created {
     account: wire::Account,
     owner: wire::Agent,
@@ -117,6 +119,20 @@ pub(crate) async fn new_account_records(
     Ok((account, owner))
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "accounts",
+    operation_id = "create_account",
+    summary = "Create an account with its owner (operator)",
+    security(("bearer" = [])),
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "The account and its owner, an admin", body = Created),
+        (status = 404, description = "`not_found`: the server has no operator token, so the route does not exist", body = ErrorBody),
+        (status = 409, description = "`slug_taken`", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -164,11 +180,24 @@ pub(crate) fn account_wire(a: &AccountRecord) -> wire::Account {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}",
+    tag = "accounts",
+    operation_id = "show_account",
+    summary = "An account's settings (admins)",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::Account),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn show(Admin(live): Admin) -> Result<axum::Json<wire::Account>> {
     Ok(axum::Json(account_view(&live.lock())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountPatch {
     name: Option<String>,
@@ -198,6 +227,20 @@ where
 /// The largest `busy_after_seconds`: a day.
 const MAX_BUSY_AFTER_SECONDS: u32 = 86_400;
 
+#[utoipa::path(
+    patch,
+    path = "/accounts/{account}",
+    tag = "accounts",
+    operation_id = "update_account",
+    summary = "Change an account's settings (admins); absent fields stay as they are",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    request_body = AccountPatch,
+    responses(
+        (status = 200, body = wire::Account),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Admin(live): Admin,

@@ -1,11 +1,12 @@
 //! `/accounts/{account}/agents`: an admin manages the account's agents.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use onair_shared::wire::ErrorBody;
 use onair_shared::wire::{self, Role, Status};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Admin;
 use super::validate;
@@ -16,24 +17,31 @@ use crate::error::{ApiJson, Result};
 use crate::hub::{AccountLive, Hub};
 use crate::store::AgentRecord;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts/{account}/agents", get(list).post(create))
-        .route(
-            "/accounts/{account}/agents/{id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route(
-            "/accounts/{account}/agents/{id}/sessions",
-            axum::routing::delete(end_sessions),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(end_sessions))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Agents {
     agents: Vec<wire::Agent>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/agents",
+    tag = "agents",
+    operation_id = "list_agents",
+    summary = "The account's agents, by name",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Agents),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn list(State(state): State<AppState>, Admin(live): Admin) -> Result<axum::Json<Agents>> {
     let now = state.hub.clock.now();
     let inner = live.lock();
@@ -51,6 +59,19 @@ async fn list(State(state): State<AppState>, Admin(live): Admin) -> Result<axum:
     Ok(axum::Json(Agents { agents }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/agents/{id}",
+    tag = "agents",
+    operation_id = "show_agent",
+    summary = "One agent",
+    params(super::openapi::AgentPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::Agent),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -64,7 +85,7 @@ async fn show(
     Ok(axum::Json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAgent {
     name: String,
@@ -80,6 +101,21 @@ struct NewAgent {
     email_notifications: Option<bool>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/agents",
+    tag = "agents",
+    operation_id = "create_agent",
+    summary = "Add an agent (offline unless a status is given)",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    request_body = NewAgent,
+    responses(
+        (status = 201, body = wire::Agent),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -122,7 +158,7 @@ pub(crate) async fn set_status(
     hub.writer(live).await.change_agent(agent_id, change).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AgentPatch {
     name: Option<String>,
@@ -134,6 +170,21 @@ struct AgentPatch {
     disabled: Option<bool>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/accounts/{account}/agents/{id}",
+    tag = "agents",
+    operation_id = "update_agent",
+    summary = "Change an agent; a new password ends its other sessions, disabling ends them all",
+    params(super::openapi::AgentPath),
+    security(("bearer" = [])),
+    request_body = AgentPatch,
+    responses(
+        (status = 200, body = wire::Agent),
+        (status = 409, description = "`last_admin`: the account would have no admin left", body = ErrorBody),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: crate::auth::AgentAuth,
@@ -181,6 +232,19 @@ async fn update(
 }
 
 /// Ends every session of an agent (a lost phone, someone who left).
+#[utoipa::path(
+    delete,
+    path = "/accounts/{account}/agents/{id}/sessions",
+    tag = "agents",
+    operation_id = "end_agent_sessions",
+    summary = "End every session of an agent",
+    params(super::openapi::AgentPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session of the agent ended"),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn end_sessions(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -194,6 +258,20 @@ async fn end_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/accounts/{account}/agents/{id}",
+    tag = "agents",
+    operation_id = "remove_agent",
+    summary = "Remove an agent and its sessions",
+    params(super::openapi::AgentPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "`last_admin`: the account would have no admin left", body = ErrorBody),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Admin(live): Admin,

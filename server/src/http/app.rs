@@ -2,12 +2,12 @@
 //! app"): its web app manifest, icons, service worker and the dashboard's
 //! notifications module, embedded in the binary like the pages.
 
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tower_http::compression::CompressionLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::Error;
@@ -52,19 +52,37 @@ const NO_CACHE: &str = "no-cache";
 /// Icons change only with a release; a day is short enough.
 const ICON_CACHE: &str = "public, max-age=86400";
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/manifest.webmanifest",
-            get(|| async { file(MANIFEST, "application/manifest+json", NO_CACHE) }),
-        )
-        .route("/sw.js", get(service_worker))
-        .route(
-            "/dashboard/notifications.js",
-            get(|| async { file(NOTIFICATIONS, JAVASCRIPT, NO_CACHE) }),
-        )
-        .route("/icons/{file}", get(icon))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(manifest))
+        .routes(routes!(service_worker))
+        .routes(routes!(notifications))
+        .routes(routes!(icon))
         .layer(CompressionLayer::new().gzip(true).br(true))
+}
+
+#[utoipa::path(
+    get,
+    path = "/manifest.webmanifest",
+    tag = "service",
+    operation_id = "app_manifest",
+    summary = "The agent's app: its web app manifest",
+    responses((status = 200, description = "The manifest", content_type = "application/manifest+json", body = Object)),
+)]
+async fn manifest() -> Response {
+    file(MANIFEST, "application/manifest+json", NO_CACHE)
+}
+
+#[utoipa::path(
+    get,
+    path = "/dashboard/notifications.js",
+    tag = "service",
+    operation_id = "dashboard_notifications",
+    summary = "The dashboard's notifications module",
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript", body = String)),
+)]
+async fn notifications() -> Response {
+    file(NOTIFICATIONS, JAVASCRIPT, NO_CACHE)
 }
 
 fn file(body: &'static str, content_type: &'static str, cache: &'static str) -> Response {
@@ -80,6 +98,16 @@ fn file(body: &'static str, content_type: &'static str, cache: &'static str) -> 
 
 /// At the root, so that its scope may be `/` (the dashboard and the links
 /// in notifications); the header says so explicitly.
+#[utoipa::path(
+    get,
+    path = "/sw.js",
+    tag = "service",
+    operation_id = "service_worker",
+    summary = "The agent's app: its service worker (scope `/`)",
+    responses(
+        (status = 200, description = "JavaScript", content_type = "text/javascript", body = String),
+    ),
+)]
 async fn service_worker() -> Response {
     let mut response = file(SERVICE_WORKER, JAVASCRIPT, NO_CACHE);
     response.headers_mut().insert(
@@ -89,6 +117,18 @@ async fn service_worker() -> Response {
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/icons/{file}",
+    tag = "service",
+    operation_id = "app_icon",
+    summary = "An icon of the agent's app",
+    params(("file" = String, Path, description = "icon-192.png, icon-512.png, maskable-192.png, maskable-512.png or icon.svg")),
+    responses(
+        (status = 200, description = "A PNG or SVG image", content_type = "image/png", body = Vec<u8>),
+        (status = 404, description = "`not_found`", body = onair_shared::wire::ErrorBody),
+    ),
+)]
 async fn icon(Path(name): Path<String>) -> Response {
     match ICONS.iter().find(|(file, _, _)| *file == name) {
         Some((_, content_type, bytes)) => (

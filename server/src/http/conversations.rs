@@ -7,17 +7,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use onair_shared::conversation::{MAX_TEXT_CHARS, message_text};
-use onair_shared::wire::{self, ConversationState, Delivery, Lang};
+use onair_shared::wire::{self, ConversationState, Delivery, ErrorBody, Lang};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::ClientAddr;
-use super::cors::{self, with_cors};
+use super::cors::with_cors;
 use super::validate;
 use crate::AppState;
 use crate::auth::{self, AgentAuth};
@@ -28,30 +28,18 @@ use crate::metrics::StreamGauge;
 use crate::sse;
 use crate::store::ConversationFilter;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/accounts/{account}/conversations",
-            post(start).options(preflight),
-        )
-        .route(
-            "/accounts/{account}/conversations/{id}/messages",
-            post(visitor_message).options(preflight_conversation),
-        )
-        .route(
-            "/accounts/{account}/conversations/{id}/events",
-            get(visitor_events).options(preflight_conversation),
-        )
-        .route(
-            "/accounts/{account}/conversations/{id}/typing",
-            post(visitor_typing).options(preflight_conversation),
-        )
-        .route("/conversations", get(list))
-        .route("/conversations/{id}", get(show).delete(erase))
-        .route("/conversations/{id}/export", get(export))
-        .route("/conversations/{id}/messages", post(reply))
-        .route("/conversations/{id}/close", post(close))
-        .route("/conversations/{id}/typing", post(agent_typing))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start, visitor_start_preflight))
+        .routes(routes!(visitor_message, visitor_messages_preflight))
+        .routes(routes!(visitor_events, visitor_events_preflight))
+        .routes(routes!(visitor_typing, visitor_typing_preflight))
+        .routes(routes!(list))
+        .routes(routes!(show, erase))
+        .routes(routes!(export))
+        .routes(routes!(reply))
+        .routes(routes!(close))
+        .routes(routes!(agent_typing))
 }
 
 /// The shortest visitor token: 22 base64url characters hold 132 bits.
@@ -66,7 +54,7 @@ const MAX_LIMIT: u32 = 200;
 // ---------------------------------------------------------------------------
 // Visitors
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
     visitor_token: String,
@@ -85,7 +73,7 @@ struct StartBody {
     page: Option<PageBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PageBody {
     url: String,
@@ -93,13 +81,29 @@ struct PageBody {
     title: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VisitorMessageBody {
     visitor_token: String,
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/conversations",
+    tag = "visitor",
+    operation_id = "start_conversation",
+    summary = "A visitor writes: a new conversation with its first message",
+    params(super::openapi::AccountSlug),
+    request_body = StartBody,
+    responses(
+        (status = 201, body = wire::ConversationStarted),
+        (status = 400, description = "`missing_email`: the scope is offline and the message needs an email to be answered; or a bad field (`invalid_visitor_token`, `invalid_text`, `invalid_page`, …)", body = ErrorBody),
+        (status = 404, description = "`unknown_account` or `unknown_group`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many messages from this visitor or address; try again after `Retry-After`", body = ErrorBody),
+    ),
+)]
 async fn start(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -149,6 +153,22 @@ async fn start(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/conversations/{id}/messages",
+    tag = "visitor",
+    operation_id = "visitor_message",
+    summary = "A visitor's next message",
+    params(super::openapi::VisitorConversationPath),
+    request_body = VisitorMessageBody,
+    responses(
+        (status = 201, body = wire::VisitorMessagePosted),
+        (status = 404, description = "`unknown_conversation`, also for a visitor token that is not the conversation's", body = ErrorBody),
+        (status = 409, description = "`conversation_closed`: start a new one", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many messages from this visitor or address; try again after `Retry-After`", body = ErrorBody),
+    ),
+)]
 async fn visitor_message(
     State(state): State<AppState>,
     Path((slug, id)): Path<(String, String)>,
@@ -169,13 +189,28 @@ async fn visitor_message(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VisitorTypingBody {
     visitor_token: String,
 }
 
 /// The visitor is typing: 204, passed to agents at most once a second.
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/conversations/{id}/typing",
+    tag = "visitor",
+    operation_id = "visitor_typing",
+    summary = "The visitor is typing: passed to agents at most once a second, never stored",
+    params(super::openapi::VisitorConversationPath),
+    request_body = VisitorTypingBody,
+    responses(
+        (status = 204, description = "Passed on (or dropped as too soon after the last)"),
+        (status = 404, description = "`unknown_conversation`", body = ErrorBody),
+        (status = 409, description = "`conversation_closed`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+    ),
+)]
 async fn visitor_typing(
     State(state): State<AppState>,
     Path((slug, id)): Path<(String, String)>,
@@ -196,6 +231,22 @@ async fn visitor_typing(
 /// changes) and `event: message` with the message's `seq` as id — the history
 /// after `Last-Event-ID` (or `?last_event_id=`, for a new `EventSource`) at
 /// once, then every new message.
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/conversations/{id}/events",
+    tag = "visitor",
+    operation_id = "visitor_events",
+    summary = "The visitor's stream: `conversation`, `message` (history after Last-Event-ID, then live), `typing`",
+    params(super::openapi::VisitorConversationPath,
+        ("visitor_token" = String, Query, description = "The token the conversation was started with"),
+        ("last_event_id" = Option<u64>, Query, description = "For a new EventSource: the last message seq seen (the Last-Event-ID header wins)"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last message seq seen")),
+    responses(
+        (status = 200, description = "Server-sent events (each one as the schema says), kept alive with comments", content_type = "text/event-stream", body = super::openapi::VisitorStreamEvent),
+        (status = 404, description = "`unknown_conversation`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+    ),
+)]
 async fn visitor_events(
     State(state): State<AppState>,
     Path((slug, id)): Path<(String, String)>,
@@ -257,21 +308,34 @@ async fn visitor_events(
     .await
 }
 
-async fn preflight(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    cors::preflight(&state, &slug, &headers, "POST, OPTIONS").await
-}
-
-async fn preflight_conversation(
-    State(state): State<AppState>,
-    Path((slug, _)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    cors::preflight(&state, &slug, &headers, "GET, POST, OPTIONS").await
-}
+super::cors::preflight_route!(
+    visitor_start_preflight,
+    "visitor",
+    "/accounts/{account}/conversations",
+    super::openapi::AccountSlug,
+    "POST, OPTIONS"
+);
+super::cors::preflight_route!(
+    visitor_messages_preflight,
+    "visitor",
+    "/accounts/{account}/conversations/{id}/messages",
+    super::openapi::VisitorConversationPath,
+    "GET, POST, OPTIONS"
+);
+super::cors::preflight_route!(
+    visitor_events_preflight,
+    "visitor",
+    "/accounts/{account}/conversations/{id}/events",
+    super::openapi::VisitorConversationPath,
+    "GET, POST, OPTIONS"
+);
+super::cors::preflight_route!(
+    visitor_typing_preflight,
+    "visitor",
+    "/accounts/{account}/conversations/{id}/typing",
+    super::openapi::VisitorConversationPath,
+    "GET, POST, OPTIONS"
+);
 
 /// At least 22 and at most 256 of `[A-Za-z0-9_-]` (≥ 128 bits when random).
 fn visitor_token(token: &str) -> Result<TokenHash> {
@@ -402,6 +466,20 @@ fn last_event_id(headers: &HeaderMap, query: &HashMap<String, String>) -> u64 {
 /// `GET /conversations?group=&state=&limit=`: the account's conversations,
 /// newest message first. Every agent of the account sees all of them (the
 /// live events are what goes to a group's agents only).
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    tag = "conversations",
+    operation_id = "list_conversations",
+    summary = "The inbox: the account's conversations, newest first",
+    params(("group" = Option<String>, Query, description = "Only this group's"),
+        ("state" = Option<wire::ConversationState>, Query, description = "Only those in this state"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "At most this many (default 50)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::Conversations),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -453,6 +531,18 @@ async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}",
+    tag = "conversations",
+    operation_id = "show_conversation",
+    summary = "One conversation with its messages",
+    params(super::openapi::ConversationPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::ConversationWithMessages),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -475,6 +565,19 @@ async fn show(
 
 /// `DELETE /conversations/{id}` (admin): the conversation and its messages
 /// are gone for good (docs/hardening.md).
+#[utoipa::path(
+    delete,
+    path = "/conversations/{id}",
+    tag = "conversations",
+    operation_id = "erase_conversation",
+    summary = "Erase a conversation and its messages for good (admins)",
+    params(super::openapi::ConversationPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 403, description = "`admin_required`: only admins erase and export", body = ErrorBody),
+    ),
+)]
 async fn erase(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -488,6 +591,19 @@ async fn erase(
 
 /// `GET /conversations/{id}/export` (admin): the conversation and all its
 /// messages as one JSON document, to keep before an erasure.
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}/export",
+    tag = "conversations",
+    operation_id = "export_conversation",
+    summary = "A conversation with its messages as a JSON download (admins)",
+    params(super::openapi::ConversationPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::ConversationWithMessages, description = "With `Content-Disposition: attachment`"),
+        (status = 403, description = "`admin_required`: only admins erase and export", body = ErrorBody),
+    ),
+)]
 async fn export(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -517,12 +633,26 @@ async fn export(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplyBody {
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/messages",
+    tag = "conversations",
+    operation_id = "reply",
+    summary = "An agent's reply",
+    params(super::openapi::ConversationPath),
+    security(("bearer" = [])),
+    request_body = ReplyBody,
+    responses(
+        (status = 201, body = wire::MessagePosted),
+        (status = 409, description = "`conversation_closed`", body = ErrorBody),
+    ),
+)]
 async fn reply(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -535,6 +665,18 @@ async fn reply(
     Ok((StatusCode::CREATED, axum::Json(posted)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/close",
+    tag = "conversations",
+    operation_id = "close_conversation",
+    summary = "End a conversation; it takes no more messages",
+    params(super::openapi::ConversationPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::ConversationOnly),
+    ),
+)]
 async fn close(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -545,6 +687,19 @@ async fn close(
 }
 
 /// The agent is typing a reply: 204, passed to the visitor at most once a second.
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/typing",
+    tag = "conversations",
+    operation_id = "agent_typing",
+    summary = "The agent is typing: passed to the visitor at most once a second, never stored",
+    params(super::openapi::ConversationPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Passed on (or dropped as too soon after the last)"),
+        (status = 409, description = "`conversation_closed`", body = ErrorBody),
+    ),
+)]
 async fn agent_typing(
     State(state): State<AppState>,
     auth: AgentAuth,

@@ -116,3 +116,32 @@ pub(crate) async fn preflight(
     })
     .await
 }
+
+/// A CORS preflight handler for one path, with its entry in the API
+/// reference (one function per path: an entry names one path).
+macro_rules! preflight_route {
+    ($name:ident, $tag:literal, $path:literal, $params:ty, $methods:literal) => {
+        #[utoipa::path(
+            options,
+            path = $path,
+            tag = $tag,
+            summary = "CORS preflight",
+            params($params),
+            responses(
+                (status = 204, description = "Allowed, with the methods and headers a page may use"),
+                (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = onair_shared::wire::ErrorBody),
+            ),
+        )]
+        async fn $name(
+            axum::extract::State(state): axum::extract::State<crate::AppState>,
+            axum::extract::Path(params): axum::extract::Path<
+                std::collections::HashMap<String, String>,
+            >,
+            headers: axum::http::HeaderMap,
+        ) -> axum::response::Response {
+            let slug = params.get("account").map(String::as_str).unwrap_or_default();
+            super::cors::preflight(&state, slug, &headers, $methods).await
+        }
+    };
+}
+pub(crate) use preflight_route;

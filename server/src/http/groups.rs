@@ -1,11 +1,12 @@
 //! `/accounts/{account}/groups`: departments with their own chat boxes.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use onair_shared::wire;
+use onair_shared::wire::ErrorBody;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Admin;
 use super::validate;
@@ -14,27 +15,50 @@ use crate::account::group_view;
 use crate::error::{ApiJson, Result};
 use crate::store::GroupRecord;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts/{account}/groups", get(list).post(create))
-        .route(
-            "/accounts/{account}/groups/{key}",
-            get(show).patch(update).delete(remove),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Groups {
     groups: Vec<wire::Group>,
 }
 
 pub(crate) use crate::account::group;
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/groups",
+    tag = "groups",
+    operation_id = "list_groups",
+    summary = "The account's groups",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Groups),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn list(Admin(live): Admin) -> Result<axum::Json<Groups>> {
     let groups = live.lock().groups().values().map(group_view).collect();
     Ok(axum::Json(Groups { groups }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/groups/{key}",
+    tag = "groups",
+    operation_id = "show_group",
+    summary = "One group",
+    params(super::openapi::GroupPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = wire::Group),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn show(
     Admin(live): Admin,
     Path((_, key)): Path<(String, String)>,
@@ -43,13 +67,28 @@ async fn show(
     Ok(axum::Json(group_view(group(&inner, &key)?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewGroup {
     key: String,
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/groups",
+    tag = "groups",
+    operation_id = "create_group",
+    summary = "Add a group",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    request_body = NewGroup,
+    responses(
+        (status = 201, body = wire::Group),
+        (status = 409, description = "`key_taken`", body = ErrorBody),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -69,12 +108,26 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupPatch {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/accounts/{account}/groups/{key}",
+    tag = "groups",
+    operation_id = "update_group",
+    summary = "Rename a group",
+    params(super::openapi::GroupPath),
+    security(("bearer" = [])),
+    request_body = GroupPatch,
+    responses(
+        (status = 200, body = wire::Group),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -94,6 +147,19 @@ async fn update(
     Ok(axum::Json(view))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/accounts/{account}/groups/{key}",
+    tag = "groups",
+    operation_id = "remove_group",
+    summary = "Remove a group; its agents stay",
+    params(super::openapi::GroupPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Admin(live): Admin,

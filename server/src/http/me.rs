@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use onair_shared::wire::{self, Status};
+use onair_shared::wire::{self, ErrorBody, Status};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{AgentAuth, AgentStreamAuth};
@@ -18,16 +18,25 @@ use crate::hub::{AccountLive, Hub};
 use crate::metrics::StreamGauge;
 use crate::sse;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/me", get(show).patch(update))
-        .route("/me/status", put(set_status))
-        .route("/me/heartbeat", post(heartbeat))
-        .route("/me/events", get(events))
-        .route("/me/password", put(change_password))
-        .route("/me/sessions/{id}", axum::routing::delete(end_session))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show, update))
+        .routes(routes!(set_status))
+        .routes(routes!(heartbeat))
+        .routes(routes!(events))
+        .routes(routes!(change_password))
+        .routes(routes!(end_session))
 }
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "me",
+    operation_id = "show_me",
+    summary = "The agent with its sessions (devices)",
+    security(("bearer" = [])),
+    responses((status = 200, body = wire::Me)),
+)]
 async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Json<wire::Me>> {
     let now = state.hub.clock.now();
     let inner = auth.live.lock();
@@ -38,7 +47,7 @@ async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Js
     Ok(axum::Json(wire::Me { agent, sessions }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MePatch {
     /// The name visitors and colleagues see (on replies, typing, the dashboard).
@@ -47,6 +56,16 @@ struct MePatch {
 }
 
 /// The agent's own settings: the name it goes by, whether it gets notification emails.
+#[utoipa::path(
+    patch,
+    path = "/me",
+    tag = "me",
+    operation_id = "update_me",
+    summary = "The agent's own name and email notifications; absent fields stay as they are",
+    security(("bearer" = [])),
+    request_body = MePatch,
+    responses((status = 200, body = wire::Agent)),
+)]
 async fn update(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -81,12 +100,22 @@ fn agent_gone() -> Error {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusChange {
     status: Status,
 }
 
+#[utoipa::path(
+    put,
+    path = "/me/status",
+    tag = "me",
+    operation_id = "set_my_status",
+    summary = "Choose a status: every device of the agent and every chat box follow at once",
+    security(("bearer" = [])),
+    request_body = StatusChange,
+    responses((status = 200, body = wire::Agent)),
+)]
 async fn set_status(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -97,6 +126,15 @@ async fn set_status(
     Ok(axum::Json(agent))
 }
 
+#[utoipa::path(
+    post,
+    path = "/me/heartbeat",
+    tag = "me",
+    operation_id = "heartbeat",
+    summary = "A sign of life from a device that holds no event stream",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Counted")),
+)]
 async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<StatusCode> {
     // The extractor already counted the sign of life; store it too, so the
     // restart rule knows about devices that only send heartbeats.
@@ -118,7 +156,7 @@ async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,
@@ -127,6 +165,20 @@ struct PasswordChange {
 
 /// The agent's own password: the current one must be right; every other
 /// session of the agent ends at once (docs/hardening.md).
+#[utoipa::path(
+    put,
+    path = "/me/password",
+    tag = "me",
+    operation_id = "change_password",
+    summary = "A new password; every other session of the agent ends",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; this session stays"),
+        (status = 403, description = "`wrong_password`: the current password is wrong", body = ErrorBody),
+        (status = 503, description = "`server_busy`: too many passwords are being hashed; try again after `Retry-After`", body = ErrorBody),
+    ),
+)]
 async fn change_password(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -159,6 +211,16 @@ async fn change_password(
 }
 
 /// Ends one of my devices' sessions.
+#[utoipa::path(
+    delete,
+    path = "/me/sessions/{id}",
+    tag = "me",
+    operation_id = "end_my_session",
+    summary = "End one of the agent's own sessions (a device)",
+    params(("id" = String, Path, description = "The session's id, from GET /me")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "The session ended")),
+)]
 async fn end_session(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -181,6 +243,16 @@ async fn end_session(
 /// Conversation events are not replayed: a dashboard fetches
 /// `GET /conversations` each time the stream opens, which covers a drop and a
 /// stream ended because it fell behind alike.
+#[utoipa::path(
+    get,
+    path = "/me/events",
+    tag = "me",
+    operation_id = "my_events",
+    summary = "The agent's event stream (`agent`, `site`, `conversation`, `message`, `typing`); the session is present while it is open",
+    params(("access_token" = Option<String>, Query, description = "The session token, for EventSource, which cannot send headers")),
+    security(("bearer" = []), ("access_token" = [])),
+    responses((status = 200, description = "Server-sent events (each one as the schema says), kept alive with comments", content_type = "text/event-stream", body = super::openapi::AgentStreamEvent)),
+)]
 async fn events(
     State(state): State<AppState>,
     AgentStreamAuth(auth): AgentStreamAuth,

@@ -8,6 +8,7 @@ mod cors;
 mod groups;
 mod me;
 mod office_hours;
+mod openapi;
 mod push;
 mod service;
 mod sessions;
@@ -23,12 +24,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{BODY_LIMIT, Error};
 
-pub(crate) fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// Every route, each with its entry in the API reference.
+fn routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(me::router())
@@ -38,11 +42,23 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(office_hours::router())
         .merge(status::router())
         .merge(conversations::router())
-        .merge(webhooks::router());
-    Router::new()
+        .merge(webhooks::router())
+        .routes(routes!(openapi::serve));
+    OpenApiRouter::with_openapi(openapi::base())
         .nest("/api/v1", api)
         .merge(service::router())
         .merge(app::router())
+}
+
+/// The API reference: every route's operation, with the errors they share.
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
+    openapi::complete(routes().split_for_parts().1)
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let (router, doc) = routes().split_for_parts();
+    openapi::keep(&openapi::complete(doc));
+    router
         .fallback(|| async { Error::not_found("not_found", "there is nothing at this path") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

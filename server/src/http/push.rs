@@ -1,11 +1,11 @@
 //! `/me/push`: the server's VAPID key and this device's Web Push
 //! subscription (docs/notifications.md, "Web Push").
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::AgentAuth;
@@ -13,11 +13,11 @@ use crate::error::{ApiJson, Error, Result};
 use crate::push::{DeviceKeyError, DeviceKeys};
 use crate::store::PushSubscriptionRecord;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/me/push", get(show).put(subscribe).delete(unsubscribe))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, subscribe, unsubscribe))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PushInfo {
     /// For `pushManager.subscribe({applicationServerKey})`.
     public_key: String,
@@ -25,6 +25,17 @@ struct PushInfo {
     subscribed: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/me/push",
+    tag = "me",
+    operation_id = "show_push",
+    summary = "The server's VAPID public key, and whether this device is subscribed",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PushInfo),
+    ),
+)]
 async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Json<PushInfo>> {
     let subscribed = state
         .hub
@@ -41,7 +52,7 @@ async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Js
 /// A `PushSubscription` as `toJSON()` gives it (`expirationTime` is
 /// accepted and not used: push services that expire a subscription answer
 /// 404 or 410, which removes it).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Subscription {
     endpoint: String,
@@ -51,7 +62,7 @@ struct Subscription {
     expiration_time: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Keys {
     p256dh: String,
@@ -59,6 +70,18 @@ struct Keys {
 }
 
 /// Stores this device's subscription, replacing the one it had.
+#[utoipa::path(
+    put,
+    path = "/me/push",
+    tag = "me",
+    operation_id = "subscribe_push",
+    summary = "This device's Web Push subscription, replacing the one it had",
+    security(("bearer" = [])),
+    request_body = Subscription,
+    responses(
+        (status = 204, description = "Stored"),
+    ),
+)]
 async fn subscribe(
     State(state): State<AppState>,
     auth: AgentAuth,
@@ -101,6 +124,17 @@ fn trimmed(key: &str) -> String {
 }
 
 /// Removes this device's subscription (204 also when it had none).
+#[utoipa::path(
+    delete,
+    path = "/me/push",
+    tag = "me",
+    operation_id = "unsubscribe_push",
+    summary = "This device gets no more pushes",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed, or there was none"),
+    ),
+)]
 async fn unsubscribe(State(state): State<AppState>, auth: AgentAuth) -> Result<StatusCode> {
     state
         .hub

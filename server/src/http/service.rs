@@ -5,13 +5,13 @@
 use std::io::Write;
 use std::sync::LazyLock;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use tower_http::compression::CompressionLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::Error;
@@ -20,23 +20,58 @@ mod assets {
     include!(concat!(env!("OUT_DIR"), "/widget_assets.rs"));
 }
 
-pub(crate) fn router() -> Router<AppState> {
-    let files = Router::new()
-        .route("/", get(|| async { page(DEMO_PAGE) }))
-        .route("/dashboard", get(|| async { page(DASHBOARD_PAGE) }))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    let files = OpenApiRouter::new()
+        .routes(routes!(demo_page))
+        .routes(routes!(dashboard_page))
         .layer(CompressionLayer::new().gzip(true).br(true));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
         // Compressed once, ahead of time, not per request.
-        .route("/widget.js", get(loader))
-        .route("/widget/{file}", get(widget_file))
+        .routes(routes!(loader))
+        .routes(routes!(widget_file))
         .merge(files)
+}
+
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "service",
+    operation_id = "demo_page",
+    summary = "The demo page, with the chat box",
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)),
+)]
+async fn demo_page() -> Response {
+    page(DEMO_PAGE)
+}
+
+#[utoipa::path(
+    get,
+    path = "/dashboard",
+    tag = "service",
+    operation_id = "dashboard_page",
+    summary = "The agents' dashboard",
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)),
+)]
+async fn dashboard_page() -> Response {
+    page(DASHBOARD_PAGE)
 }
 
 /// 200 while this node can serve: its database answers and, on a node of a
 /// cluster, announcements reach it; otherwise 503 naming what is down, so a
 /// load balancer stops sending it traffic.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    operation_id = "healthz",
+    summary = "200 while this node can serve; 503 naming what is down",
+    responses(
+        (status = 200, description = "`ok`", content_type = "text/plain", body = String),
+        (status = 503, description = "`database_unavailable`, `storage_full` or `redis_unavailable`", body = onair_shared::wire::ErrorBody),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> Result<&'static str, Error> {
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.hub.store.ping());
     if !matches!(ping.await, Ok(Ok(()))) {
@@ -76,6 +111,16 @@ pub(crate) fn widget_built() -> bool {
     assets::BUILT
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "The text exposition format", content_type = "text/plain", body = String),
+    ),
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.hub.metrics.render(state.hub.session_counts());
     (
@@ -227,10 +272,33 @@ pub(crate) fn prepare_assets() {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/widget.js",
+    tag = "service",
+    operation_id = "widget_loader",
+    summary = "The script tag's loader of the chat box",
+    responses(
+        (status = 200, description = "JavaScript", content_type = "text/javascript", body = String),
+    ),
+)]
 async fn loader(headers: HeaderMap) -> Response {
     LOADER.respond(&headers)
 }
 
+#[utoipa::path(
+    get,
+    path = "/widget/{file}",
+    tag = "service",
+    operation_id = "widget_file",
+    summary = "The chat box's glue and wasm, under content-hashed names (cached for a year)",
+    params(("file" = String, Path, description = "A name the loader gives")),
+    responses(
+        (status = 200, description = "JavaScript or WebAssembly", content_type = "application/wasm", body = Vec<u8>),
+        (status = 404, description = "`not_found`", body = onair_shared::wire::ErrorBody),
+        (status = 503, description = "`widget_not_built`: this server was built without the widget", body = onair_shared::wire::ErrorBody),
+    ),
+)]
 async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
     if !assets::BUILT {
         return Error::ServiceUnavailable {

@@ -1,11 +1,11 @@
 //! Login (`POST /accounts/{account}/sessions`) and logout (`DELETE /sessions/current`).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use onair_shared::wire;
+use onair_shared::wire::{self, ErrorBody};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::ClientAddr;
 use crate::AppState;
@@ -14,13 +14,13 @@ use crate::error::{ApiJson, Error, Result};
 use crate::limits::LoginKey;
 use crate::store::SessionRecord;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts/{account}/sessions", post(login))
-        .route("/sessions/current", delete(logout))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     email: String,
@@ -29,19 +29,33 @@ struct Login {
     device: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LoggedIn {
     token: String,
     session: SessionView,
     agent: wire::Agent,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionView {
     id: String,
     device: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/sessions",
+    tag = "sessions",
+    operation_id = "login",
+    summary = "Log in: a session token for one device",
+    params(super::openapi::AccountSlug),
+    request_body = Login,
+    responses(
+        (status = 201, description = "The session's token (shown once), the session and the agent", body = LoggedIn),
+        (status = 401, description = "`invalid_credentials`: the email or password is wrong (the same answer for an unknown email)", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many failed logins for this email or from this address; try again after `Retry-After`", body = ErrorBody),
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -120,6 +134,15 @@ async fn login(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/current",
+    tag = "sessions",
+    operation_id = "logout",
+    summary = "Log out: end the session of this token",
+    security(("bearer" = [])),
+    responses((status = 204, description = "The session ended")),
+)]
 async fn logout(State(state): State<AppState>, auth: AgentAuth) -> Result<StatusCode> {
     state
         .hub

@@ -3,28 +3,23 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use onair_shared::model::Scope;
+use onair_shared::wire::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::cors::{self, with_cors};
+use super::cors::with_cors;
 use crate::AppState;
 use crate::metrics::StreamGauge;
 use crate::sse;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/accounts/{account}/status",
-            get(snapshot).options(preflight),
-        )
-        .route(
-            "/accounts/{account}/status/events",
-            get(events).options(preflight),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(snapshot, status_preflight))
+        .routes(routes!(events, status_events_preflight))
 }
 
 /// `?group=<key>`; absent or empty means the whole site.
@@ -41,6 +36,21 @@ fn scope(uri: &Uri) -> Scope {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/status",
+    tag = "status",
+    operation_id = "status",
+    summary = "What a chat box shows now",
+    params(
+        super::openapi::AccountSlug,
+        ("group" = Option<String>, Query, description = "A group's key: its chat box; absent or empty, the whole site's"),
+    ),
+    responses(
+        (status = 200, body = onair_shared::wire::StatusSnapshot),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+    ),
+)]
 async fn snapshot(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -54,6 +64,21 @@ async fn snapshot(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/status/events",
+    tag = "status",
+    operation_id = "status_events",
+    summary = "`event: status` with the snapshot on connect and on every change that shows",
+    params(
+        super::openapi::AccountSlug,
+        ("group" = Option<String>, Query, description = "A group's key: its chat box; absent or empty, the whole site's"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events (each one as the schema says), kept alive with comments", content_type = "text/event-stream", body = super::openapi::StatusStreamEvent),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+    ),
+)]
 async fn events(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -82,10 +107,17 @@ async fn events(
     .await
 }
 
-async fn preflight(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    cors::preflight(&state, &slug, &headers, "GET, OPTIONS").await
-}
+super::cors::preflight_route!(
+    status_preflight,
+    "status",
+    "/accounts/{account}/status",
+    super::openapi::AccountSlug,
+    "GET, OPTIONS"
+);
+super::cors::preflight_route!(
+    status_events_preflight,
+    "status",
+    "/accounts/{account}/status/events",
+    super::openapi::AccountSlug,
+    "GET, OPTIONS"
+);

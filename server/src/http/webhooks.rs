@@ -1,12 +1,13 @@
 //! `/accounts/{account}/webhooks`: integrations told of conversations,
 //! messages and status changes (docs/notifications.md, "Webhooks").
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
 use jiff::Timestamp;
+use onair_shared::wire::ErrorBody;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Admin;
 use crate::AppState;
@@ -14,19 +15,16 @@ use crate::error::{ApiJson, Error, Result};
 use crate::store::{WebhookAttempt, WebhookRecord};
 use crate::webhooks::{self, Event};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts/{account}/webhooks", get(list).post(create))
-        .route("/accounts/{account}/webhooks/{id}", delete(remove))
-        .route(
-            "/accounts/{account}/webhooks/{id}/deliveries",
-            get(deliveries),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
+        .routes(routes!(deliveries))
 }
 
 /// A webhook as the API shows it. The secret is shown to admins every time:
 /// they need it to check signatures.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Webhook {
     id: String,
     url: String,
@@ -45,16 +43,30 @@ fn webhook_view(record: WebhookRecord) -> Webhook {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Webhooks {
     webhooks: Vec<Webhook>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedWebhook)]
 struct Created {
     webhook: Webhook,
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/webhooks",
+    tag = "webhooks",
+    operation_id = "list_webhooks",
+    summary = "The account's webhooks, with their signing secrets",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Webhooks),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn list(State(state): State<AppState>, Admin(live): Admin) -> Result<axum::Json<Webhooks>> {
     let webhooks = state.hub.store.webhooks(&live.id).await?;
     Ok(axum::Json(Webhooks {
@@ -62,7 +74,7 @@ async fn list(State(state): State<AppState>, Admin(live): Admin) -> Result<axum:
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
     url: String,
@@ -100,6 +112,21 @@ fn events(names: &[String]) -> Result<Vec<String>> {
     Ok(events.into_iter().map(|e| e.as_str().to_owned()).collect())
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{account}/webhooks",
+    tag = "webhooks",
+    operation_id = "create_webhook",
+    summary = "Add a webhook: events are POSTed to its URL, signed with its secret",
+    params(super::openapi::AccountSlug),
+    security(("bearer" = [])),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, body = Created),
+        (status = 409, description = "`too_many_webhooks`", body = ErrorBody),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -142,6 +169,19 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/accounts/{account}/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "remove_webhook",
+    summary = "Remove a webhook; deliveries not yet made are dropped",
+    params(super::openapi::WebhookPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Admin(live): Admin,
@@ -155,13 +195,15 @@ async fn remove(
 }
 
 /// One attempt of the delivery log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
 struct Delivery {
     /// The delivery's id: the body's `id`, the same on every attempt.
     id: String,
     event: String,
     attempted_at: Timestamp,
     /// `delivered`, `retrying` or `given_up`.
+    #[schema(value_type = String)]
     result: &'static str,
     /// The receiver's HTTP status, when it answered.
     status: Option<u16>,
@@ -186,12 +228,25 @@ fn delivery_view(attempt: WebhookAttempt) -> Delivery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Deliveries {
     deliveries: Vec<Delivery>,
 }
 
 /// The webhook's last attempts, newest first.
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    operation_id = "webhook_deliveries",
+    summary = "The webhook's last delivery attempts, newest first",
+    params(super::openapi::WebhookPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Deliveries),
+        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+    ),
+)]
 async fn deliveries(
     State(state): State<AppState>,
     Admin(live): Admin,
