@@ -471,3 +471,68 @@ async fn on_a_full_disk_the_server_starts_serves_reads_and_says_so_in_healthz() 
     assert!(log.contains("the disk is full"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// Everything the server answers on a connection that sent `request`, read
+/// to the end (it closes after these answers).
+async fn raw_answer(server: &Server, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr_of(server))
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(SOON, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers and closes")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn error_code(answer: &str) -> String {
+    let (_, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    let body: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("a JSON body ({e}): {answer}"));
+    body["error"]["code"].as_str().expect("code").to_owned()
+}
+
+#[tokio::test]
+async fn heads_that_are_not_http_or_too_large_get_the_error_shape_not_an_empty_body() {
+    let (_database, server) = start();
+
+    // A TLS hello to the plain-HTTP port, and a header line without a colon.
+    let answer = raw_answer(&server, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert_eq!(error_code(&answer), "malformed_request");
+    let answer = raw_answer(
+        &server,
+        b"GET /api/v1/accounts/acme/status HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(
+        answer.contains("access-control-allow-origin: *"),
+        "{answer}"
+    );
+    assert_eq!(error_code(&answer), "malformed_request");
+
+    // Over 16 KiB of head, or over 100 header lines: 431.
+    let cookie = "c".repeat(17 * 1024);
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n");
+    let answer = raw_answer(&server, big.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    assert_eq!(error_code(&answer), "request_head_too_large");
+    let many: String = (0..120).map(|i| format!("X-Header-{i}: v\r\n")).collect();
+    let many = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    let answer = raw_answer(&server, many.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    assert_eq!(error_code(&answer), "request_head_too_large");
+
+    // A large head within the limits is served as ever.
+    let cookie = "c".repeat(12 * 1024);
+    let fine = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = raw_answer(&server, fine.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("ok\n"), "{answer}");
+}

@@ -22,6 +22,11 @@
 //!
 //! While a stream is open its socket is watched for reading, so a client
 //! that closes is noticed at once, not at the next keep-alive.
+//!
+//! A first head that is not HTTP at all, or larger than [`MAX_HEAD`] or
+//! [`MAX_HEADERS`] allow, is answered here too, in the API's error shape
+//! (`400 malformed_request`, `431 request_head_too_large`): hyper's own
+//! answers to those have no body.
 
 use std::convert::Infallible;
 use std::io;
@@ -41,12 +46,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-/// The largest request head served here; larger ones go to hyper.
-pub(super) const MAX_HEAD: usize = 8 * 1024;
+/// The largest first request head of a connection; a larger one is
+/// answered `431 request_head_too_large` (docs/hardening.md).
+pub(super) const MAX_HEAD: usize = 16 * 1024;
 /// The bytes first looked at; grown up to [`MAX_HEAD`] when the head is longer.
 const FIRST_PEEK: usize = 1024;
-/// Headers a request head served here may have.
-const MAX_HEADERS: usize = 48;
+/// Header lines a first request head may have (hyper's own limit).
+const MAX_HEADERS: usize = 100;
 /// The largest non-stream answer written here (error bodies are tiny).
 const MAX_ANSWER: usize = 64 * 1024;
 
@@ -65,6 +71,8 @@ pub(super) enum Peeked {
     Stream(Box<Head>),
     /// Anything else: hyper's.
     Other,
+    /// A head that is not HTTP, or too large: answered with this and closed.
+    Refused(&'static Refusal),
     /// The client closed or the socket failed before sending a head.
     Gone,
 }
@@ -90,7 +98,8 @@ pub(super) async fn peek(stream: &TcpStream, peer: SocketAddr) -> Peeked {
             match parse(&buffer[..n], peer) {
                 Parsed::Complete(head) => return Peeked::Stream(head),
                 Parsed::Other => return Peeked::Other,
-                Parsed::Partial if n == MAX_HEAD => return Peeked::Other,
+                Parsed::Refused(refusal) => return Peeked::Refused(refusal),
+                Parsed::Partial if n == MAX_HEAD => return Peeked::Refused(&TOO_LARGE),
                 Parsed::Partial if n == buffer.len() => {
                     buffer.resize((buffer.len() * 4).min(MAX_HEAD), 0);
                     continue;
@@ -108,23 +117,70 @@ enum Parsed {
     Complete(Box<Head>),
     Partial,
     Other,
+    Refused(&'static Refusal),
+}
+
+/// An answer to a head that cannot be served, in the API's error shape.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    status: &'static str,
+    code: &'static str,
+    message: &'static str,
+}
+
+const MALFORMED: Refusal = Refusal {
+    status: "400 Bad Request",
+    code: "malformed_request",
+    message: "the request is not HTTP/1.1",
+};
+
+const TOO_LARGE: Refusal = Refusal {
+    status: "431 Request Header Fields Too Large",
+    code: "request_head_too_large",
+    message: "the request head is over 16 KiB or 100 header lines",
+};
+
+impl Refusal {
+    /// The whole answer: readable from any page, and the connection closes.
+    pub(super) fn response(&self) -> String {
+        let body = format!(
+            r#"{{"error":{{"code":"{}","message":"{}"}}}}"#,
+            self.code, self.message
+        );
+        format!(
+            "HTTP/1.1 {}\r\ncontent-type: application/json\r\n\
+             access-control-allow-origin: *\r\nconnection: close\r\n\
+             content-length: {}\r\n\r\n{body}",
+            self.status,
+            body.len()
+        )
+    }
+}
+
+/// Reads what the client sent (so that closing sends a FIN after the
+/// answer, not a reset that could discard it), writes `refusal` and closes.
+pub(super) async fn refuse(mut stream: TcpStream, refusal: &Refusal) {
+    let mut sink = [0u8; 4096];
+    while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+    let _ = stream.write_all(refusal.response().as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// The request line that may start a stream request.
 const PREFIX: &[u8] = b"GET /api/v1/";
 
 fn parse(bytes: &[u8], peer: SocketAddr) -> Parsed {
-    let prefix = bytes.len().min(PREFIX.len());
-    if bytes[..prefix] != PREFIX[..prefix] {
-        return Parsed::Other;
-    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let len = match parsed.parse(bytes) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Other,
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Refused(&TOO_LARGE),
+        Err(_) => return Parsed::Refused(&MALFORMED),
     };
+    if !bytes.starts_with(PREFIX) {
+        return Parsed::Other;
+    }
     let (Some(path), Some(version)) = (parsed.path, parsed.version) else {
         return Parsed::Other;
     };
@@ -362,6 +418,7 @@ mod tests {
             Parsed::Complete(_) => "complete",
             Parsed::Partial => "partial",
             Parsed::Other => "other",
+            Parsed::Refused(refusal) => refusal.code,
         }
     }
 
@@ -391,8 +448,38 @@ mod tests {
         );
         assert_eq!(
             parsed(b"GET /api/v1/me/events HTTP/1.1\r\nBad Header\r\n\r\n"),
-            "other"
+            "malformed_request"
         );
+    }
+
+    #[test]
+    fn heads_that_are_not_http_or_too_large_are_refused_in_the_error_shape() {
+        assert_eq!(parsed(b"\x16\x03\x01\x02\x00\x01\x00"), "malformed_request");
+        assert_eq!(
+            parsed(b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n"),
+            "malformed_request"
+        );
+        assert_eq!(parsed(b"GET / HTTP/9.9\r\n\r\n"), "malformed_request");
+        let many: String = (0..101).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let head = format!("GET /healthz HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(parsed(head.as_bytes()), "request_head_too_large");
+        let hundred: String = (0..99).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{hundred}\r\n");
+        assert_eq!(
+            parsed(head.as_bytes()),
+            "other",
+            "100 header lines are fine"
+        );
+
+        let answer = MALFORMED.response();
+        let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(body["error"]["code"], "malformed_request");
     }
 
     #[test]

@@ -381,6 +381,10 @@ impl Connection {
                 registry.close(id);
                 drop(closing);
             }
+            direct::Peeked::Refused(refusal) => {
+                direct::refuse(stream, refusal).await;
+                registry.close(id);
+            }
             direct::Peeked::Stream(head) => {
                 registry.begin(id);
                 // The stream's task holds the connection's place (and a
