@@ -71,6 +71,99 @@ fn build_onair(release: bool) -> PathBuf {
     bin
 }
 
+/// Something a test needs that `cargo xtask test` installs or builds, and a
+/// plain `cargo test` on a fresh clone may not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// Debian's Chromium and chromedriver.
+    Chromium,
+    /// The widget's wasm build (`www/pkg/`), embedded by the server's build.
+    WidgetBuild,
+    /// Debian's nginx, the load balancer of the cluster tests.
+    Nginx,
+    /// axe-core from npm, for the accessibility checks.
+    AxeCore,
+    /// schemathesis from PyPI, for the API fuzzing.
+    Schemathesis,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Chromium => "Chromium and chromedriver",
+            Tool::WidgetBuild => "the widget build (`cargo xtask widget`)",
+            Tool::Nginx => "nginx",
+            Tool::AxeCore => "axe-core",
+            Tool::Schemathesis => "schemathesis",
+        }
+    }
+
+    fn present(self) -> bool {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        match self {
+            Tool::Chromium => {
+                Path::new("/usr/bin/chromium").is_file()
+                    && Path::new(browser::CHROMEDRIVER).is_file()
+            }
+            Tool::WidgetBuild => workspace.join("www/pkg/onair_widget_bg.wasm").is_file(),
+            Tool::Nginx => Path::new(cluster::NGINX).is_file(),
+            Tool::AxeCore => axe_core().is_some(),
+            Tool::Schemathesis => schemathesis().is_some(),
+        }
+    }
+}
+
+/// Whether a test that needs `tools` runs here. `cargo xtask test` sets
+/// `ONAIR_TEST_ALL=1`, and there every test runs: a missing tool fails the
+/// test where it is used. A plain `cargo test` runs every test whose tools
+/// are here and passes over the others, saying on stderr which and why.
+pub fn runs_with(test: &str, tools: &[Tool]) -> bool {
+    if std::env::var_os("ONAIR_TEST_ALL").is_some_and(|v| v == "1") {
+        return true;
+    }
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|tool| !tool.present())
+        .map(|tool| tool.name())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!(
+        "skipped {test}: it needs {}, which `cargo xtask test` installs",
+        missing.join(", ")
+    );
+    false
+}
+
+/// A tool `cargo xtask` installed into the target directory this test was
+/// built in: `<target>/<prefix><version>/<relative>`, found from the test
+/// binary (`<target>/debug/deps/…`).
+fn installed(prefix: &str, relative: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().find_map(|dir| {
+        std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
+            let name = entry.file_name();
+            let path = entry.path().join(relative);
+            (name.to_string_lossy().starts_with(prefix) && path.is_file()).then_some(path)
+        })
+    })
+}
+
+/// axe-core's `axe.min.js`: `ONAIR_AXE`, or the one `cargo xtask` installed.
+pub fn axe_core() -> Option<PathBuf> {
+    std::env::var_os("ONAIR_AXE")
+        .map(PathBuf::from)
+        .or_else(|| installed("axe-core-", "node_modules/axe-core/axe.min.js"))
+}
+
+/// schemathesis's program: `ONAIR_SCHEMATHESIS`, or the one `cargo xtask` installed.
+pub fn schemathesis() -> Option<PathBuf> {
+    std::env::var_os("ONAIR_SCHEMATHESIS")
+        .map(PathBuf::from)
+        .or_else(|| installed("schemathesis-", "bin/schemathesis"))
+}
+
 /// Every `ONAIR_*` variable the binary reads, so the caller's environment
 /// cannot leak into a test.
 pub const ONAIR_VARS: [&str; 8] = [

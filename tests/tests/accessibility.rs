@@ -5,7 +5,6 @@
 //!
 //! axe-core comes from npm; `cargo xtask test` installs it and names it in `ONAIR_AXE`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use onair_tests::browser::{Browser, Chromedriver, CustomerSite, Embed, Login, require_widget};
@@ -15,27 +14,12 @@ use serde_json::json;
 /// The chat box's shadow root, in the page's JavaScript.
 const CHATBOX: &str = "document.querySelector('#onair-chatbox').shadowRoot";
 
-/// axe-core's `axe.min.js`: `ONAIR_AXE`, or the one `cargo xtask` installed into the target
-/// directory this test was built in.
+/// axe-core's `axe.min.js`: `ONAIR_AXE`, or the one `cargo xtask` installed.
 fn axe_source() -> String {
-    let path = std::env::var_os("ONAIR_AXE")
-        .map(PathBuf::from)
-        .or_else(installed_axe)
-        .expect("axe-core: set ONAIR_AXE to its axe.min.js, or run `cargo xtask test`, which installs it");
+    let path = axe_core().expect(
+        "axe-core: set ONAIR_AXE to its axe.min.js, or run `cargo xtask test`, which installs it",
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// `<target>/axe-core-<version>/node_modules/axe-core/axe.min.js`, found from this test binary
-/// (`<target>/debug/deps/…`).
-fn installed_axe() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors().find_map(|dir| {
-        std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
-            let name = entry.file_name();
-            let script = entry.path().join("node_modules/axe-core/axe.min.js");
-            (name.to_string_lossy().starts_with("axe-core-") && script.is_file()).then_some(script)
-        })
-    })
 }
 
 /// What axe reports as serious or critical within `include` (a selector; an element's open
@@ -91,6 +75,12 @@ async fn acme_online(database: &Database) -> (Server, String) {
 
 #[tokio::test]
 async fn the_chat_box_is_accessible_in_every_state() {
+    if !runs_with(
+        "the_chat_box_is_accessible_in_every_state",
+        &[Tool::Chromium, Tool::WidgetBuild, Tool::AxeCore],
+    ) {
+        return;
+    }
     let axe = axe_source();
     let database = Database::new();
     let (server, owner) = acme_online(&database).await;
@@ -223,6 +213,12 @@ async fn the_chat_box_is_accessible_in_every_state() {
 
 #[tokio::test]
 async fn every_view_of_the_dashboard_is_accessible() {
+    if !runs_with(
+        "every_view_of_the_dashboard_is_accessible",
+        &[Tool::Chromium, Tool::WidgetBuild, Tool::AxeCore],
+    ) {
+        return;
+    }
     let axe = axe_source();
     let database = Database::new();
     let (server, _owner) = acme_online(&database).await;

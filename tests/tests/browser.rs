@@ -54,6 +54,12 @@ async fn shown_statuses(browser: &Browser) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_box_on_a_customer_page_goes_from_connecting_to_the_first_status() {
+    if !runs_with(
+        "the_chat_box_on_a_customer_page_goes_from_connecting_to_the_first_status",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, _) = server_with_account(&database).await;
     let site = CustomerSite::start(&server.base, acme()).await;
@@ -81,6 +87,12 @@ async fn the_chat_box_on_a_customer_page_goes_from_connecting_to_the_first_statu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agents_status_change_shows_in_the_chat_box_within_500_ms() {
+    if !runs_with(
+        "an_agents_status_change_shows_in_the_chat_box_within_500_ms",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;
     // A dashboard's stream keeps the agent's session present throughout.
@@ -139,6 +151,12 @@ async fn an_agents_status_change_shows_in_the_chat_box_within_500_ms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_box_keeps_its_status_while_the_server_restarts_and_then_follows_it() {
+    if !runs_with(
+        "the_chat_box_keeps_its_status_while_the_server_restarts_and_then_follows_it",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;
     server.set_status(&token, "online").await;
@@ -203,6 +221,12 @@ async fn the_chat_box_keeps_its_status_while_the_server_restarts_and_then_follow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_chosen_on_the_desktop_dashboard_shows_on_the_phone_and_in_the_chat_box() {
+    if !runs_with(
+        "a_status_chosen_on_the_desktop_dashboard_shows_on_the_phone_and_in_the_chat_box",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, _) = server_with_account(&database).await;
     let site = CustomerSite::start(&server.base, acme()).await;
@@ -244,6 +268,12 @@ async fn a_status_chosen_on_the_desktop_dashboard_shows_on_the_phone_and_in_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_that_takes_up_a_busy_status_says_so() {
+    if !runs_with(
+        "a_login_that_takes_up_a_busy_status_says_so",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;
     let driver = Chromedriver::start().await;
@@ -291,6 +321,12 @@ async fn a_login_that_takes_up_a_busy_status_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_the_dashboard() {
+    if !runs_with(
+        "a_device_logged_out_from_another_and_a_changed_password_end_access_in_the_dashboard",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, _) = server_with_account(&database).await;
     let driver = Chromedriver::start().await;
@@ -376,6 +412,12 @@ async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_office_hours_an_available_agent_is_told_the_chat_box_is_offline_until_when() {
+    if !runs_with(
+        "outside_office_hours_an_available_agent_is_told_the_chat_box_is_offline_until_when",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;
     put_office_hours(&server, &token, closed_until_tomorrow()).await;
@@ -414,6 +456,12 @@ async fn outside_office_hours_an_available_agent_is_told_the_chat_box_is_offline
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sets_its_name_for_visitors_in_the_dashboard() {
+    if !runs_with(
+        "an_agent_sets_its_name_for_visitors_in_the_dashboard",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;
     let driver = Chromedriver::start().await;
@@ -473,6 +521,12 @@ async fn put_office_hours(server: &Server, token: &str, body: serde_json::Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_erases_a_conversation_from_the_dashboard() {
+    if !runs_with(
+        "an_admin_erases_a_conversation_from_the_dashboard",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, owner) = server_with_account(&database).await;
     server.set_status(&owner, "online").await;
@@ -532,6 +586,12 @@ async fn an_admin_erases_a_conversation_from_the_dashboard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_a_webhook_in_the_dashboard_sees_its_secret_and_deletes_it() {
+    if !runs_with(
+        "an_admin_adds_a_webhook_in_the_dashboard_sees_its_secret_and_deletes_it",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, owner) = server_with_account(&database).await;
     let driver = Chromedriver::start().await;
@@ -643,6 +703,12 @@ async fn an_admin_adds_a_webhook_in_the_dashboard_sees_its_secret_and_deletes_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_lang_de_makes_the_chat_box_speak_german() {
+    if !runs_with(
+        "data_lang_de_makes_the_chat_box_speak_german",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, token) = server_with_account(&database).await;
     let site = CustomerSite::start(
@@ -694,6 +760,12 @@ async fn data_lang_de_makes_the_chat_box_speak_german() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_replies_and_closes()
 {
+    if !runs_with(
+        "the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_replies_and_closes",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let mut server = Server::start_with(
         &database,
@@ -890,6 +962,12 @@ async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_brings_what_visitors_wrote_while_its_stream_was_down() {
+    if !runs_with(
+        "the_inbox_brings_what_visitors_wrote_while_its_stream_was_down",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let demo = || Options {
         demo: true,
@@ -991,6 +1069,12 @@ async fn the_inbox_brings_what_visitors_wrote_while_its_stream_was_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_sees_it() {
+    if !runs_with(
+        "a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_sees_it",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, _) = server_with_account(&database).await;
     let site = CustomerSite::start(&server.base, acme()).await;
@@ -1195,6 +1279,12 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
 /// reach both chat boxes and the dashboard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_and_an_agent_on_different_nodes_behind_a_load_balancer_chat() {
+    if !runs_with(
+        "a_visitor_and_an_agent_on_different_nodes_behind_a_load_balancer_chat",
+        &[Tool::Chromium, Tool::WidgetBuild, Tool::Nginx],
+    ) {
+        return;
+    }
     let database = PgDatabase::fresh();
     let redis = RedisServer::start();
     let mut nodes = Cluster::start(2, &database, &redis, &[]);
@@ -1479,6 +1569,12 @@ const BOB: &str = "bob@demo.onair";
 const CAROL: &str = "carol@demo.onair";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_is_an_installable_app_that_notifies_of_a_visitor_message() {
+    if !runs_with(
+        "the_dashboard_is_an_installable_app_that_notifies_of_a_visitor_message",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
     let database = Database::new();
     let (mut server, _) = server_with_account(&database).await;
 

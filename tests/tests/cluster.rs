@@ -17,6 +17,12 @@ fn operator() -> Options<'static> {
 
 #[tokio::test]
 async fn the_load_balancer_spreads_requests_over_the_nodes_and_streams_pass_unbuffered() {
+    if !runs_with(
+        "the_load_balancer_spreads_requests_over_the_nodes_and_streams_pass_unbuffered",
+        &[Tool::Nginx],
+    ) {
+        return;
+    }
     let (first_db, second_db) = (Database::new(), Database::new());
     let first = Server::start_with(&first_db, operator());
     let second = Server::start_with(&second_db, operator());
