@@ -72,14 +72,20 @@ pub struct AgentAuth {
 }
 
 impl AgentAuth {
-    /// Admins of this account only (docs/api.md).
-    pub fn require_admin_of(&self, live: &AccountLive) -> Result<()> {
+    /// Agents of this account only, admins or not (docs/api.md).
+    pub fn require_member_of(&self, live: &AccountLive) -> Result<()> {
         if self.live.id != live.id {
             return Err(Error::Forbidden {
                 code: "wrong_account",
                 message: "this token belongs to another account",
             });
         }
+        Ok(())
+    }
+
+    /// Admins of this account only (docs/api.md).
+    pub fn require_admin_of(&self, live: &AccountLive) -> Result<()> {
+        self.require_member_of(live)?;
         if self.role != Role::Admin {
             return Err(Error::Forbidden {
                 code: "admin_required",

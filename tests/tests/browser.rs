@@ -795,6 +795,15 @@ async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_r
     let bob_token = server.login_ok("demo", BOB, DEMO_PASSWORD).await;
     server.set_status(&bob_token, "online").await;
 
+    // Bob is no admin, yet the groups go by their names, not their keys.
+    bob.wait_until(
+        "the group pills named",
+        "Array.from(document.querySelectorAll('#group-pills .pill span:nth-child(2)'))\
+         .map(function (n) { return n.textContent; }).join(',') === 'Sales,Support'",
+        SOON,
+    )
+    .await;
+
     // Carol finds the offline message, unread, counted in the inbox and the title; Bob, in
     // sales, does not get support's conversations.
     carol.click("#inbox [data-filter=offline]").await;

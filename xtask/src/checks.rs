@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::tools::{self, CHROMEDRIVER, Toolset, WASM_TARGET};
-use crate::{Result, cmd, metadata, widget};
+use crate::{Result, cmd, examples, metadata, widget};
 
 /// Runs the checks; `args` are `test`'s own arguments.
 pub(crate) fn run(args: &[OsString]) -> Result<()> {
@@ -49,7 +49,6 @@ const CLIPPY: &[&str] = &[
 /// The widget compiles onair-shared to wasm: catch anything that only builds natively (threads,
 /// files, the system clock) here rather than in the widget build.
 const WASM_CHECK: &[&str] = &["check", "-p", "onair-shared", "--target", WASM_TARGET];
-const BUILD_SERVER: &[&str] = &["build", "-p", "onair-server", "--bin", "onair"];
 const DOCTESTS: &[&str] = &["test", "--workspace", "--doc"];
 /// A small run of `cargo xtask bench` (onair and nchan, 300 streams, 3 changes) against the debug
 /// server, built in the test profile: it proves the bench and its nchan peer still work, and that
@@ -191,7 +190,7 @@ fn plan(options: &Options) -> Vec<Step> {
         widget::build_label(),
         build_widget,
     ));
-    let build_label = cmd::display(&cmd::cargo(BUILD_SERVER));
+    let build_label = cmd::display(&cmd::cargo(examples::BUILD_DEBUG_SERVER));
     steps.push(Step::task("build", build_label, build_server));
     steps.push(Step::task("tests", tests_label(options), run_tests));
     steps.push(Step::cargo("doctests", DOCTESTS));
@@ -232,7 +231,7 @@ fn build_widget(context: &mut Context) -> Result<()> {
 /// Builds the `onair` binary once and hands its path to the end-to-end tests, which run it
 /// rather than each building or finding their own.
 fn build_server(context: &mut Context) -> Result<()> {
-    cmd::run_announced(&mut context.prepare(cmd::cargo(BUILD_SERVER)))?;
+    cmd::run_announced(&mut context.prepare(cmd::cargo(examples::BUILD_DEBUG_SERVER)))?;
     let binary = metadata::binary_path("debug", "onair")?;
     println!("    ONAIR_BIN={}", binary.display());
     context.env.push(("ONAIR_BIN", binary.into_os_string()));

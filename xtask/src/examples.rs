@@ -8,10 +8,11 @@ use std::process::Command;
 use crate::tools::{self, Toolset};
 use crate::{Result, cmd, metadata, widget};
 
-/// `cargo build` of the release server, which `demo` and `bench` run too.
+/// `cargo build` of the release server, which `bench` runs too.
 pub(crate) const BUILD_RELEASE_SERVER: &[&str] =
     &["build", "--release", "-p", "onair-server", "--bin", "onair"];
-const BUILD_DEBUG_SERVER: &[&str] = &["build", "-p", "onair-server", "--bin", "onair"];
+/// `cargo build` of the debug server, which `demo` and `test` run too (one build for all three).
+pub(crate) const BUILD_DEBUG_SERVER: &[&str] = &["build", "-p", "onair-server", "--bin", "onair"];
 
 /// What the widget costs a page (bytes, time to the first status) against a release server;
 /// `args` go to the example, e.g. `--loads 20`.

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::Admin;
 use super::validate;
+use super::{Admin, Member};
 use crate::AppState;
 use crate::account::group_view;
 use crate::error::{ApiJson, Result};
@@ -33,15 +33,15 @@ pub(crate) use crate::account::group;
     path = "/accounts/{account}/groups",
     tag = "groups",
     operation_id = "list_groups",
-    summary = "The account's groups",
+    summary = "The account's groups (any agent of the account may read them)",
     params(super::openapi::AccountSlug),
     security(("bearer" = [])),
     responses(
         (status = 200, body = Groups),
-        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+        (status = 403, description = "`wrong_account`: a token of another account", body = ErrorBody),
     ),
 )]
-async fn list(Admin(live): Admin) -> Result<axum::Json<Groups>> {
+async fn list(Member(live): Member) -> Result<axum::Json<Groups>> {
     let groups = live.lock().groups().values().map(group_view).collect();
     Ok(axum::Json(Groups { groups }))
 }
@@ -51,16 +51,16 @@ async fn list(Admin(live): Admin) -> Result<axum::Json<Groups>> {
     path = "/accounts/{account}/groups/{key}",
     tag = "groups",
     operation_id = "show_group",
-    summary = "One group",
+    summary = "One group (any agent of the account may read it)",
     params(super::openapi::GroupPath),
     security(("bearer" = [])),
     responses(
         (status = 200, body = wire::Group),
-        (status = 403, description = "`admin_required` (not an admin) or `wrong_account` (a token of another account)", body = ErrorBody),
+        (status = 403, description = "`wrong_account`: a token of another account", body = ErrorBody),
     ),
 )]
 async fn show(
-    Admin(live): Admin,
+    Member(live): Member,
     Path((_, key)): Path<(String, String)>,
 ) -> Result<axum::Json<wire::Group>> {
     let inner = live.lock();

@@ -134,14 +134,7 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
         state: &AppState,
     ) -> Result<Self, Error> {
         let auth = crate::auth::AgentAuth::from_request_parts(parts, state).await?;
-        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|e| Error::bad_request("invalid_path", e.body_text()))?;
-        let slug = params
-            .iter()
-            .find_map(|(name, value)| (name == "account").then_some(value))
-            .ok_or_else(|| Error::Internal("admin route without {account}".into()))?;
-        let live = state.hub.account(slug).await?;
+        let live = path_account(parts, state).await?;
         auth.require_admin_of(&live)?;
         // In a cluster another node may have changed the account a moment
         // ago; administration reads and writes what the store holds.
@@ -150,6 +143,46 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
         }
         Ok(Admin(live))
     }
+}
+
+/// The account named by the path's `{account}`, for any agent of it (an
+/// admin or not): 401 without a valid token, 404 for an unknown account,
+/// 403 `wrong_account` for an agent of another account. For what every
+/// agent may read, such as the names of the account's groups.
+#[derive(Debug)]
+pub(crate) struct Member(pub(crate) std::sync::Arc<crate::hub::AccountLive>);
+
+impl axum::extract::FromRequestParts<AppState> for Member {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Error> {
+        let auth = crate::auth::AgentAuth::from_request_parts(parts, state).await?;
+        let live = path_account(parts, state).await?;
+        auth.require_member_of(&live)?;
+        if state.hub.cluster.is_some() {
+            state.hub.cluster_reload(&live).await?;
+        }
+        Ok(Member(live))
+    }
+}
+
+/// The account of the path's `{account}`.
+async fn path_account(
+    parts: &mut axum::http::request::Parts,
+    state: &AppState,
+) -> Result<std::sync::Arc<crate::hub::AccountLive>, Error> {
+    use axum::extract::FromRequestParts as _;
+    let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| Error::bad_request("invalid_path", e.body_text()))?;
+    let slug = params
+        .iter()
+        .find_map(|(name, value)| (name == "account").then_some(value))
+        .ok_or_else(|| Error::Internal("an account route without {account}".into()))?;
+    state.hub.account(slug).await
 }
 
 /// The client's address: the peer of the TCP connection, or behind a

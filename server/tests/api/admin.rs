@@ -163,13 +163,11 @@ fn admin_requests(slug: &str, agent_id: &str, group: &str) -> Vec<(Method, Strin
             json!({"name": "Renamed", "status": "offline", "password": "hijacked password"}),
         ),
         (Method::DELETE, acct(slug, &agent), Value::Null),
-        (Method::GET, acct(slug, "/groups"), Value::Null),
         (
             Method::POST,
             acct(slug, "/groups"),
             json!({"key": "intruders", "name": "Intruders"}),
         ),
-        (Method::GET, acct(slug, &group_path), Value::Null),
         (
             Method::PATCH,
             acct(slug, &group_path),
@@ -181,6 +179,18 @@ fn admin_requests(slug: &str, agent_id: &str, group: &str) -> Vec<(Method, Strin
         (Method::GET, acct(slug, &group_hours), Value::Null),
         (Method::PUT, acct(slug, &group_hours), contract_hours()),
         (Method::DELETE, acct(slug, &group_hours), Value::Null),
+    ]
+}
+
+/// What every agent of an account may read, admin or not: its groups' names.
+fn member_reads(slug: &str, group: &str) -> Vec<(Method, String, Value)> {
+    vec![
+        (Method::GET, acct(slug, "/groups"), Value::Null),
+        (
+            Method::GET,
+            acct(slug, &format!("/groups/{group}")),
+            Value::Null,
+        ),
     ]
 }
 
@@ -1025,10 +1035,57 @@ async fn a_non_admin_agent_gets_403_admin_required_on_every_admin_route() {
 }
 
 #[tokio::test]
+async fn every_agent_reads_its_accounts_group_names_but_only_admins_change_them() {
+    let app = spawn_app().await;
+    let (owner, agent) = furnished_account(&app, "acme").await;
+    app.add_group("acme", &owner, "support").await;
+    let listed = app
+        .get(&acct("acme", "/groups"), Some(&agent.token))
+        .await
+        .expect(StatusCode::OK);
+    let keys: Vec<&str> = listed["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["sales", "support"], "{}", listed);
+    assert!(listed["groups"][0]["name"].is_string());
+    let one = app
+        .get(&acct("acme", "/groups/support"), Some(&agent.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(one["key"], "support");
+    app.get(&acct("acme", "/groups/nope"), Some(&agent.token))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_group");
+    app.get(&acct("acme", "/groups"), None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            acct("acme", "/groups"),
+            json!({"key": "x", "name": "X"}),
+        ),
+        (
+            Method::PATCH,
+            acct("acme", "/groups/sales"),
+            json!({"name": "Mine"}),
+        ),
+        (Method::DELETE, acct("acme", "/groups/sales"), Value::Null),
+    ] {
+        let answer = app.request(method, &path, Some(&agent.token), body).await;
+        check_error(&answer, StatusCode::FORBIDDEN, "admin_required");
+    }
+}
+
+#[tokio::test]
 async fn admin_routes_of_an_unknown_account_answer_404_unknown_account() {
     let app = spawn_app().await;
     let owner = app.create_account("acme").await;
-    for (method, path, body) in admin_requests("nosuch", &owner.id, "sales") {
+    let requests = admin_requests("nosuch", &owner.id, "sales");
+    for (method, path, body) in requests.into_iter().chain(member_reads("nosuch", "sales")) {
         let answer = app
             .request(method.clone(), &path, Some(&owner.token), body)
             .await;
@@ -2129,7 +2186,8 @@ async fn an_admin_of_another_account_gets_403_wrong_account_and_changes_nothing(
     let before = everything(&app, "alpha", &alpha_owner).await;
 
     for intruder in [&beta_owner, &beta_agent] {
-        for (method, path, body) in admin_requests("alpha", &alpha_agent.id, "sales") {
+        let requests = admin_requests("alpha", &alpha_agent.id, "sales");
+        for (method, path, body) in requests.into_iter().chain(member_reads("alpha", "sales")) {
             let answer = app
                 .request(method.clone(), &path, Some(&intruder.token), body)
                 .await;
