@@ -35,7 +35,7 @@ Commands:
                             it from (cargo, wasm-bindgen, wasm-opt -Oz of binaryen 132 and
                             terser, both from npm and installed if missing), and print the
                             sizes of its wasm and JS.
-  demo [args...]            Build the widget and the release server, then run
+  demo [args...]            Build the widget and the server (debug), then run
                             `onair serve --demo [args...]`.
   measure [--loads N]       Build the widget and the release server, then measure in
                             headless Chromium what the widget costs a customer page:
