@@ -198,6 +198,7 @@ on_both_backends!(
     an_unknown_slug_loads_nothing,
     a_reopened_database_keeps_its_data,
     an_erased_conversation_is_gone_with_its_messages,
+    the_last_message_of_each_conversation_is_read_at_once,
     an_agents_notification_setting_round_trips,
     outbox_items_are_stored_with_their_message_and_claimed_when_due,
     outbox_retries_and_failures_are_recorded,
@@ -861,6 +862,58 @@ async fn message_seqs_increase_across_conversations(db: TestDb) {
             .is_err()
     );
     assert_eq!(store.messages_after("c1", 0).await.expect("read"), expected);
+}
+
+async fn the_last_message_of_each_conversation_is_read_at_once(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    let ann = agent(&acme, "ann", "ann", &[]);
+    store.put_agent(&ann).await.expect("agent");
+    let one = conversation("one", &acme, None);
+    let two = conversation("two", &acme, Some("sales"));
+    let quiet = conversation("quiet", &acme, None);
+    for c in [&one, &two] {
+        store
+            .create_conversation(c, &[message(c, "first", at(20))], &[])
+            .await
+            .expect("create");
+    }
+    store
+        .create_conversation(&quiet, &[], &[])
+        .await
+        .expect("create without a message");
+    store
+        .append_messages(&one, &[reply(&one, &ann, "the answer", at(21))], &[])
+        .await
+        .expect("append");
+    store
+        .append_messages(&two, &[message(&two, "second", at(22))], &[])
+        .await
+        .expect("append");
+    store
+        .append_messages(&one, &[message(&one, "thanks!", at(23))], &[])
+        .await
+        .expect("append");
+    // An automatic reply after it is not what the inbox previews.
+    let bot = MessageRecord {
+        author: Author::Bot,
+        ..message(&one, "We'll be right with you", at(24))
+    };
+    store
+        .append_messages(&one, &[bot], &[])
+        .await
+        .expect("append");
+
+    let ids: Vec<String> = ["one", "two", "quiet", "unknown"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let last = store.last_messages(&ids).await.expect("last messages");
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert_eq!(last["one"].text, "thanks!");
+    assert_eq!(last["one"].author, Author::Visitor);
+    assert_eq!(last["two"].text, "second");
+    assert!(store.last_messages(&[]).await.expect("none").is_empty());
 }
 
 async fn a_conversation_reads_with_its_messages_after_a_seq(db: TestDb) {

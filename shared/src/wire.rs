@@ -395,7 +395,53 @@ pub struct MessagePosted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversations {
-    pub conversations: Vec<Conversation>,
+    pub conversations: Vec<ConversationSummary>,
+}
+
+/// A conversation as the inbox lists it: its fields and its newest message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// The newest message that is not an automatic reply, its text cut to
+    /// [`PREVIEW_CHARS`] characters; `null` when there is none.
+    pub last_message: Option<MessagePreview>,
+}
+
+/// The most characters of a message an inbox preview shows.
+pub const PREVIEW_CHARS: usize = 140;
+
+/// The start of a message, for the inbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessagePreview {
+    pub author: Author,
+    /// At most [`PREVIEW_CHARS`] characters, with `…` when cut.
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+impl MessagePreview {
+    /// The preview of a message by `author` with `text`.
+    pub fn of(author: Author, text: &str, created_at: Timestamp) -> MessagePreview {
+        // Past the limit: the first PREVIEW_CHARS - 1 characters and `…`.
+        let text = match text.char_indices().nth(PREVIEW_CHARS) {
+            Some(_) => {
+                let cut = text
+                    .char_indices()
+                    .nth(PREVIEW_CHARS - 1)
+                    .map_or(text.len(), |(at, _)| at);
+                format!("{}…", text[..cut].trim_end())
+            }
+            None => text.to_owned(),
+        };
+        MessagePreview {
+            author,
+            text,
+            created_at,
+        }
+    }
 }
 
 /// `GET /conversations/{id}` → 200.
@@ -430,6 +476,21 @@ pub struct ErrorDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preview_keeps_short_texts_and_cuts_long_ones_at_a_character() {
+        let at = Timestamp::UNIX_EPOCH;
+        assert_eq!(MessagePreview::of(Author::Visitor, "Hi", at).text, "Hi");
+        let exact = "é".repeat(PREVIEW_CHARS);
+        assert_eq!(MessagePreview::of(Author::Agent, &exact, at).text, exact);
+        let long = format!("{} tail", "ü".repeat(PREVIEW_CHARS - 1));
+        let cut = MessagePreview::of(Author::Bot, &long, at).text;
+        assert_eq!(cut, format!("{}…", "ü".repeat(PREVIEW_CHARS - 1)));
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS);
+        let solid = "x".repeat(200);
+        let cut = MessagePreview::of(Author::Visitor, &solid, at).text;
+        assert_eq!(cut, format!("{}…", "x".repeat(PREVIEW_CHARS - 1)));
+    }
 
     /// The hand-written `as_str`/`parse` (used where serde is too heavy, as in
     /// the widget) must agree with the serde names.

@@ -814,6 +814,18 @@ async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_r
     carol
         .wait_for_attribute(&dana_item, "data-state", "offline", SOON)
         .await;
+    // Its row shows the start of what Dana wrote (from the list: it came before the page).
+    let row_preview = |item: &str| {
+        format!(
+            "(function () {{ var p = document.querySelector({}); p = p && p.querySelector('.conv-prev'); \
+             return p && p.textContent; }})()",
+            json!(item)
+        )
+    };
+    let shown = carol
+        .wait_until("Dana's row with a preview", &row_preview(&dana_item), SOON)
+        .await;
+    assert_eq!(shown, "Do you ship to Norway?");
     carol
         .wait_until(
             "one unread, in the title too",
@@ -906,6 +918,16 @@ async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_r
         )
         .await;
     assert_eq!(sent, "Yes, it is.\nIn blue and red.");
+    // The row's preview follows the newest message, live.
+    bob.wait_until(
+        "Erik's row previewing the reply",
+        &format!(
+            "{} === 'Reply: Yes, it is.\\nIn blue and red.'",
+            row_preview(&erik_item)
+        ),
+        SOON,
+    )
+    .await;
     let stored = server
         .get_ok(&format!("/api/v1/conversations/{erik}"), Some(&bob_token))
         .await;

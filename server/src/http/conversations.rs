@@ -526,8 +526,18 @@ async fn list(
         .store
         .list_conversations(&auth.live.id, &filter)
         .await?;
+    let ids: Vec<String> = records.iter().map(|c| c.id.clone()).collect();
+    let mut last = state.hub.store.last_messages(&ids).await?;
     Ok(axum::Json(wire::Conversations {
-        conversations: records.iter().map(live_conversations::view).collect(),
+        conversations: records
+            .iter()
+            .map(|record| wire::ConversationSummary {
+                conversation: live_conversations::view(record),
+                last_message: last
+                    .remove(&record.id)
+                    .map(|m| wire::MessagePreview::of(m.author, &m.text, m.created_at)),
+            })
+            .collect(),
     }))
 }
 

@@ -464,6 +464,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         account_id: &str,
         filter: &ConversationFilter,
     ) -> StoreResult<Vec<ConversationRecord>>;
+    /// The newest message of each of `conversation_ids` that is not an
+    /// automatic reply (for the inbox's previews: those say nothing of the
+    /// conversation), by conversation id; none for a conversation without.
+    async fn last_messages(
+        &self,
+        conversation_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, MessageRecord>>;
     /// A conversation's messages with `seq > after`, in order (`after = 0`: all).
     async fn messages_after(
         &self,

@@ -1145,6 +1145,30 @@ impl Store for PostgresStore {
         rows.iter().map(conversation_from_row).collect()
     }
 
+    async fn last_messages(
+        &self,
+        conversation_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, MessageRecord>> {
+        if conversation_ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq IN \
+                     (SELECT MAX(seq) FROM messages WHERE conversation_id = ANY($1) \
+                      AND author <> 'bot' GROUP BY conversation_id)"
+                ),
+                &[&conversation_ids],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| message_from_row(row).map(|m| (m.conversation_id.clone(), m)))
+            .collect()
+    }
+
     async fn messages_after(
         &self,
         conversation_id: &str,

@@ -963,6 +963,35 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn last_messages(
+        &self,
+        conversation_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, MessageRecord>> {
+        if conversation_ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let ids = conversation_ids.to_vec();
+        self.with(move |conn| {
+            // The newest seq of each conversation, from the (conversation_id, seq) index.
+            let marks = vec!["?"; ids.len()].join(", ");
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq IN \
+                 (SELECT MAX(seq) FROM messages WHERE conversation_id IN ({marks}) \
+                  AND author <> 'bot' GROUP BY conversation_id)"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(ids.iter()), message_from_row)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .map(|m| (m.conversation_id.clone(), m))
+                .collect())
+        })
+        .await
+    }
+
     async fn messages_after(
         &self,
         conversation_id: &str,

@@ -976,6 +976,35 @@ async fn the_inbox_lists_conversations_newest_first_filtered_by_group_and_state(
     );
     assert!(inbox(&app, &owner, "?group=support").await.is_empty());
 
+    // Each row previews its newest message that is not an automatic reply.
+    let previews: Vec<(Value, Value)> = inbox(&app, &owner, "")
+        .await
+        .iter()
+        .map(|c| {
+            (
+                c["last_message"]["author"].clone(),
+                c["last_message"]["text"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        previews,
+        [
+            (json!("visitor"), json!("again")),
+            (json!("visitor"), json!("third")),
+            (json!("visitor"), json!("second")),
+        ]
+    );
+    reply(&app, &owner, sales, &"long ".repeat(40)).await;
+    let row = inbox(&app, &owner, "?group=sales").await.remove(0);
+    assert_eq!(row["last_message"]["author"], "agent");
+    let text = row["last_message"]["text"].as_str().expect("text");
+    assert_eq!(text.chars().count(), 140, "{text}");
+    assert!(
+        text.starts_with("long long") && text.ends_with('…'),
+        "{text}"
+    );
+
     for (query, code) in [
         ("?state=pending", "invalid_state"),
         ("?limit=0", "invalid_limit"),
@@ -2044,6 +2073,12 @@ impl Store for GatedStore {
     }
     async fn delete_conversation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         self.inner.delete_conversation(account_id, id).await
+    }
+    async fn last_messages(
+        &self,
+        conversation_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, MessageRecord>> {
+        self.inner.last_messages(conversation_ids).await
     }
     async fn reply_digest_start(&self, conversation_id: &str) -> StoreResult<Option<u64>> {
         self.inner.reply_digest_start(conversation_id).await
