@@ -155,7 +155,9 @@ pub struct Inner {
     version: u64,
     scopes: BTreeMap<Scope, Published<StatusSnapshot>>,
     site: Published<SiteEvent>,
-    agent_feeds: HashMap<String, Published<wire::Agent>>,
+    /// Each agent's `event: agent`: the agent with its sessions, so that its
+    /// dashboards follow its status and its devices coming and going.
+    agent_feeds: HashMap<String, Published<wire::Me>>,
     /// Whether this server emails replies to visitors (has SMTP); goes into
     /// every snapshot (`email_replies`).
     email_replies: bool,
@@ -1091,11 +1093,19 @@ impl Inner {
         self.site = Published::new(site.clone(), sse::frame("site", None, &site));
         let ids: Vec<String> = self.agents.keys().cloned().collect();
         for id in ids {
-            if let Some(view) = self.agent_view(&id, now) {
+            if let Some(view) = self.agent_event(&id, now) {
                 let frame = sse::frame("agent", None, &view);
                 self.agent_feeds.insert(id, Published::new(view, frame));
             }
         }
+    }
+
+    /// What `event: agent` carries: the agent as `GET /me` shows it.
+    fn agent_event(&self, agent_id: &str, now: Timestamp) -> Option<wire::Me> {
+        Some(wire::Me {
+            agent: self.agent_view(agent_id, now)?,
+            sessions: self.sessions_of(agent_id, now),
+        })
     }
 
     /// Re-derives every feed and publishes those that really changed. Returns
@@ -1150,7 +1160,7 @@ impl Inner {
             .retain(|id, _| self.agents.contains_key(id));
         let ids: Vec<String> = self.agents.keys().cloned().collect();
         for id in ids {
-            let Some(view) = self.agent_view(&id, now) else {
+            let Some(view) = self.agent_event(&id, now) else {
                 continue;
             };
             match self.agent_feeds.get_mut(&id) {

@@ -367,8 +367,17 @@ async fn a_device_logged_out_from_another_and_a_changed_password_end_access_in_t
         )
         .await;
 
-    // The phone logs in again; the desktop changes the password.
+    // The phone logs in again: the desktop's list shows it at once, from its stream (nothing
+    // else on the desktop changed, so nothing else would make it look). Then the desktop
+    // changes the password.
     log_in(&phone, &server, "Phone").await;
+    desktop
+        .wait_until(
+            "the phone back in the desktop's device list, live",
+            "document.querySelector('#devices [aria-label=\"Log out Phone\"]')",
+            SOON,
+        )
+        .await;
     desktop.click("#password-box summary").await;
     desktop
         .type_into("#password-form [name=current]", PASSWORD)

@@ -477,7 +477,7 @@ pub(crate) struct StatusStreamEvent {
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum AgentEventName {
-    /// `data`: the agent (Agent), on connect and when it changes.
+    /// `data`: the agent with its sessions (Me), on connect and when it or one of its devices changes.
     Agent,
     /// `data`: the site's status and every group's, on connect and when one changes.
     Site,

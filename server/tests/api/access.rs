@@ -243,3 +243,57 @@ async fn a_disabled_agent_loses_its_sessions_cannot_log_in_and_counts_for_no_cha
     assert_eq!(chat_box.next().await.data["status"], "online");
     assert!(still_works(&app, &bob).await);
 }
+
+/// `event: agent` carries the agent's sessions, so a dashboard lists a
+/// device the moment it logs in or out, without asking.
+#[tokio::test]
+async fn the_agent_stream_tells_of_devices_that_log_in_and_out() {
+    let app = spawn_app().await;
+    let laptop = app.create_account(SLUG).await;
+    let mut stream = app.agent_events(&laptop).await;
+    let first = stream.next().await;
+    assert_eq!(first.event, "agent");
+    let devices = |event: &Event| -> Vec<(String, bool)> {
+        event.data["sessions"]
+            .as_array()
+            .expect("sessions in the agent event")
+            .iter()
+            .map(|s| {
+                (
+                    s["device"].as_str().expect("device").to_owned(),
+                    s["present"].as_bool().expect("present"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(first.data["id"], laptop.id.as_str(), "{}", first.data);
+    assert_eq!(devices(&first).len(), 1, "{}", first.data);
+
+    let phone = app.login(SLUG, &laptop.email, "phone").await;
+    let event = loop {
+        let event = stream.next().await;
+        if event.event == "agent" && devices(&event).len() == 2 {
+            break event;
+        }
+    };
+    assert!(
+        devices(&event).iter().any(|(name, _)| name == "phone"),
+        "{}",
+        event.data
+    );
+
+    app.delete("/api/v1/sessions/current", Some(&phone.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let event = loop {
+        let event = stream.next().await;
+        if event.event == "agent" && devices(&event).len() == 1 {
+            break event;
+        }
+    };
+    assert!(
+        !devices(&event).iter().any(|(name, _)| name == "phone"),
+        "{}",
+        event.data
+    );
+}
