@@ -1779,6 +1779,96 @@ async fn the_dashboard_is_an_installable_app_that_notifies_of_a_visitor_message(
 }
 
 /// Visitor tokens: 32 hex characters, 128 bits, as a widget would make them.
+/// While the agent's pointer or focus is in the inbox, rows keep their places: a row about to
+/// be clicked or being read does not jump away when another conversation gets a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_rows_keep_their_places_while_the_agent_is_in_the_list() {
+    if !runs_with(
+        "inbox_rows_keep_their_places_while_the_agent_is_in_the_list",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
+    let database = Database::new();
+    let mut server = Server::start_with(
+        &database,
+        Options {
+            demo: true,
+            ..Options::default()
+        },
+    );
+    let mut ids = Vec::new();
+    for (token, name) in [(DANA, "Dana"), (ERIK, "Erik")] {
+        let (status, body) = visitor_starts(
+            &server,
+            json!({"visitor_token": token, "group": "support", "name": name,
+                   "email": "v@example.com", "text": "Hello?"}),
+        )
+        .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        ids.push(body["conversation"]["id"].as_str().expect("id").to_owned());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (dana, erik) = (ids[0].clone(), ids[1].clone());
+    let driver = Chromedriver::start().await;
+    let carol = Browser::new(&driver).await;
+    carol
+        .log_in_to_dashboard(&server, &demo_login(CAROL, "Carol's laptop"))
+        .await;
+    carol.click("#inbox [data-filter=offline]").await;
+    let order = "Array.from(document.querySelectorAll('#conversation-list .conv'))\
+                 .map(function (b) { return b.dataset.conversationId; }).join(',')";
+    let newest_first = |a: &str, b: &str| format!("{order} === '{a},{b}'");
+    carol
+        .wait_until("Erik's newer row first", &newest_first(&erik, &dana), SOON)
+        .await;
+
+    // Carol is on Dana's row (keyboard focus) when Dana writes again: Dana's conversation is
+    // now the newest, yet the rows stay put while she is there.
+    carol
+        .eval(&format!(
+            "document.querySelector({}).focus(); return true",
+            json!(conversation_item(&dana))
+        ))
+        .await;
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/accounts/demo/conversations/{dana}/messages"),
+            None,
+            json!({"visitor_token": DANA, "text": "Anyone there?"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let row_preview = format!(
+        "(function () {{ var p = document.querySelector({}); \
+         return p && p.querySelector('.conv-prev').textContent; }})() === 'Anyone there?'",
+        json!(conversation_item(&dana))
+    );
+    carol
+        .wait_until("Dana's row updated in place", &row_preview, SOON)
+        .await;
+    assert_eq!(
+        carol.eval(&format!("return {order}")).await,
+        format!("{erik},{dana}"),
+        "the rows moved while Carol was on them"
+    );
+
+    // She leaves the list: now it is sorted, Dana first.
+    carol
+        .eval("document.activeElement.blur(); return true")
+        .await;
+    carol
+        .wait_until(
+            "Dana's row first once Carol left",
+            &newest_first(&dana, &erik),
+            SOON,
+        )
+        .await;
+    carol.close().await;
+    server.stop();
+}
+
 const DANA: &str = "0d4a1c9e7b3f4e2a8c6d5b1a9f0e3c7d";
 const ERIK: &str = "e71c5a0b9d2e4f6a8b3c1d7e5f9a0b2c";
 /// WebDriver's keys (the W3C key codes).
