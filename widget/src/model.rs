@@ -434,9 +434,13 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
             match answer {
                 Ok(message) => {
                     if model.chat.id.as_deref() != Some(&message.conversation_id) {
-                        // A new conversation: the closed one's messages make way for it.
+                        // A new conversation after a closed one: what was said stays in
+                        // sight above it (seqs are global, so what was read stays read).
+                        let earlier = std::mem::take(&mut model.chat);
                         model.chat = Chat {
                             id: Some(message.conversation_id.clone()),
+                            messages: earlier.messages,
+                            read_seq: earlier.read_seq,
                             ..Chat::default()
                         };
                     }
@@ -1911,7 +1915,7 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_conversation_is_said_and_the_next_message_starts_a_new_one() {
+    fn a_closed_conversation_is_said_and_the_next_message_starts_a_new_one_below_it() {
         let mut model = chatting();
         update(
             &mut model,
@@ -1933,13 +1937,30 @@ mod tests {
         assert!(matches!(model.outbox.take(), Some(Post::Start { .. })));
         let new = ChatMessage {
             conversation_id: "c2".to_owned(),
+            created_ms: NOW + 5.0,
             ..message("n1", Author::Visitor, None)
         };
         update(&mut model, Msg::Posted(Ok(new)));
         assert_eq!(model.chat.id.as_deref(), Some("c2"));
         assert!(!model.chat.closed);
-        assert_eq!(ids(&model), ["n1"]);
+        assert_eq!(
+            ids(&model),
+            ["m1", "n1"],
+            "the closed conversation stays in sight"
+        );
         assert_eq!(notice(&model), None);
+        let unread_before = model.chat.unread().count();
+        let reply = ChatMessage {
+            conversation_id: "c2".to_owned(),
+            ..message("n2", Author::Agent, Some(7))
+        };
+        update(&mut model, Msg::Message(reply));
+        assert_eq!(ids(&model), ["m1", "n1", "n2"]);
+        assert_eq!(
+            model.chat.unread().count(),
+            unread_before + 1,
+            "only the new reply is news"
+        );
     }
 
     #[test]
