@@ -1865,6 +1865,42 @@ async fn inbox_rows_keep_their_places_while_the_agent_is_in_the_list() {
             SOON,
         )
         .await;
+
+    // Alice answers Dana; Carol, no admin, sees her colleague's name on the reply.
+    let alice = server.login_ok("demo", ALICE, DEMO_PASSWORD).await;
+    let (status, body) = server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{dana}/messages"),
+            Some(&alice),
+            json!({"text": "We do ship to Norway."}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    // Answered, it is open now. Clicked from a script: the row is redrawn as the reply comes.
+    carol.click("#inbox [data-filter=open]").await;
+    carol
+        .wait_until(
+            "Dana's row among the open ones, opened",
+            &format!(
+                "(function () {{ var b = document.querySelector({}); if (b) b.click(); return !!b; }})()",
+                json!(conversation_item(&dana))
+            ),
+            SOON,
+        )
+        .await;
+    let by = carol
+        .wait_until(
+            "Alice's reply in the conversation",
+            "(function () { var m = document.querySelector('#conversation [data-author=agent] .by'); \
+             return m && m.textContent; })()",
+            SOON,
+        )
+        .await;
+    assert!(
+        by.as_str().is_some_and(|t| t.starts_with("Alice Admin · ")),
+        "{by}"
+    );
     carol.close().await;
     server.stop();
 }
