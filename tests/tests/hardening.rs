@@ -239,14 +239,18 @@ async fn at_the_connection_cap_idle_connections_make_room_for_healthz_and_the_ap
             .send()
             .await
             .expect("healthz at the cap");
-        assert_eq!(response.status(), StatusCode::OK);
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "healthz at the cap: {body}");
         let response = client
             .get(server.url("/api/v1/accounts/acme/status"))
             .timeout(Duration::from_secs(2))
             .send()
             .await
             .expect("status at the cap");
-        assert_eq!(response.status(), StatusCode::OK);
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "status at the cap: {body}");
     }
     let during = open_files(&server);
     assert!(
