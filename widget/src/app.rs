@@ -597,7 +597,15 @@ impl Widget {
     fn toggle_panel(&mut self) {
         self.dispatch(Msg::TogglePanel);
         if self.model.open {
-            let _ = self.dom.panel.focus();
+            // Where the visitor writes, when there is a form to write in.
+            let dom = &self.dom;
+            let _ = if !dom.chat.hidden() {
+                dom.chat_text.focus()
+            } else if !dom.leave.hidden() {
+                dom.leave_text.focus()
+            } else {
+                dom.panel.focus()
+            };
         }
     }
 

@@ -134,6 +134,8 @@ impl Dom {
         let log = b.child(&panel, "div", "log");
         set(&log, "role", "log");
         set(&log, "aria-label", strings.conversation);
+        // It scrolls: keyboard users reach it to scroll it.
+        set(&log, "tabindex", "0");
         log.set_hidden(true);
         let typing = b.child(&panel, "p", "typing");
         set(&typing, "aria-live", "polite");

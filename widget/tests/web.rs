@@ -305,6 +305,11 @@ fn busy_and_offline_show_the_accounts_message() {
         &snapshot("offline", 3).replace(r#""message":null"#, r#""message":"Leave us your email""#),
     );
     assert_eq!(text(".msg"), "Leave us your email");
+    // Opened while offline, the panel focuses the message of the leave-a-message form.
+    find(".close").click();
+    find(".bubble").click();
+    let focused = root().active_element().map(|element| element.id());
+    assert_eq!(focused.as_deref(), Some("leave-text"));
 }
 
 #[wasm_bindgen_test]
@@ -814,6 +819,17 @@ fn the_bubble_is_a_button_that_opens_the_panel_and_escape_closes_it() {
     );
     assert!(is_shown(".panel"));
     assert_eq!(text("#title"), "We’re online");
+    let focused = root().active_element().map(|element| element.id());
+    assert_eq!(
+        focused.as_deref(),
+        Some("chat-text"),
+        "opening the panel focuses the text field"
+    );
+    assert_eq!(
+        find(".log").get_attribute("tabindex").as_deref(),
+        Some("0"),
+        "the message list is reachable by keyboard, to scroll it"
+    );
 
     press_escape_in("#chat-text");
     assert_eq!(
