@@ -99,7 +99,11 @@ impl Tool {
     }
 
     fn present(self) -> bool {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // The directory of this run (cargo and nextest set it), not the compiled-in one: two
+        // checkouts sharing a target directory may run each other's test binaries.
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let workspace = manifest.join("..");
         match self {
             Tool::Chromium => {
                 Path::new("/usr/bin/chromium").is_file()

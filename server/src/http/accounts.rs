@@ -28,6 +28,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewAccount {
     pub(crate) slug: String,
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub(crate) name: String,
     pub(crate) timezone: String,
     pub(crate) owner: NewOwner,
@@ -36,8 +38,12 @@ pub(crate) struct NewAccount {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewOwner {
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub(crate) name: String,
     pub(crate) email: String,
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub(crate) password: String,
 }
 
@@ -200,6 +206,8 @@ async fn show(Admin(live): Admin) -> Result<axum::Json<wire::Account>> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountPatch {
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     timezone: Option<String>,
     grace_seconds: Option<u32>,

@@ -88,8 +88,12 @@ async fn show(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAgent {
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     email: String,
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
     #[serde(default)]
     role: Option<Role>,
@@ -161,10 +165,14 @@ pub(crate) async fn set_status(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AgentPatch {
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     role: Option<Role>,
     groups: Option<Vec<String>>,
     status: Option<Status>,
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: Option<String>,
     email_notifications: Option<bool>,
     disabled: Option<bool>,

@@ -57,6 +57,8 @@ const MAX_LIMIT: u32 = 200;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
+    /// 22 to 256 of `A-Za-z0-9_-`: 128 random bits or more, made by the chat box.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22,256}$")]
     visitor_token: String,
     #[serde(default)]
     group: Option<String>,
@@ -64,6 +66,8 @@ struct StartBody {
     name: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    /// 1 to 4000 characters, not counting surrounding spaces; plain text.
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     text: String,
     /// The chat box language, for the default automatic replies.
     #[serde(default)]
@@ -84,7 +88,11 @@ struct PageBody {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VisitorMessageBody {
+    /// 22 to 256 of `A-Za-z0-9_-`: 128 random bits or more, made by the chat box.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22,256}$")]
     visitor_token: String,
+    /// 1 to 4000 characters, not counting surrounding spaces; plain text.
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     text: String,
 }
 
@@ -192,6 +200,8 @@ async fn visitor_message(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VisitorTypingBody {
+    /// 22 to 256 of `A-Za-z0-9_-`: 128 random bits or more, made by the chat box.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22,256}$")]
     visitor_token: String,
 }
 
@@ -238,7 +248,7 @@ async fn visitor_typing(
     operation_id = "visitor_events",
     summary = "The visitor's stream: `conversation`, `message` (history after Last-Event-ID, then live), `typing`",
     params(super::openapi::VisitorConversationPath,
-        ("visitor_token" = String, Query, description = "The token the conversation was started with"),
+        ("visitor_token" = String, Query, pattern = "^[A-Za-z0-9_-]{22,256}$", description = "The token the conversation was started with"),
         ("last_event_id" = Option<u64>, Query, description = "For a new EventSource: the last message seq seen (the Last-Event-ID header wins)"),
         ("Last-Event-ID" = Option<u64>, Header, description = "The last message seq seen")),
     responses(
@@ -472,7 +482,7 @@ fn last_event_id(headers: &HeaderMap, query: &HashMap<String, String>) -> u64 {
     tag = "conversations",
     operation_id = "list_conversations",
     summary = "The inbox: the account's conversations, newest first",
-    params(("group" = Option<String>, Query, description = "Only this group's"),
+    params(("group" = Option<String>, Query, pattern = "^[a-z0-9-]{0,64}$", description = "Only this group's"),
         ("state" = Option<wire::ConversationState>, Query, description = "Only those in this state"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "At most this many (default 50)")),
     security(("bearer" = [])),
@@ -646,6 +656,8 @@ async fn export(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplyBody {
+    /// 1 to 4000 characters, not counting surrounding spaces; plain text.
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     text: String,
 }
 

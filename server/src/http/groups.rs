@@ -70,7 +70,11 @@ async fn show(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewGroup {
+    /// 1 to 64 of `a-z`, `0-9` and `-`; what `data-group` names.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     key: String,
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
@@ -111,6 +115,8 @@ async fn create(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupPatch {
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
 }
 

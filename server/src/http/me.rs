@@ -51,6 +51,8 @@ async fn show(State(state): State<AppState>, auth: AgentAuth) -> Result<axum::Js
 #[serde(deny_unknown_fields)]
 struct MePatch {
     /// The name visitors and colleagues see (on replies, typing, the dashboard).
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     email_notifications: Option<bool>,
 }
@@ -160,6 +162,8 @@ async fn heartbeat(State(state): State<AppState>, auth: AgentAuth) -> Result<Sta
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 256)]
     new_password: String,
 }
 

@@ -26,6 +26,8 @@ struct Login {
     email: String,
     password: String,
     #[serde(default)]
+    /// 1 to 200 characters, not all spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     device: Option<String>,
 }
 
