@@ -133,15 +133,9 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Error> {
-        let auth = crate::auth::AgentAuth::from_request_parts(parts, state).await?;
-        let live = path_account(parts, state).await?;
-        auth.require_admin_of(&live)?;
-        // In a cluster another node may have changed the account a moment
-        // ago; administration reads and writes what the store holds.
-        if state.hub.cluster.is_some() {
-            state.hub.cluster_reload(&live).await?;
-        }
-        Ok(Admin(live))
+        account_for(parts, state, crate::auth::AgentAuth::require_admin_of)
+            .await
+            .map(Admin)
     }
 }
 
@@ -159,14 +153,28 @@ impl axum::extract::FromRequestParts<AppState> for Member {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Error> {
-        let auth = crate::auth::AgentAuth::from_request_parts(parts, state).await?;
-        let live = path_account(parts, state).await?;
-        auth.require_member_of(&live)?;
-        if state.hub.cluster.is_some() {
-            state.hub.cluster_reload(&live).await?;
-        }
-        Ok(Member(live))
+        account_for(parts, state, crate::auth::AgentAuth::require_member_of)
+            .await
+            .map(Member)
     }
+}
+
+/// The path's account, for the agent of the request's token if `allowed`.
+async fn account_for(
+    parts: &mut axum::http::request::Parts,
+    state: &AppState,
+    allowed: fn(&crate::auth::AgentAuth, &crate::hub::AccountLive) -> Result<(), Error>,
+) -> Result<std::sync::Arc<crate::hub::AccountLive>, Error> {
+    use axum::extract::FromRequestParts as _;
+    let auth = crate::auth::AgentAuth::from_request_parts(parts, state).await?;
+    let live = path_account(parts, state).await?;
+    allowed(&auth, &live)?;
+    // In a cluster another node may have changed the account a moment
+    // ago; administration reads and writes what the store holds.
+    if state.hub.cluster.is_some() {
+        state.hub.cluster_reload(&live).await?;
+    }
+    Ok(live)
 }
 
 /// The account of the path's `{account}`.
