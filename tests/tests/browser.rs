@@ -776,13 +776,7 @@ async fn the_dashboard_inbox_follows_conversations_live_by_group_and_the_agent_r
         return;
     }
     let database = Database::new();
-    let mut server = Server::start_with(
-        &database,
-        Options {
-            demo: true,
-            ..Options::default()
-        },
-    );
+    let mut server = demo_server(&database);
     // Written while nobody is online: an offline message to support.
     let (status, body) = visitor_starts(
         &server,
@@ -1790,13 +1784,7 @@ async fn inbox_rows_keep_their_places_while_the_agent_is_in_the_list() {
         return;
     }
     let database = Database::new();
-    let mut server = Server::start_with(
-        &database,
-        Options {
-            demo: true,
-            ..Options::default()
-        },
-    );
+    let mut server = demo_server(&database);
     let mut ids = Vec::new();
     for (token, name) in [(DANA, "Dana"), (ERIK, "Erik")] {
         let (status, body) = visitor_starts(
@@ -1921,6 +1909,17 @@ fn demo_login<'a>(email: &'a str, device: &'a str) -> Login<'a> {
 }
 
 /// The inbox's list item of a conversation.
+/// `onair serve --demo` on `database`: the account `demo` with its groups and agents.
+fn demo_server(database: &Database) -> Server {
+    Server::start_with(
+        database,
+        Options {
+            demo: true,
+            ..Options::default()
+        },
+    )
+}
+
 fn conversation_item(id: &str) -> String {
     format!("#inbox [data-conversation-id=\"{id}\"]")
 }
