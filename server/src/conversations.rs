@@ -932,10 +932,11 @@ fn automatic_message(
 ) -> Option<MessageRecord> {
     let text = writer.read(|inner| {
         let custom = match kind {
-            AutoReply::Offline => inner.account().offline_reply.as_deref(),
-            AutoReply::Busy => inner.account().busy_reply.as_deref(),
+            AutoReply::Offline => inner.account().offline_reply.as_ref(),
+            AutoReply::Busy => inner.account().busy_reply.as_ref(),
         };
-        kind.text(custom, conversation.lang.unwrap_or(Lang::En))
+        let lang = conversation.lang.unwrap_or(Lang::En);
+        kind.text(custom.and_then(|text| text.get(lang)), lang)
             .map(str::to_owned)
     })?;
     Some(message(conversation, Author::Bot, None, text, now))

@@ -20,9 +20,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use jiff::Timestamp;
 use onair_shared::conversation::Waiting;
-use onair_shared::model::{AccountState, AgentState, GroupState, Scope, SessionPresence, Settings};
+use onair_shared::model::{
+    AccountState, AgentState, GroupState, Scope, ScopeSnapshot, SessionPresence, Settings,
+};
 use onair_shared::office_hours::{OfficeHours, OfficeHoursSpec};
-use onair_shared::wire::{self, SiteEvent, Status, StatusSnapshot};
+use onair_shared::wire::{self, Lang, SiteEvent, Status, StatusSnapshot};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
@@ -153,7 +155,7 @@ pub struct Inner {
     /// between a derivation and the timer's next look must still be met.
     derived_at: Timestamp,
     version: u64,
-    scopes: BTreeMap<Scope, Published<StatusSnapshot>>,
+    scopes: BTreeMap<Scope, ScopeFeed>,
     site: Published<SiteEvent>,
     /// Each agent's `event: agent`: the agent with its sessions, so that its
     /// dashboards follow its status and its devices coming and going.
@@ -175,6 +177,48 @@ pub struct SessionInfo {
 struct Published<T> {
     value: T,
     tx: watch::Sender<Bytes>,
+}
+
+/// A scope's last published snapshot and its feeds, one per chat box
+/// language (`?lang=`; docs/status.md), each pushed only when what a chat box
+/// in that language shows really changed.
+#[derive(Debug)]
+struct ScopeFeed {
+    value: ScopeSnapshot,
+    /// By [`Lang::index`].
+    tx: [watch::Sender<Bytes>; Lang::ALL.len()],
+}
+
+impl ScopeFeed {
+    fn new(value: ScopeSnapshot) -> ScopeFeed {
+        let tx = Lang::ALL.map(|lang| watch::Sender::new(status_frame(&value.in_lang(lang))));
+        ScopeFeed { value, tx }
+    }
+
+    /// Publishes `value` on the feeds of the languages whose snapshot
+    /// differs in more than its version.
+    fn replace(&mut self, value: ScopeSnapshot) {
+        for lang in Lang::ALL {
+            let before = self.value.in_lang(lang);
+            let after = value.in_lang(lang);
+            if !same_but_version(&before, &after) {
+                self.tx[lang.index()].send_replace(status_frame(&after));
+            }
+        }
+        self.value = value;
+    }
+}
+
+fn status_frame(snapshot: &StatusSnapshot) -> Bytes {
+    sse::frame("status", Some(snapshot.version), snapshot)
+}
+
+/// Whether two snapshots show the same, whatever their versions.
+fn same_but_version(a: &StatusSnapshot, b: &StatusSnapshot) -> bool {
+    StatusSnapshot {
+        version: b.version,
+        ..a.clone()
+    } == *b
 }
 
 impl Hub {
@@ -722,8 +766,8 @@ impl AccountLive {
             name: slug.to_owned(),
             timezone: "UTC".to_owned(),
             grace_seconds: 120,
-            busy_message: String::new(),
-            offline_message: String::new(),
+            busy_message: None,
+            offline_message: None,
             hide_when_offline: false,
             busy_after_seconds: 45,
             allowed_origins: Vec::new(),
@@ -762,24 +806,24 @@ impl AccountLive {
         }
     }
 
-    /// The current snapshot of a scope; 404 for an unknown group.
-    pub fn snapshot(&self, scope: &Scope) -> Result<StatusSnapshot> {
+    /// The current snapshot of a scope in `lang`; 404 for an unknown group.
+    pub fn snapshot(&self, scope: &Scope, lang: Lang) -> Result<StatusSnapshot> {
         let inner = self.lock();
         inner
             .scopes
             .get(scope)
-            .map(|p| p.value.clone())
+            .map(|feed| feed.value.in_lang(lang))
             .ok_or_else(|| unknown_group(scope))
     }
 
-    /// A subscription to a scope's status frames, with the current one.
-    pub fn subscribe_scope(&self, scope: &Scope) -> Result<watch::Receiver<Bytes>> {
+    /// A subscription to a scope's status frames in `lang`, with the current one.
+    pub fn subscribe_scope(&self, scope: &Scope, lang: Lang) -> Result<watch::Receiver<Bytes>> {
         let inner = self.lock();
-        let published = inner
+        let feed = inner
             .scopes
             .get(scope)
             .ok_or_else(|| unknown_group(scope))?;
-        Ok(published.tx.subscribe())
+        Ok(feed.tx[lang.index()].subscribe())
     }
 }
 
@@ -848,14 +892,14 @@ impl Writer<'_> {
             }
             return out;
         }
-        let (out, changed) = {
+        let (out, (version, changed)) = {
             let mut inner = self.live.lock();
             let out = f(&mut inner, now);
             (out, inner.publish_changes(now))
         };
         // The deadline may have moved.
         self.live.timer.notify_one();
-        if let Some(version) = changed.first().map(|snapshot| snapshot.version) {
+        if let Some(version) = version {
             if let Err(e) = self.hub.store.set_version(&self.live.id, version).await {
                 tracing::error!(error = %e, account = %self.live.slug, "could not store the version");
             }
@@ -908,6 +952,11 @@ impl Inner {
     }
 
     /// The derivation model (presence included).
+    /// Whether this server emails replies to visitors.
+    pub fn email_replies(&self) -> bool {
+        self.email_replies
+    }
+
     pub fn model(&self) -> &AccountState {
         &self.model
     }
@@ -1085,9 +1134,8 @@ impl Inner {
         let slug = self.account.slug.clone();
         let scopes: Vec<Scope> = self.model.scopes().collect();
         for scope in scopes {
-            let snapshot = self.model.snapshot(&slug, &scope, now, self.version);
-            let frame = sse::frame("status", Some(snapshot.version), &snapshot);
-            self.scopes.insert(scope, Published::new(snapshot, frame));
+            let snapshots = self.model.snapshots(&slug, &scope, now, self.version);
+            self.scopes.insert(scope, ScopeFeed::new(snapshots));
         }
         let site = self.model.site_event(now);
         self.site = Published::new(site.clone(), sse::frame("site", None, &site));
@@ -1109,8 +1157,9 @@ impl Inner {
     }
 
     /// Re-derives every feed and publishes those that really changed. Returns
-    /// the scopes' new snapshots that changed (all with the new version).
-    fn publish_changes(&mut self, now: Timestamp) -> Vec<StatusSnapshot> {
+    /// the new version if any scope changed, and the changed scopes' new
+    /// snapshots in English if that one changed (for `status.changed`).
+    fn publish_changes(&mut self, now: Timestamp) -> (Option<u64>, Vec<StatusSnapshot>) {
         self.derived_at = now;
         let slug = self.account.slug.clone();
         let mut next_version = None;
@@ -1119,24 +1168,25 @@ impl Inner {
         // A deleted group's feed is dropped, which ends its streams.
         self.scopes.retain(|scope, _| live_scopes.contains(scope));
         for scope in live_scopes {
-            let mut snapshot = self.model.snapshot(&slug, &scope, now, 0);
-            if let Some(published) = self.scopes.get(&scope) {
-                snapshot.version = published.value.version;
-                if published.value == snapshot {
+            let mut snapshots = self.model.snapshots(&slug, &scope, now, 0);
+            let before = self.scopes.get(&scope).map(|feed| &feed.value);
+            if let Some(before) = before {
+                snapshots.snapshot.version = before.snapshot.version;
+                if *before == snapshots {
                     continue;
                 }
             }
+            let english_changed =
+                before.is_none_or(|b| !same_but_version(&b.snapshot, &snapshots.snapshot));
             let version = *next_version.get_or_insert(self.version + 1);
-            snapshot.version = version;
-            let frame = sse::frame("status", Some(version), &snapshot);
-            changed.push(snapshot.clone());
+            snapshots.snapshot.version = version;
+            if english_changed {
+                changed.push(snapshots.snapshot.clone());
+            }
             match self.scopes.get_mut(&scope) {
-                Some(published) => {
-                    published.tx.send_replace(frame);
-                    published.value = snapshot;
-                }
+                Some(feed) => feed.replace(snapshots),
                 None => {
-                    self.scopes.insert(scope, Published::new(snapshot, frame));
+                    self.scopes.insert(scope, ScopeFeed::new(snapshots));
                 }
             }
         }
@@ -1144,7 +1194,7 @@ impl Inner {
             self.version = version;
         }
         self.publish_site_and_agents(now);
-        changed
+        (next_version, changed)
     }
 
     /// Re-derives the site event and the agent feeds and publishes those
@@ -1416,11 +1466,11 @@ fn derive_cluster(
 ) -> Derived {
     let inner = Inner::from_cluster(read, now, email_replies);
     let slug = &inner.account.slug;
-    let mut published: HashMap<&str, StatusSnapshot> = read
+    let mut published: HashMap<&str, ScopeSnapshot> = read
         .published
         .iter()
         .filter_map(|p| {
-            serde_json::from_str::<StatusSnapshot>(&p.snapshot)
+            serde_json::from_str::<ScopeSnapshot>(&p.snapshot)
                 .ok()
                 .map(|s| (p.scope.as_str(), s))
         })
@@ -1429,16 +1479,19 @@ fn derive_cluster(
     let mut changed = Vec::new();
     for scope in inner.model.scopes() {
         let key = scope_key(&scope);
-        let mut snapshot = inner.model.snapshot(slug, &scope, now, 0);
-        if let Some(before) = published.remove(key.as_str()) {
-            snapshot.version = before.version;
-            if before == snapshot {
+        let mut snapshots = inner.model.snapshots(slug, &scope, now, 0);
+        let before = published.remove(key.as_str());
+        if let Some(before) = &before {
+            snapshots.snapshot.version = before.snapshot.version;
+            if *before == snapshots {
                 continue;
             }
         }
-        snapshot.version = next;
-        derived.changed.push((key, sse::json(&snapshot)));
-        changed.push(snapshot);
+        snapshots.snapshot.version = next;
+        derived.changed.push((key, sse::json(&snapshots)));
+        if before.is_none_or(|b| !same_but_version(&b.snapshot, &snapshots.snapshot)) {
+            changed.push(snapshots.snapshot);
+        }
     }
     derived.outbox = status_deliveries(hooks, slug, &changed, now);
     derived.removed = read
@@ -1595,32 +1648,20 @@ impl Inner {
     fn adopt_published(&mut self, read: &ClusterAccount) {
         let mut seen = BTreeSet::new();
         for published in &read.published {
-            let Ok(snapshot) = serde_json::from_str::<StatusSnapshot>(&published.snapshot) else {
+            let Ok(snapshots) = serde_json::from_str::<ScopeSnapshot>(&published.snapshot) else {
                 tracing::error!(scope = %published.scope, "unreadable stored snapshot");
                 continue;
             };
             let scope = scope_of_key(&published.scope);
             seen.insert(scope.clone());
-            let frame = sse::frame("status", Some(snapshot.version), &snapshot);
             match self.scopes.get_mut(&scope) {
-                Some(current) if current.value.version >= snapshot.version => {}
+                Some(current) if current.value.snapshot.version >= snapshots.snapshot.version => {}
                 // The same snapshot under a newer version (another node
-                // published it too): nothing changed for a chat box, so no
-                // frame; only real changes are pushed.
-                Some(current)
-                    if StatusSnapshot {
-                        version: snapshot.version,
-                        ..current.value.clone()
-                    } == snapshot =>
-                {
-                    current.value.version = snapshot.version;
-                }
-                Some(current) => {
-                    current.tx.send_replace(frame);
-                    current.value = snapshot;
-                }
+                // published it too) is not pushed: `replace` pushes only
+                // what changed for a chat box.
+                Some(current) => current.replace(snapshots),
                 None => {
-                    self.scopes.insert(scope, Published::new(snapshot, frame));
+                    self.scopes.insert(scope, ScopeFeed::new(snapshots));
                 }
             }
             self.version = self.version.max(published.version);

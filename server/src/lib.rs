@@ -146,6 +146,7 @@ pub async fn create_account_from_cli(
         disabled: owner.disabled,
     };
     Ok(serde_json::to_string_pretty(
-        &serde_json::json!({ "account": http::account_wire(&account), "owner": owner }),
+        // (The built-in offline message shown is the one without email replies.)
+        &serde_json::json!({ "account": http::account_wire(&account, false), "owner": owner }),
     )?)
 }

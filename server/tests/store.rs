@@ -17,7 +17,7 @@ use onair_server::store::{
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Author, ConversationState, Lang, Page, Role, Status};
+use onair_shared::wire::{Author, ConversationState, Lang, LocalText, Page, Role, Status};
 use tokio_postgres::NoTls;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -226,14 +226,14 @@ fn account(slug: &str) -> AccountRecord {
         name: format!("{slug} Inc."),
         timezone: "Europe/Prague".to_owned(),
         grace_seconds: 120,
-        busy_message: "Busy right now".to_owned(),
-        offline_message: "Back tomorrow".to_owned(),
+        busy_message: Some(LocalText::All("Busy right now".to_owned())),
+        offline_message: Some(LocalText::All("Back tomorrow".to_owned())),
         hide_when_offline: false,
         busy_after_seconds: 45,
         allowed_origins: vec!["https://example.com".to_owned()],
         office_hours: None,
         offline_reply: None,
-        busy_reply: Some(String::new()),
+        busy_reply: Some(LocalText::All(String::new())),
         created_at: at(0),
     }
 }
@@ -570,8 +570,15 @@ async fn an_account_update_round_trips(db: TestDb) {
         name: "Acme Worldwide".to_owned(),
         timezone: "America/New_York".to_owned(),
         grace_seconds: 300,
-        busy_message: "All agents are busy".to_owned(),
-        offline_message: "We are closed — écrivez-nous".to_owned(),
+        busy_message: None,
+        offline_message: Some(LocalText::PerLanguage(
+            [
+                (Lang::En, "We are closed".to_owned()),
+                (Lang::Fr, "Écrivez-nous « demain »".to_owned()),
+                (Lang::It, String::new()),
+            ]
+            .into(),
+        )),
         hide_when_offline: true,
         busy_after_seconds: u32::MAX,
         allowed_origins: vec![
@@ -579,7 +586,7 @@ async fn an_account_update_round_trips(db: TestDb) {
             "https://b.example:8443".to_owned(),
         ],
         office_hours: Some(office_hours()),
-        offline_reply: Some("We'll write back".to_owned()),
+        offline_reply: Some(LocalText::All("{\"de\": \"not JSON to us\"}".to_owned())),
         busy_reply: None,
         ..acme.clone()
     };
@@ -590,8 +597,12 @@ async fn an_account_update_round_trips(db: TestDb) {
     let cleared = AccountRecord {
         allowed_origins: Vec::new(),
         office_hours: None,
-        offline_reply: Some(String::new()),
-        busy_reply: Some(String::new()),
+        busy_message: Some(LocalText::All("All agents are busy".to_owned())),
+        offline_message: None,
+        offline_reply: Some(LocalText::All(String::new())),
+        busy_reply: Some(LocalText::PerLanguage(
+            [(Lang::De, "Gleich".to_owned())].into(),
+        )),
         ..updated
     };
     store.update_account(&cleared).await.expect("update");
@@ -2179,6 +2190,43 @@ async fn postgres_nodes_starting_together_migrate_once() {
     }
     drop(stores);
     drop(client);
+}
+
+#[tokio::test]
+async fn postgres_texts_of_before_version_10_become_texts_for_every_language() {
+    let db = TestDb::new(Backend::Postgres).await;
+    drop(db.open().await);
+    let client = db.postgres_client().await;
+    // Rows as version 9 wrote them (plain texts), then version 10 again.
+    client
+        .batch_execute(
+            "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
+                 offline_message, hide_when_offline, busy_after_seconds, allowed_origins,
+                 created_at, version, offline_reply, busy_reply)
+             VALUES ('a', 'old', 'Old', 'UTC', 120, 'b', '{\"de\": \"o\"}', false, 45, '[]', 0, 0,
+                     'Bye', NULL),
+                    ('b', 'older', 'Older', 'UTC', 120,
+                     'We''re busy right now — we''ll be back shortly.',
+                     'We''re offline right now — leave us a message and we''ll get back to you.',
+                     false, 45, '[]', 0, 0, '', NULL);
+             DELETE FROM schema_migrations WHERE version = 10;",
+        )
+        .await
+        .expect("version 9 rows");
+    let store = db.open().await;
+    let all = |text: &str| Some(LocalText::All(text.to_owned()));
+    let old = load(&*store, "old").await.account;
+    assert_eq!(old.busy_message, all("b"));
+    assert_eq!(old.offline_message, all("{\"de\": \"o\"}"));
+    assert_eq!(old.offline_reply, all("Bye"));
+    assert_eq!(old.busy_reply, None);
+    let older = load(&*store, "older").await.account;
+    assert_eq!(
+        older.busy_message, None,
+        "the old default is the built-in text"
+    );
+    assert_eq!(older.offline_message, None);
+    assert_eq!(older.offline_reply, all(""), "an empty reply stays off");
 }
 
 #[tokio::test]

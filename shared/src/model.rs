@@ -8,10 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::conversation::{self, Waiting};
 use crate::office_hours::{NEXT_CHANGE_HORIZON_DAYS, OfficeHours};
-use crate::wire::{Reason, SiteEvent, Status, StatusSnapshot};
+use crate::wire::{Lang, LocalText, Reason, SiteEvent, Status, StatusSnapshot};
 
 /// Default seconds a session stays present after its last sign of life.
 pub const DEFAULT_GRACE_SECONDS: u32 = 120;
@@ -19,16 +20,77 @@ pub const DEFAULT_GRACE_SECONDS: u32 = 120;
 pub const MAX_GRACE_SECONDS: u32 = 3600;
 /// Default seconds before an unanswered visitor gets the busy reply.
 pub const DEFAULT_BUSY_AFTER_SECONDS: u32 = 45;
-pub const DEFAULT_BUSY_MESSAGE: &str = "We're busy right now — we'll be back shortly.";
-pub const DEFAULT_OFFLINE_MESSAGE: &str =
-    "We're offline right now — leave us a message and we'll get back to you.";
+
+/// The chat box's built-in message for `status` in `lang`, when the account
+/// gives none (docs/status.md). Offline, it promises an answer by email only
+/// when the server sends email replies.
+pub fn builtin_message(status: Status, lang: Lang, email_replies: bool) -> Option<&'static str> {
+    Some(match (status, lang, email_replies) {
+        (Status::Online, ..) => return None,
+        (Status::Busy, Lang::En, _) => "We’re busy right now — we’ll be back shortly.",
+        (Status::Busy, Lang::Fr, _) => {
+            "Nous sommes occupés pour le moment — nous revenons très vite."
+        }
+        (Status::Busy, Lang::De, _) => {
+            "Wir sind gerade sehr beschäftigt — wir sind gleich wieder für Sie da."
+        }
+        (Status::Busy, Lang::It, _) => "Al momento siamo occupati — torniamo a breve.",
+        (Status::Busy, Lang::Es, _) => "Ahora mismo estamos ocupados — volvemos enseguida.",
+        (Status::Offline, Lang::En, true) => {
+            "Leave us a message and we’ll get back to you by email."
+        }
+        (Status::Offline, Lang::En, false) => "Leave us a message and we’ll get back to you.",
+        (Status::Offline, Lang::Fr, true) => {
+            "Laissez-nous un message et nous vous répondrons par e-mail."
+        }
+        (Status::Offline, Lang::Fr, false) => "Laissez-nous un message et nous vous répondrons.",
+        (Status::Offline, Lang::De, true) => {
+            "Hinterlassen Sie uns eine Nachricht, wir antworten Ihnen per E-Mail."
+        }
+        (Status::Offline, Lang::De, false) => {
+            "Hinterlassen Sie uns eine Nachricht, wir melden uns bei Ihnen."
+        }
+        (Status::Offline, Lang::It, true) => "Lasciaci un messaggio e ti risponderemo via email.",
+        (Status::Offline, Lang::It, false) => "Lasciaci un messaggio e ti risponderemo.",
+        (Status::Offline, Lang::Es, true) => {
+            "Déjanos un mensaje y te responderemos por correo electrónico."
+        }
+        (Status::Offline, Lang::Es, false) => "Déjanos un mensaje y te responderemos.",
+    })
+}
+
+/// A scope's snapshot in every chat box language: the English one and, for
+/// the other languages, the message where it differs. What a server
+/// publishes per scope, and what cluster nodes store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeSnapshot {
+    #[serde(flatten)]
+    pub snapshot: StatusSnapshot,
+    /// The message in French, German, Italian and Spanish (English is the
+    /// snapshot's own).
+    #[serde(default)]
+    pub messages: BTreeMap<Lang, String>,
+}
+
+impl ScopeSnapshot {
+    /// The snapshot a chat box in `lang` receives.
+    pub fn in_lang(&self, lang: Lang) -> StatusSnapshot {
+        let mut snapshot = self.snapshot.clone();
+        if lang != Lang::En {
+            snapshot.message = self.messages.get(&lang).cloned();
+        }
+        snapshot
+    }
+}
 
 /// The part of an account's settings the derivation needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub grace_seconds: u32,
-    pub busy_message: String,
-    pub offline_message: String,
+    /// The account's busy message; `None`: the built-in one.
+    pub busy_message: Option<LocalText>,
+    /// The account's offline message; `None`: the built-in one.
+    pub offline_message: Option<LocalText>,
     pub hide_when_offline: bool,
     /// Seconds a waiting visitor waits for an agent before the busy reply.
     pub busy_after_seconds: u32,
@@ -41,8 +103,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             grace_seconds: DEFAULT_GRACE_SECONDS,
-            busy_message: DEFAULT_BUSY_MESSAGE.to_owned(),
-            offline_message: DEFAULT_OFFLINE_MESSAGE.to_owned(),
+            busy_message: None,
+            offline_message: None,
             hide_when_offline: false,
             busy_after_seconds: DEFAULT_BUSY_AFTER_SECONDS,
             email_replies: false,
@@ -303,20 +365,16 @@ impl AccountState {
             .collect()
     }
 
-    /// The full snapshot a chat box of `scope` receives.
+    /// The full snapshot a chat box of `scope` in `lang` receives.
     pub fn snapshot(
         &self,
         account: &str,
         scope: &Scope,
         now: Timestamp,
         version: u64,
+        lang: Lang,
     ) -> StatusSnapshot {
         let Derived { status, reason } = derive(self, scope, now);
-        let message = match status {
-            Status::Online => None,
-            Status::Busy => Some(self.settings.busy_message.clone()),
-            Status::Offline => Some(self.settings.offline_message.clone()),
-        };
         let next_change = self
             .office_hours_for(scope)
             .and_then(|hours| hours.next_change(now));
@@ -325,12 +383,45 @@ impl AccountState {
             group: scope.group().map(str::to_owned),
             status,
             reason,
-            message,
+            message: self.message(status, lang),
             next_change,
             version,
             hide_when_offline: self.settings.hide_when_offline,
             email_replies: self.settings.email_replies,
         }
+    }
+
+    /// A scope's snapshot in every language at once (what the server
+    /// publishes; docs/status.md).
+    pub fn snapshots(
+        &self,
+        account: &str,
+        scope: &Scope,
+        now: Timestamp,
+        version: u64,
+    ) -> ScopeSnapshot {
+        let snapshot = self.snapshot(account, scope, now, version, Lang::En);
+        let messages = Lang::ALL[1..]
+            .iter()
+            .filter_map(|&lang| Some((lang, self.message(snapshot.status, lang)?)))
+            .collect();
+        ScopeSnapshot { snapshot, messages }
+    }
+
+    /// The busy or offline message in `lang`: the account's own for that
+    /// language unless it is blank, else the built-in one.
+    pub fn message(&self, status: Status, lang: Lang) -> Option<String> {
+        let custom = match status {
+            Status::Online => return None,
+            Status::Busy => self.settings.busy_message.as_ref(),
+            Status::Offline => self.settings.offline_message.as_ref(),
+        };
+        let own = custom
+            .and_then(|text| text.get(lang))
+            .map(str::trim)
+            .filter(|text| !text.is_empty());
+        own.or_else(|| builtin_message(status, lang, self.settings.email_replies))
+            .map(str::to_owned)
     }
 
     /// `event: site` for agent streams.

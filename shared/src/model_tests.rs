@@ -781,8 +781,8 @@ fn account_without_office_hours_is_always_open() {
 
 fn custom_messages(state: AccountState) -> AccountState {
     let mut state = state;
-    state.settings.busy_message = "Busy, sorry.".to_owned();
-    state.settings.offline_message = "Gone fishing.".to_owned();
+    state.settings.busy_message = Some(LocalText::All("Busy, sorry.".to_owned()));
+    state.settings.offline_message = Some(LocalText::All("Gone fishing.".to_owned()));
     state
 }
 
@@ -816,25 +816,96 @@ fn snapshot_message_is_the_busy_or_offline_message_when_that_applies() {
     ];
     for (name, agents, instant, expected) in cases {
         let state = custom_messages(account(agents)).with_office_hours(WEEKDAYS_9_TO_17);
-        let snapshot = state.snapshot("acme", &site(), instant, 1);
+        let snapshot = state.snapshot("acme", &site(), instant, 1, Lang::En);
         assert_eq!(snapshot.message.as_deref(), expected, "{name}");
     }
 
     let defaults = account([agent(Busy, &[]).with_stream()]);
     assert_eq!(
         defaults
-            .snapshot("acme", &site(), now(), 1)
+            .snapshot("acme", &site(), now(), 1, Lang::En)
             .message
             .as_deref(),
-        Some(DEFAULT_BUSY_MESSAGE)
+        builtin_message(Busy, Lang::En, false)
     );
     let defaults = account([]);
     assert_eq!(
         defaults
-            .snapshot("acme", &site(), now(), 1)
+            .snapshot("acme", &site(), now(), 1, Lang::En)
             .message
             .as_deref(),
-        Some(DEFAULT_OFFLINE_MESSAGE)
+        builtin_message(Offline, Lang::En, false)
+    );
+}
+
+#[test]
+fn messages_are_given_per_language_and_fall_back_to_the_built_in_text_in_that_language() {
+    let mut state = account([agent(Busy, &[]).with_stream()]);
+    let texts = [
+        (Lang::En, "Busy, sorry."),
+        (Lang::De, "Beschäftigt."),
+        (Lang::Fr, "  "),
+    ];
+    state.settings.busy_message = Some(LocalText::PerLanguage(
+        texts.iter().map(|&(l, t)| (l, t.to_owned())).collect(),
+    ));
+    let message =
+        |state: &AccountState, lang| state.snapshot("acme", &site(), now(), 1, lang).message;
+    assert_eq!(message(&state, Lang::En).as_deref(), Some("Busy, sorry."));
+    assert_eq!(message(&state, Lang::De).as_deref(), Some("Beschäftigt."));
+    // Not given, or blank: the built-in text of that language.
+    assert_eq!(
+        message(&state, Lang::It).as_deref(),
+        builtin_message(Busy, Lang::It, false)
+    );
+    assert_eq!(
+        message(&state, Lang::Fr).as_deref(),
+        builtin_message(Busy, Lang::Fr, false)
+    );
+
+    // A plain string is every language's.
+    state.settings.busy_message = Some(LocalText::All("Wait.".to_owned()));
+    for lang in Lang::ALL {
+        assert_eq!(message(&state, lang).as_deref(), Some("Wait."), "{lang:?}");
+    }
+
+    // The snapshots of every language at once agree with each language's own.
+    state.settings.busy_message = Some(LocalText::PerLanguage(
+        [(Lang::Es, "Ocupados.".to_owned())].into(),
+    ));
+    let all = state.snapshots("acme", &site(), now(), 3);
+    for lang in Lang::ALL {
+        assert_eq!(
+            all.in_lang(lang),
+            state.snapshot("acme", &site(), now(), 3, lang),
+            "{lang:?}"
+        );
+    }
+}
+
+#[test]
+fn built_in_offline_messages_promise_email_only_when_replies_are_emailed() {
+    for lang in Lang::ALL {
+        let with = builtin_message(Offline, lang, true).unwrap();
+        let without = builtin_message(Offline, lang, false).unwrap();
+        assert_ne!(with, without, "{lang:?}");
+        let mentions_email =
+            |text: &str| text.to_lowercase().contains("mail") || text.contains("correo");
+        assert!(
+            mentions_email(with) && !mentions_email(without),
+            "{lang:?}: {with} / {without}"
+        );
+        assert!(builtin_message(Busy, lang, true).is_some());
+        assert_eq!(builtin_message(Online, lang, true), None);
+    }
+    let mut state = account([]);
+    state.settings.email_replies = true;
+    assert_eq!(
+        state
+            .snapshot("acme", &site(), now(), 1, Lang::De)
+            .message
+            .as_deref(),
+        builtin_message(Offline, Lang::De, true)
     );
 }
 
@@ -842,7 +913,7 @@ fn snapshot_message_is_the_busy_or_offline_message_when_that_applies() {
 fn snapshot_carries_account_group_status_reason_and_version() {
     let state = account([agent(Busy, &["sales"]).with_stream()]).with_groups(&["sales", "support"]);
 
-    let snapshot = state.snapshot("acme", &group("sales"), now(), 42);
+    let snapshot = state.snapshot("acme", &group("sales"), now(), 42, Lang::En);
     assert_eq!(
         snapshot,
         StatusSnapshot {
@@ -850,7 +921,7 @@ fn snapshot_carries_account_group_status_reason_and_version() {
             group: Some("sales".to_owned()),
             status: Busy,
             reason: Reason::AgentsBusy,
-            message: Some(DEFAULT_BUSY_MESSAGE.to_owned()),
+            message: builtin_message(Busy, Lang::En, false).map(str::to_owned),
             next_change: None,
             version: 42,
             hide_when_offline: false,
@@ -860,13 +931,17 @@ fn snapshot_carries_account_group_status_reason_and_version() {
 
     let mut hiding = state.clone();
     hiding.settings.hide_when_offline = true;
-    assert!(hiding.snapshot("acme", &site(), now(), 1).hide_when_offline);
+    assert!(
+        hiding
+            .snapshot("acme", &site(), now(), 1, Lang::En)
+            .hide_when_offline
+    );
 
-    let snapshot = state.snapshot("acme", &site(), now(), 7);
+    let snapshot = state.snapshot("acme", &site(), now(), 7, Lang::En);
     assert_eq!(snapshot.group, None);
     assert_eq!(snapshot.version, 7);
 
-    let snapshot = state.snapshot("other", &group("support"), now(), u64::MAX);
+    let snapshot = state.snapshot("other", &group("support"), now(), u64::MAX, Lang::En);
     assert_eq!(snapshot.account, "other");
     assert_eq!(snapshot.group.as_deref(), Some("support"));
     assert_eq!(
@@ -883,7 +958,11 @@ fn snapshot_next_change_comes_from_the_governing_office_hours() {
         .with_office_hours(WEEKDAYS_9_TO_17)
         .with_group_office_hours("support", MONDAY_MORNING)
         .with_group_office_hours("billing", DISABLED);
-    let next_change = |scope: Scope| state.snapshot("acme", &scope, now(), 1).next_change;
+    let next_change = |scope: Scope| {
+        state
+            .snapshot("acme", &scope, now(), 1, Lang::En)
+            .next_change
+    };
     assert_eq!(next_change(site()), Some(at("2026-11-23T17:00:00Z")));
     assert_eq!(
         next_change(group("sales")),
@@ -896,13 +975,13 @@ fn snapshot_next_change_comes_from_the_governing_office_hours() {
     assert_eq!(next_change(group("billing")), None);
 
     // While closed, next_change is the next opening.
-    let evening = state.snapshot("acme", &site(), at("2026-11-23T20:00:00Z"), 1);
+    let evening = state.snapshot("acme", &site(), at("2026-11-23T20:00:00Z"), 1, Lang::En);
     assert_eq!(evening.next_change, Some(at("2026-11-24T09:00:00Z")));
 
     let without_hours = account([]);
     assert_eq!(
         without_hours
-            .snapshot("acme", &site(), now(), 1)
+            .snapshot("acme", &site(), now(), 1, Lang::En)
             .next_change,
         None
     );

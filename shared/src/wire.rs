@@ -173,21 +173,45 @@ pub struct Account {
     pub name: String,
     pub timezone: String,
     pub grace_seconds: u32,
-    pub busy_message: String,
-    pub offline_message: String,
+    /// The chat box's message while busy; `null`: the built-in text in the
+    /// chat box's language (also for a language a per-language value leaves out).
+    #[serde(default)]
+    pub busy_message: Option<LocalText>,
+    /// The chat box's message while offline; `null` as for `busy_message`.
+    #[serde(default)]
+    pub offline_message: Option<LocalText>,
     pub hide_when_offline: bool,
     pub busy_after_seconds: u32,
     pub allowed_origins: Vec<String>,
     /// The automatic reply to a visitor who writes while the scope is offline
     /// (docs/conversations.md). `null`: the default text, in the visitor's language; an
-    /// empty string: no offline reply.
+    /// empty string: no offline reply (per language too).
     #[serde(default)]
-    pub offline_reply: Option<String>,
+    pub offline_reply: Option<LocalText>,
     /// The automatic reply while busy or when no agent answered in time;
     /// `null` and `""` as for `offline_reply`.
     #[serde(default)]
-    pub busy_reply: Option<String>,
+    pub busy_reply: Option<LocalText>,
     pub created_at: Timestamp,
+    /// The built-in texts, per language: what applies where the account
+    /// gives none of its own. Read-only.
+    #[serde(default)]
+    pub builtin: BuiltinTexts,
+}
+
+/// An account's built-in chat box texts in every language (`builtin` of an account).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BuiltinTexts {
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub busy_message: BTreeMap<Lang, String>,
+    /// Promises an answer by email only when the server sends email replies.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub offline_message: BTreeMap<Lang, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub offline_reply: BTreeMap<Lang, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub busy_reply: BTreeMap<Lang, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +222,7 @@ pub struct Group {
 }
 
 /// The languages of the chat box, and of the default automatic replies (widget/README.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
@@ -224,6 +248,35 @@ impl Lang {
 
     pub fn parse(s: &str) -> Option<Lang> {
         Lang::ALL.into_iter().find(|lang| lang.as_str() == s)
+    }
+
+    /// This language's place in [`Lang::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A text an account gives its chat boxes (docs/api.md): one string for every
+/// language, or one per language (`{"en": "…", "de": "…"}`). A language it
+/// does not name gets the built-in text in that language.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum LocalText {
+    /// The same text in every language.
+    All(String),
+    /// A text per language.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    PerLanguage(BTreeMap<Lang, String>),
+}
+
+impl LocalText {
+    /// The text for `lang`, if this names one.
+    pub fn get(&self, lang: Lang) -> Option<&str> {
+        match self {
+            LocalText::All(text) => Some(text),
+            LocalText::PerLanguage(texts) => texts.get(&lang).map(String::as_str),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use onair_tests::browser::{
 };
 use onair_tests::cluster::{Cluster, LoadBalancer, PgDatabase, RedisServer};
 use onair_tests::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A status change is pushed to chat boxes "at once" (docs/status.md); we hold that to this,
 /// from sending the agent's request to the customer's page seeing the change.
@@ -706,6 +706,106 @@ async fn an_admin_adds_a_webhook_in_the_dashboard_sees_its_secret_and_deletes_it
         .get_ok("/api/v1/accounts/acme/webhooks", Some(&owner))
         .await;
     assert_eq!(listed["webhooks"], json!([]));
+    admin.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_gives_the_chat_box_texts_per_language_and_sees_where_the_built_in_ones_apply() {
+    if !runs_with(
+        "an_admin_gives_the_chat_box_texts_per_language_and_sees_where_the_built_in_ones_apply",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
+    let database = Database::new();
+    let (mut server, owner) = server_with_account(&database).await;
+    let account = server.get_ok("/api/v1/accounts/acme", Some(&owner)).await;
+    let builtin = |field: &str, lang: &str| account["builtin"][field][lang].clone();
+    let driver = Chromedriver::start().await;
+    let admin = Browser::new(&driver).await;
+    log_in(&admin, &server, "Desktop").await;
+    admin
+        .wait_until(
+            "the settings",
+            "!document.getElementById('admin').hidden && \
+             document.querySelector('#settings-form [name=busy_message]').placeholder",
+            SOON,
+        )
+        .await;
+    let field = |name: &str, what: &str| {
+        format!("return document.querySelector('#settings-form [name={name}]').{what}")
+    };
+    let note = |name: &str| format!("return document.getElementById('note-{name}').textContent");
+
+    // German: nothing of the account's own yet, so the built-in texts show.
+    admin
+        .eval(
+            "const s = document.getElementById('text-lang'); s.value = 'de'; \
+             s.dispatchEvent(new Event('change')); return true",
+        )
+        .await;
+    assert_eq!(
+        admin.eval(&field("busy_message", "placeholder")).await,
+        builtin("busy_message", "de")
+    );
+    assert_eq!(
+        admin.eval(&field("offline_reply", "placeholder")).await,
+        builtin("offline_reply", "de")
+    );
+    let said = admin.eval(&note("busy_message")).await;
+    assert!(
+        said.as_str().is_some_and(|s| s.contains("built-in")),
+        "{said}"
+    );
+
+    admin
+        .type_into("#settings-form [name=busy_message]", "Alle beschäftigt")
+        .await;
+    let said = admin.eval(&note("busy_message")).await;
+    assert!(said.as_str().is_some_and(|s| s.contains("own")), "{said}");
+    admin
+        .eval("document.querySelector('#settings-form [name=busy_reply_off]').click(); return true")
+        .await;
+    admin.click("#settings-form button[type=submit]").await;
+    admin
+        .wait_until(
+            "the settings saved",
+            "document.getElementById('settings-msg').textContent.includes('saved')",
+            SOON,
+        )
+        .await;
+    let saved = server.get_ok("/api/v1/accounts/acme", Some(&owner)).await;
+    assert_eq!(saved["busy_message"], json!({"de": "Alle beschäftigt"}));
+    assert_eq!(saved["busy_reply"], "", "turned off");
+    assert_eq!(saved["offline_message"], Value::Null, "still the built-in");
+    assert_eq!(saved["offline_reply"], Value::Null);
+
+    // German chat boxes say it; French ones the built-in French text.
+    server.set_status(&owner, "busy").await;
+    let status = server
+        .get_ok("/api/v1/accounts/acme/status?lang=de", None)
+        .await;
+    assert_eq!(status["message"], "Alle beschäftigt");
+    let status = server
+        .get_ok("/api/v1/accounts/acme/status?lang=fr", None)
+        .await;
+    assert_eq!(status["message"], builtin("busy_message", "fr"));
+
+    // Back in English the field is empty, the built-in one applies there.
+    admin
+        .eval(
+            "const s = document.getElementById('text-lang'); s.value = 'en'; \
+             s.dispatchEvent(new Event('change')); return true",
+        )
+        .await;
+    assert_eq!(admin.eval(&field("busy_message", "value")).await, "");
+    let said = admin.eval(&note("busy_message")).await;
+    assert!(
+        said.as_str().is_some_and(|s| s.contains("built-in")),
+        "{said}"
+    );
+    assert_eq!(admin.eval(&field("busy_reply", "disabled")).await, true);
     admin.close().await;
     server.stop();
 }

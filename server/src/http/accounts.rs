@@ -2,8 +2,11 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use onair_shared::model::{DEFAULT_BUSY_AFTER_SECONDS, MAX_GRACE_SECONDS, Settings};
-use onair_shared::wire::{self, Role, Status};
+use onair_shared::conversation::AutoReply;
+use onair_shared::model::{
+    DEFAULT_BUSY_AFTER_SECONDS, MAX_GRACE_SECONDS, Settings, builtin_message,
+};
+use onair_shared::wire::{self, Lang, Role, Status};
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, validate};
@@ -165,10 +168,24 @@ async fn create(
 }
 
 pub(crate) fn account_view(inner: &Inner) -> wire::Account {
-    account_wire(inner.account())
+    account_wire(inner.account(), inner.email_replies())
 }
 
-pub(crate) fn account_wire(a: &AccountRecord) -> wire::Account {
+/// The account as the API shows it; `email_replies`: whether this server
+/// emails replies (which the built-in offline message promises).
+pub(crate) fn account_wire(a: &AccountRecord, email_replies: bool) -> wire::Account {
+    let per_lang = |text: &dyn Fn(Lang) -> Option<&'static str>| {
+        Lang::ALL
+            .into_iter()
+            .filter_map(|lang| Some((lang, text(lang)?.to_owned())))
+            .collect()
+    };
+    let builtin = wire::BuiltinTexts {
+        busy_message: per_lang(&|lang| builtin_message(Status::Busy, lang, email_replies)),
+        offline_message: per_lang(&|lang| builtin_message(Status::Offline, lang, email_replies)),
+        offline_reply: per_lang(&|lang| Some(AutoReply::Offline.default_text(lang))),
+        busy_reply: per_lang(&|lang| Some(AutoReply::Busy.default_text(lang))),
+    };
     wire::Account {
         id: a.id.clone(),
         slug: a.slug.clone(),
@@ -183,6 +200,7 @@ pub(crate) fn account_wire(a: &AccountRecord) -> wire::Account {
         offline_reply: a.offline_reply.clone(),
         busy_reply: a.busy_reply.clone(),
         created_at: a.created_at,
+        builtin,
     }
 }
 
@@ -211,16 +229,28 @@ struct AccountPatch {
     name: Option<String>,
     timezone: Option<String>,
     grace_seconds: Option<u32>,
-    busy_message: Option<String>,
-    offline_message: Option<String>,
+    /// Absent: unchanged; `null`: the built-in text in the chat box's
+    /// language; a string: this text in every language; an object: a text
+    /// per language (`{"en": "…", "de": "…"}`), the built-in one for the others.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<wire::LocalText>)]
+    busy_message: Option<Option<serde_json::Value>>,
+    /// As `busy_message`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<wire::LocalText>)]
+    offline_message: Option<Option<serde_json::Value>>,
     hide_when_offline: Option<bool>,
     busy_after_seconds: Option<u32>,
     allowed_origins: Option<Vec<String>>,
-    /// Absent: unchanged; `null`: back to the default texts; a string: this text.
+    /// Absent: unchanged; `null`: back to the default texts; a string or an
+    /// object of languages as for `busy_message` (`""`: no reply).
     #[serde(default, deserialize_with = "present")]
-    offline_reply: Option<Option<String>>,
+    #[schema(value_type = Option<wire::LocalText>)]
+    offline_reply: Option<Option<serde_json::Value>>,
+    /// As `offline_reply`.
     #[serde(default, deserialize_with = "present")]
-    busy_reply: Option<Option<String>>,
+    #[schema(value_type = Option<wire::LocalText>)]
+    busy_reply: Option<Option<serde_json::Value>>,
 }
 
 /// Tells a field that is present, even as `null`, from one that is absent.
@@ -271,11 +301,11 @@ async fn update(
         }
         record.grace_seconds = grace;
     }
-    if let Some(message) = &patch.busy_message {
-        record.busy_message = validate::message("busy_message", message)?;
+    if let Some(text) = &patch.busy_message {
+        record.busy_message = validate::local_text("busy_message", text.as_ref())?;
     }
-    if let Some(message) = &patch.offline_message {
-        record.offline_message = validate::message("offline_message", message)?;
+    if let Some(text) = &patch.offline_message {
+        record.offline_message = validate::local_text("offline_message", text.as_ref())?;
     }
     if let Some(hide) = patch.hide_when_offline {
         record.hide_when_offline = hide;
@@ -289,17 +319,11 @@ async fn update(
         }
         record.busy_after_seconds = seconds;
     }
-    if let Some(reply) = &patch.offline_reply {
-        record.offline_reply = reply
-            .as_deref()
-            .map(|text| validate::message("offline_reply", text))
-            .transpose()?;
+    if let Some(text) = &patch.offline_reply {
+        record.offline_reply = validate::local_text("offline_reply", text.as_ref())?;
     }
-    if let Some(reply) = &patch.busy_reply {
-        record.busy_reply = reply
-            .as_deref()
-            .map(|text| validate::message("busy_reply", text))
-            .transpose()?;
+    if let Some(text) = &patch.busy_reply {
+        record.busy_reply = validate::local_text("busy_reply", text.as_ref())?;
     }
     if let Some(origins) = patch.allowed_origins {
         record.allowed_origins = origins.iter().map(|o| origin(o)).collect::<Result<_>>()?;

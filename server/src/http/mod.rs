@@ -227,6 +227,10 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddr {
 
 /// Field rules shared by several resources.
 pub(crate) mod validate {
+    use std::collections::BTreeMap;
+
+    use onair_shared::wire::{Lang, LocalText};
+
     use crate::error::{Error, Result};
 
     /// A display name: 1–200 characters after trimming.
@@ -273,14 +277,59 @@ pub(crate) mod validate {
         Ok(value.to_owned())
     }
 
+    /// The most characters of an account's message or automatic reply.
+    const MAX_MESSAGE_CHARS: usize = 1000;
+
     /// A message shown to visitors: at most 1000 characters.
     pub(crate) fn message(field: &'static str, value: &str) -> Result<String> {
-        if value.chars().count() > 1000 {
+        if value.chars().count() > MAX_MESSAGE_CHARS {
             return Err(Error::bad_request(
                 format!("invalid_{field}"),
                 format!("{field} is longer than 1000 characters"),
             ));
         }
         Ok(value.to_owned())
+    }
+
+    /// A text for visitors, in every language or per language (docs/api.md):
+    /// `null` or `{}` (none of the account's own), a string, or an object of
+    /// chat box languages and strings.
+    pub(crate) fn local_text(
+        field: &'static str,
+        value: Option<&serde_json::Value>,
+    ) -> Result<Option<LocalText>> {
+        let invalid = |message: String| Error::bad_request(format!("invalid_{field}"), message);
+        let languages = || Lang::ALL.map(Lang::as_str).join(", ");
+        match value {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(text)) => {
+                Ok(Some(LocalText::All(message(field, text)?)))
+            }
+            Some(serde_json::Value::Object(texts)) => {
+                let mut by_lang = BTreeMap::new();
+                for (code, text) in texts {
+                    let lang = Lang::parse(code).ok_or_else(|| {
+                        invalid(format!(
+                            "{field} has {code:?}, which is not a chat box language ({})",
+                            languages()
+                        ))
+                    })?;
+                    let serde_json::Value::String(text) = text else {
+                        return Err(invalid(format!("{field}.{code} must be a string")));
+                    };
+                    if text.chars().count() > MAX_MESSAGE_CHARS {
+                        return Err(invalid(format!(
+                            "{field}.{code} is longer than {MAX_MESSAGE_CHARS} characters"
+                        )));
+                    }
+                    by_lang.insert(lang, text.clone());
+                }
+                Ok((!by_lang.is_empty()).then_some(LocalText::PerLanguage(by_lang)))
+            }
+            Some(_) => Err(invalid(format!(
+                "{field} must be a string, an object of strings by language ({}), or null",
+                languages()
+            ))),
+        }
     }
 }

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{self, Author, ConversationState, Lang, Role, Status};
+use onair_shared::wire::{self, Author, ConversationState, Lang, LocalText, Role, Status};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -72,6 +72,18 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// limits and the hub both use it without depending on each other.
 pub type TokenHash = [u8; 32];
 
+/// An account's text as both backends store it: JSON, so that a plain text
+/// (`"…"`), one per language (`{"de": "…"}`) and none (`null`, or SQL `NULL`)
+/// cannot be mistaken for each other.
+pub(crate) fn text_column(text: &Option<LocalText>) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Reads what [`text_column`] wrote.
+pub(crate) fn text_of_column(column: Option<&str>) -> serde_json::Result<Option<LocalText>> {
+    column.map_or(Ok(None), serde_json::from_str)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecord {
     pub id: String,
@@ -79,17 +91,19 @@ pub struct AccountRecord {
     pub name: String,
     pub timezone: String,
     pub grace_seconds: u32,
-    pub busy_message: String,
-    pub offline_message: String,
+    /// `None`: the built-in text in the chat box's language.
+    pub busy_message: Option<LocalText>,
+    /// `None`: the built-in text in the chat box's language.
+    pub offline_message: Option<LocalText>,
     pub hide_when_offline: bool,
     pub busy_after_seconds: u32,
     pub allowed_origins: Vec<String>,
     pub office_hours: Option<OfficeHoursSpec>,
     /// The offline automatic reply; `None` for the default in the visitor's
     /// language, empty for none.
-    pub offline_reply: Option<String>,
+    pub offline_reply: Option<LocalText>,
     /// The busy automatic reply, as `offline_reply`.
-    pub busy_reply: Option<String>,
+    pub busy_reply: Option<LocalText>,
     pub created_at: Timestamp,
 }
 

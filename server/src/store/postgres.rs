@@ -22,7 +22,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use jiff::Timestamp;
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
+use onair_shared::wire::{Author, ConversationState, Lang, LocalText, Role, Status};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -31,7 +31,7 @@ use super::{
     AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
     ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
     PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
-    WaitingRecord, WebhookAttempt, WebhookRecord,
+    WaitingRecord, WebhookAttempt, WebhookRecord, text_column, text_of_column,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_push.sql"),
     include_str!("../../migrations/postgres/0008_visitor_streams.sql"),
     include_str!("../../migrations/postgres/0009_conversation_page.sql"),
+    include_str!("../../migrations/postgres/0010_local_texts.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -267,6 +268,11 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+fn text_from(row: &Row, index: usize) -> StoreResult<Option<LocalText>> {
+    let column: Option<String> = get(row, index)?;
+    text_of_column(column.as_deref()).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
 fn office_hours_json(spec: &Option<OfficeHoursSpec>) -> StoreResult<Option<String>> {
     spec.as_ref().map(to_json).transpose()
 }
@@ -290,14 +296,14 @@ fn account_from_row(row: &Row) -> StoreResult<(AccountRecord, u64)> {
         name: get(row, 2)?,
         timezone: get(row, 3)?,
         grace_seconds: to_u32(get(row, 4)?)?,
-        busy_message: get(row, 5)?,
-        offline_message: get(row, 6)?,
+        busy_message: text_from(row, 5)?,
+        offline_message: text_from(row, 6)?,
         hide_when_offline: get(row, 7)?,
         busy_after_seconds: to_u32(get(row, 8)?)?,
         allowed_origins: from_json(&origins)?,
         office_hours: office_hours.as_deref().map(from_json).transpose()?,
-        offline_reply: get(row, 13)?,
-        busy_reply: get(row, 14)?,
+        offline_reply: text_from(row, 13)?,
+        busy_reply: text_from(row, 14)?,
         created_at: from_millis(get(row, 11)?)?,
     };
     let version: i64 = get(row, 12)?;
@@ -730,6 +736,12 @@ impl Store for PostgresStore {
         owner: &AgentRecord,
     ) -> StoreResult<()> {
         let origins = to_json(&account.allowed_origins)?;
+        let texts = [
+            text_column(&account.busy_message),
+            text_column(&account.offline_message),
+            text_column(&account.offline_reply),
+            text_column(&account.busy_reply),
+        ];
         let office_hours = office_hours_json(&account.office_hours)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
@@ -745,15 +757,15 @@ impl Store for PostgresStore {
                 &account.name,
                 &account.timezone,
                 &i64::from(account.grace_seconds),
-                &account.busy_message,
-                &account.offline_message,
+                &texts[0],
+                &texts[1],
                 &account.hide_when_offline,
                 &i64::from(account.busy_after_seconds),
                 &origins,
                 &office_hours,
                 &millis(account.created_at),
-                &account.offline_reply,
-                &account.busy_reply,
+                &texts[2],
+                &texts[3],
             ],
         )
         .await
@@ -764,6 +776,12 @@ impl Store for PostgresStore {
 
     async fn update_account(&self, account: &AccountRecord) -> StoreResult<()> {
         let origins = to_json(&account.allowed_origins)?;
+        let texts = [
+            text_column(&account.busy_message),
+            text_column(&account.offline_message),
+            text_column(&account.offline_reply),
+            text_column(&account.busy_reply),
+        ];
         let office_hours = office_hours_json(&account.office_hours)?;
         let client = self.client().await?;
         client
@@ -778,14 +796,14 @@ impl Store for PostgresStore {
                     &account.name,
                     &account.timezone,
                     &i64::from(account.grace_seconds),
-                    &account.busy_message,
-                    &account.offline_message,
+                    &texts[0],
+                    &texts[1],
                     &account.hide_when_offline,
                     &i64::from(account.busy_after_seconds),
                     &origins,
                     &office_hours,
-                    &account.offline_reply,
-                    &account.busy_reply,
+                    &texts[2],
+                    &texts[3],
                 ],
             )
             .await

@@ -10,13 +10,15 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
-use onair_shared::wire::{Author, ConversationState, Lang, Role, Status};
+use onair_shared::wire::{Author, ConversationState, Lang, LocalText, Role, Status};
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
     MessageRecord, OutboxItem, PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store,
-    StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord,
+    StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord, text_column,
+    text_of_column,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -29,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_webhooks.sql"),
     include_str!("../../migrations/0007_push.sql"),
     include_str!("../../migrations/0008_conversation_page.sql"),
+    include_str!("../../migrations/0009_local_texts.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -139,6 +142,12 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> 
     serde_json::from_str(text).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
+fn text_from(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<LocalText>> {
+    let column: Option<String> = row.get(index)?;
+    text_of_column(column.as_deref())
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
+}
+
 fn office_hours_json(spec: &Option<OfficeHoursSpec>) -> StoreResult<Option<String>> {
     spec.as_ref().map(to_json).transpose()
 }
@@ -162,14 +171,14 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<(AccountRecord, u64)> {
         name: row.get(2)?,
         timezone: row.get(3)?,
         grace_seconds: row.get(4)?,
-        busy_message: row.get(5)?,
-        offline_message: row.get(6)?,
+        busy_message: text_from(row, 5)?,
+        offline_message: text_from(row, 6)?,
         hide_when_offline: row.get(7)?,
         busy_after_seconds: row.get(8)?,
         allowed_origins: from_json(&origins)?,
         office_hours: office_hours.as_deref().map(from_json).transpose()?,
-        offline_reply: row.get(13)?,
-        busy_reply: row.get(14)?,
+        offline_reply: text_from(row, 13)?,
+        busy_reply: text_from(row, 14)?,
         created_at: from_millis(row.get(11)?)?,
     };
     let version: i64 = row.get(12)?;
@@ -568,15 +577,15 @@ impl Store for SqliteStore {
                     account.name,
                     account.timezone,
                     account.grace_seconds,
-                    account.busy_message,
-                    account.offline_message,
+                    text_column(&account.busy_message),
+                    text_column(&account.offline_message),
                     account.hide_when_offline,
                     account.busy_after_seconds,
                     origins,
                     office_hours,
                     millis(account.created_at),
-                    account.offline_reply,
-                    account.busy_reply,
+                    text_column(&account.offline_reply),
+                    text_column(&account.busy_reply),
                 ],
             )
             .map_err(conflict_or_backend("slug"))?;
@@ -602,14 +611,14 @@ impl Store for SqliteStore {
                     account.name,
                     account.timezone,
                     account.grace_seconds,
-                    account.busy_message,
-                    account.offline_message,
+                    text_column(&account.busy_message),
+                    text_column(&account.offline_message),
                     account.hide_when_offline,
                     account.busy_after_seconds,
                     origins,
                     office_hours,
-                    account.offline_reply,
-                    account.busy_reply,
+                    text_column(&account.offline_reply),
+                    text_column(&account.busy_reply),
                 ],
             )
             .map_err(backend)?;
@@ -1422,14 +1431,16 @@ mod tests {
             name: slug.to_owned(),
             timezone: "UTC".to_owned(),
             grace_seconds: 120,
-            busy_message: String::new(),
-            offline_message: String::new(),
+            busy_message: None,
+            offline_message: Some(LocalText::PerLanguage(
+                [(Lang::De, "Weg.".to_owned())].into(),
+            )),
             hide_when_offline: false,
             busy_after_seconds: 45,
             allowed_origins: Vec::new(),
             office_hours: None,
             offline_reply: None,
-            busy_reply: Some(String::new()),
+            busy_reply: Some(LocalText::All(String::new())),
             created_at: at(0),
         }
     }
@@ -1679,10 +1690,14 @@ mod tests {
                 "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
                      offline_message, hide_when_offline, busy_after_seconds, allowed_origins,
                      created_at)
-                 VALUES ('a', 'old', 'Old', 'UTC', 120, 'b', 'o', 0, 45, '[]', 0)",
+                 VALUES ('a', 'old', 'Old', 'UTC', 120, 'b', '{\"de\": \"o\"}', 0, 45, '[]', 0),
+                        ('b', 'older', 'Older', 'UTC', 120,
+                         'We''re busy right now — we''ll be back shortly.',
+                         'We''re offline right now — leave us a message and we''ll get back to you.',
+                         0, 45, '[]', 0)",
                 [],
             )
-            .expect("an old account");
+            .expect("old accounts");
         }
         let store = SqliteStore::open(path).await.expect("migrate");
         let data = store
@@ -1693,5 +1708,18 @@ mod tests {
         assert_eq!(data.account.offline_reply, None);
         assert_eq!(data.account.busy_reply, None);
         assert!(data.waiting.is_empty());
+        // Texts of before version 9 are plain texts for every language, even
+        // one that looks like JSON; the defaults accounts were created with
+        // become the built-in texts.
+        let all = |text: &str| Some(LocalText::All(text.to_owned()));
+        assert_eq!(data.account.busy_message, all("b"));
+        assert_eq!(data.account.offline_message, all("{\"de\": \"o\"}"));
+        let older = store
+            .load_account("older")
+            .await
+            .expect("load")
+            .expect("found");
+        assert_eq!(older.account.busy_message, None);
+        assert_eq!(older.account.offline_message, None);
     }
 }

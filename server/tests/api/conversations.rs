@@ -1490,8 +1490,37 @@ async fn replies_are_the_accounts_own_or_the_default_in_the_visitors_language() 
         .await;
     assert_eq!(account["offline_reply"], Value::Null);
     assert_eq!(
-        offline_reply_of(german).await.as_deref(),
+        offline_reply_of(german.clone()).await.as_deref(),
         Some(OFFLINE_REPLY_DE)
+    );
+
+    // Per language: each visitor gets theirs, the default where none is
+    // given, and nothing where it is empty.
+    let account = app
+        .patch_account(
+            SLUG,
+            &owner,
+            json!({"offline_reply": {"de": "Bis Montag!", "it": ""}}),
+        )
+        .await;
+    assert_eq!(
+        account["offline_reply"],
+        json!({"de": "Bis Montag!", "it": ""})
+    );
+    assert_eq!(
+        offline_reply_of(german).await.as_deref(),
+        Some("Bis Montag!")
+    );
+    assert_eq!(
+        offline_reply_of(json!({"text": "Hello", "lang": "en"}))
+            .await
+            .as_deref(),
+        Some(OFFLINE_REPLY_EN)
+    );
+    assert_eq!(
+        offline_reply_of(json!({"text": "Ciao", "lang": "it"})).await,
+        None,
+        "turned off in Italian"
     );
 }
 

@@ -9,6 +9,8 @@
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
+use onair_shared::model::builtin_message;
+use onair_shared::wire::{Lang, Status};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -866,6 +868,131 @@ async fn changing_the_busy_message_while_busy_pushes_the_new_message() {
     assert_status(&pushed, "busy", "agents_busy");
     assert_eq!(pushed.data["message"], "Back in five");
     assert!(version_of(&pushed) > version_of(&first));
+}
+
+#[tokio::test]
+async fn messages_per_language_reach_the_snapshot_and_stream_of_that_language_only() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    app.set_status(&owner, "busy").await;
+    let account = app
+        .patch_account(
+            SLUG,
+            &owner,
+            json!({"busy_message": {"en": "All hands busy", "de": "Alle beschäftigt"}}),
+        )
+        .await;
+    assert_eq!(
+        account["busy_message"],
+        json!({"en": "All hands busy", "de": "Alle beschäftigt"})
+    );
+    assert_eq!(account["offline_message"], Value::Null, "the built-in text");
+
+    let message_in = async |lang: &str| {
+        let path = format!("/api/v1/accounts/{SLUG}/status?lang={lang}");
+        app.get(&path, None).await.expect(StatusCode::OK)["message"].clone()
+    };
+    assert_eq!(message_in("de").await, "Alle beschäftigt");
+    assert_eq!(message_in("de-CH").await, "Alle beschäftigt");
+    assert_eq!(message_in("en").await, "All hands busy");
+    assert_eq!(app.status(SLUG, None).await["message"], "All hands busy");
+    // A language the account left out gets the built-in text in that language.
+    let french = builtin_message(Status::Busy, Lang::Fr, false).unwrap();
+    assert_eq!(message_in("fr").await, french);
+    app.get(&format!("/api/v1/accounts/{SLUG}/status?lang=pt"), None)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "invalid_lang");
+    app.get(
+        &format!("/api/v1/accounts/{SLUG}/status/events?lang=xx"),
+        None,
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "invalid_lang");
+
+    let events = format!("/api/v1/accounts/{SLUG}/status/events");
+    let mut german = app.sse(&format!("{events}?lang=de"), None).await;
+    let mut english = app.sse(&events, None).await;
+    let mut italian = app.sse(&format!("{events}?lang=it"), None).await;
+    let first = german.next().await;
+    assert_eq!(first.data["message"], "Alle beschäftigt");
+    english.next().await;
+    italian.next().await;
+
+    // Only the German text changes: only German chat boxes are told.
+    app.patch_account(
+        SLUG,
+        &owner,
+        json!({"busy_message": {"en": "All hands busy", "de": "Gleich zurück"}}),
+    )
+    .await;
+    let pushed = german.next().await;
+    assert_eq!(pushed.data["message"], "Gleich zurück");
+    assert!(version_of(&pushed) > version_of(&first));
+    assert_eq!(
+        english.next_within(QUIET).await,
+        None,
+        "English did not change"
+    );
+    assert_eq!(
+        italian.next_within(QUIET).await,
+        None,
+        "Italian did not change"
+    );
+
+    // A status change reaches every language, each in its own words.
+    app.set_status(&owner, "offline").await;
+    let offline = |lang| builtin_message(Status::Offline, lang, false).unwrap();
+    assert_eq!(german.next().await.data["message"], offline(Lang::De));
+    assert_eq!(english.next().await.data["message"], offline(Lang::En));
+    assert_eq!(italian.next().await.data["message"], offline(Lang::It));
+}
+
+#[tokio::test]
+async fn account_texts_are_a_string_an_object_of_languages_or_null_and_bad_ones_are_named() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    for (value, says) in [
+        (json!({"pt": "Olá"}), "\"pt\""),
+        (json!({"de": 5}), "busy_message.de"),
+        (json!({"de": "x".repeat(1001)}), "busy_message.de"),
+        (json!(["a"]), "busy_message"),
+        (json!(true), "busy_message"),
+    ] {
+        let answer = app
+            .patch(
+                "/api/v1/accounts/acme",
+                Some(&owner.token),
+                json!({"busy_message": value}),
+            )
+            .await;
+        answer.expect_error(StatusCode::BAD_REQUEST, "invalid_busy_message");
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{value}: {message}");
+    }
+    let patched = app
+        .patch_account(SLUG, &owner, json!({"offline_message": "Gone fishing"}))
+        .await;
+    assert_eq!(patched["offline_message"], "Gone fishing");
+    assert_eq!(
+        app.status(SLUG, None).await["message"],
+        "Gone fishing",
+        "a plain string is every language's"
+    );
+    let path = format!("/api/v1/accounts/{SLUG}/status?lang=es");
+    assert_eq!(
+        app.get(&path, None).await.expect(StatusCode::OK)["message"],
+        "Gone fishing"
+    );
+
+    let patched = app
+        .patch_account(SLUG, &owner, json!({"offline_message": null}))
+        .await;
+    assert_eq!(patched["offline_message"], Value::Null);
+    let spanish = builtin_message(Status::Offline, Lang::Es, false).unwrap();
+    assert_eq!(
+        app.get(&path, None).await.expect(StatusCode::OK)["message"],
+        spanish
+    );
 }
 
 #[tokio::test]

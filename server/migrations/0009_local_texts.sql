@@ -1,0 +1,17 @@
+-- onair schema, version 9: an account's chat box texts per language (docs/api.md).
+-- Never edit a migration that has landed; add one.
+
+-- busy_message, offline_message, offline_reply and busy_reply now hold JSON: a
+-- string (every language), an object of languages (one text each) or null (the
+-- built-in text). The messages accounts were given when they were created are
+-- the built-in English ones: those become null, the built-in text in every
+-- chat box language.
+UPDATE accounts SET
+    busy_message = CASE busy_message
+        WHEN 'We''re busy right now — we''ll be back shortly.' THEN 'null'
+        ELSE json_quote(busy_message) END,
+    offline_message = CASE offline_message
+        WHEN 'We''re offline right now — leave us a message and we''ll get back to you.' THEN 'null'
+        ELSE json_quote(offline_message) END,
+    offline_reply = CASE WHEN offline_reply IS NULL THEN NULL ELSE json_quote(offline_reply) END,
+    busy_reply = CASE WHEN busy_reply IS NULL THEN NULL ELSE json_quote(busy_reply) END;
