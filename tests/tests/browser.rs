@@ -840,10 +840,12 @@ async fn data_lang_de_makes_the_chat_box_speak_german() {
         "Nachricht hinterlassen",
         "Wir sind offline",
         "E-Mail-Adresse",
+        // The server's built-in offline message, in German (`?lang=de`).
+        "Hinterlassen Sie uns eine Nachricht, wir melden uns bei Ihnen.",
     ] {
         assert!(offline.contains(german), "no “{german}” in: {offline}");
     }
-    for english in ["Leave a message", "We’re offline"] {
+    for english in ["Leave a message", "We’re offline", "Leave us a message"] {
         assert!(
             !offline.contains(english),
             "English “{english}” in: {offline}"
@@ -853,6 +855,23 @@ async fn data_lang_de_makes_the_chat_box_speak_german() {
         .eval("return document.querySelector('#onair-chatbox').shadowRoot.querySelector('[role=region]').lang")
         .await;
     assert_eq!(lang, "de");
+
+    // The account's own German busy message; its English one is not shown.
+    let (status, _) = server
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/accounts/acme",
+            Some(&token),
+            json!({"busy_message": {"en": "Busy!", "de": "Gleich zurück!"}}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    server.set_status(&token, "busy").await;
+    browser.wait_for_chatbox("busy", SOON).await;
+    let busy = browser.eval(TEXT).await;
+    let busy = busy.as_str().expect("text");
+    assert!(busy.contains("Gleich zurück!"), "{busy}");
+    assert!(!busy.contains("Busy!"), "{busy}");
 
     server.set_status(&token, "online").await;
     browser.wait_for_chatbox("online", SOON).await;

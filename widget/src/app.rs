@@ -314,9 +314,11 @@ impl Widget {
     fn connect_status(&mut self) {
         self.status.source = None;
         let mut url = self.api.clone();
-        url.push_str("/status/events");
+        // The busy and offline messages come in the chat box's language.
+        url.push_str("/status/events?lang=");
+        url.push_str(self.model.lang.code());
         if let Some(group) = &self.group {
-            url.push_str("?group=");
+            url.push_str("&group=");
             url.push_str(&encode(group));
         }
         self.status.source = Source::open(

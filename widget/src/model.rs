@@ -760,28 +760,22 @@ pub(crate) fn view<'a>(
         };
     };
 
-    let (bubble_label, title, default_message, form) = match snapshot.status {
-        Status::Online => (strings.bubble_chat, strings.title_online, None, Form::Chat),
-        Status::Busy => (
-            strings.bubble_chat,
-            strings.title_busy,
-            Some(strings.busy_message),
-            Form::Chat,
-        ),
+    let (bubble_label, title, form) = match snapshot.status {
+        Status::Online => (strings.bubble_chat, strings.title_online, Form::Chat),
+        Status::Busy => (strings.bubble_chat, strings.title_busy, Form::Chat),
         Status::Offline => (
             strings.bubble_offline,
             strings.title_offline,
-            Some(if snapshot.email_replies {
-                strings.offline_message
-            } else {
-                strings.offline_message_no_email
-            }),
             Form::LeaveMessage,
         ),
     };
     // Online has no message: the account's messages are for busy and offline.
-    let message =
-        default_message.map(|default| snapshot.message.as_deref().unwrap_or(default).to_owned());
+    // The server sends them in the chat box's language (`?lang=`), its own
+    // built-in ones where the account gave none.
+    let message = match snapshot.status {
+        Status::Online => None,
+        Status::Busy | Status::Offline => snapshot.message.clone(),
+    };
     let back_at = back_at(snapshot, strings, now_ms, local_time);
     let open = visible && model.open;
 
@@ -1074,29 +1068,21 @@ mod tests {
     }
 
     #[test]
-    fn busy_and_offline_show_the_accounts_message_or_a_default() {
+    fn busy_and_offline_show_the_message_the_server_sent_in_the_chat_boxs_language() {
         let with_message = |status, message: &str| Snapshot {
             message: Some(message.to_owned()),
             ..snapshot(status, 1)
         };
         let busy = view_in(Lang::En, with_message(Status::Busy, "Back in five"));
         assert_eq!(busy.message.as_deref(), Some("Back in five"));
-        let offline = view_in(Lang::En, with_message(Status::Offline, "Write to us"));
-        assert_eq!(offline.message.as_deref(), Some("Write to us"));
+        let offline = view_in(Lang::De, with_message(Status::Offline, "Schreiben Sie uns"));
+        assert_eq!(offline.message.as_deref(), Some("Schreiben Sie uns"));
         // Online never shows the busy or offline message, even if one came along.
         let online = view_in(Lang::En, with_message(Status::Online, "stale"));
         assert_eq!(online.message, None);
-
+        // None sent (or a blank one): none shown.
         let busy = view_in(Lang::De, snapshot(Status::Busy, 1));
-        assert_eq!(
-            busy.message.as_deref(),
-            Some(Lang::De.strings().busy_message)
-        );
-        let offline = view_in(Lang::It, snapshot(Status::Offline, 1));
-        assert_eq!(
-            offline.message.as_deref(),
-            Some(Lang::It.strings().offline_message_no_email)
-        );
+        assert_eq!(busy.message, None);
     }
 
     #[test]
@@ -1112,19 +1098,14 @@ mod tests {
                 model.lang = lang;
                 model.notice = Some(Notice::Sent);
                 let view = view(&model, strings, NOW, &local_time);
-                let (intro, sent) = if email_replies {
-                    (strings.offline_message, strings.sent)
+                let sent = if email_replies {
+                    strings.sent
                 } else {
-                    (strings.offline_message_no_email, strings.sent_no_email)
+                    strings.sent_no_email
                 };
-                assert_eq!(view.message.as_deref(), Some(intro), "{lang:?}");
                 assert_eq!(view.notice.as_deref(), Some(sent), "{lang:?}");
             }
             assert_ne!(strings.sent, strings.sent_no_email, "{lang:?}");
-            assert_ne!(
-                strings.offline_message, strings.offline_message_no_email,
-                "{lang:?}"
-            );
         }
     }
 
@@ -1142,10 +1123,6 @@ mod tests {
                     translated.bubble_label, english.bubble_label,
                     "{lang:?} {status:?}"
                 );
-                if status != Status::Online {
-                    assert!(translated.message.is_some(), "{lang:?} {status:?}");
-                    assert_ne!(translated.message, english.message, "{lang:?} {status:?}");
-                }
                 assert_ne!(translated.announcement, english.announcement);
             }
         }
@@ -1225,14 +1202,13 @@ mod tests {
     #[test]
     fn outside_office_hours_says_when_it_opens() {
         let today = view_in(Lang::En, closed_until(NOW + HOUR, 1));
+        // (The message is the server's, in the chat box's language.)
         assert_eq!(today.back_at.as_deref(), Some("Back at 09:00"));
         let later = view_in(Lang::En, closed_until(NOW + 30.0 * HOUR, 1));
         assert_eq!(later.back_at.as_deref(), Some("Back on Monday at 09:00"));
         assert_eq!(
             later.announcement.as_deref(),
-            Some(
-                "We’re offline. Leave us a message and we’ll get back to you. Back on Monday at 09:00"
-            )
+            Some("We’re offline. Back on Monday at 09:00")
         );
 
         let german = view_in(Lang::De, closed_until(NOW + 30.0 * HOUR, 1));
