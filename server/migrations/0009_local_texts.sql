@@ -1,4 +1,4 @@
--- onair schema, version 9: an account's chat box texts per language (docs/api.md).
+-- onair schema, version 9: an account's chat box texts per language (docs/status.md).
 -- Never edit a migration that has landed; add one.
 
 -- busy_message, offline_message, offline_reply and busy_reply now hold JSON: a

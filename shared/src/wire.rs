@@ -256,7 +256,7 @@ impl Lang {
     }
 }
 
-/// A text an account gives its chat boxes (docs/api.md): one string for every
+/// A text an account gives its chat boxes (docs/status.md): one string for every
 /// language, or one per language (`{"en": "…", "de": "…"}`). A language it
 /// does not name gets the built-in text in that language.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

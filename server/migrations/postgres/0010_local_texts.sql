@@ -1,5 +1,5 @@
 -- onair schema (PostgreSQL), version 10: an account's chat box texts per language
--- (docs/api.md). Never edit a migration that has landed; add one.
+-- (docs/status.md). Never edit a migration that has landed; add one.
 
 -- busy_message, offline_message, offline_reply and busy_reply now hold JSON
 -- text: a string (every language), an object of languages (one text each) or

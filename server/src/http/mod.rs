@@ -291,7 +291,7 @@ pub(crate) mod validate {
         Ok(value.to_owned())
     }
 
-    /// A text for visitors, in every language or per language (docs/api.md):
+    /// A text for visitors, in every language or per language (docs/status.md):
     /// `null` or `{}` (none of the account's own), a string, or an object of
     /// chat box languages and strings.
     pub(crate) fn local_text(
