@@ -512,7 +512,15 @@ fn an_agents_reply_shows_their_picture_from_the_server_or_their_initials() {
     assert!(receive(&initials, 2));
     assert_eq!(count(".log .a img"), 1);
     assert_eq!(count(".log .a span.av"), 1);
-    assert_eq!(text(".log .a span.av"), "<L");
+    assert_eq!(text(".log .a span.av"), "<l");
+    let shown = web_sys::window()
+        .and_then(|w| {
+            w.get_computed_style(&find(".log .a span.av"))
+                .ok()
+                .flatten()
+        })
+        .and_then(|style| style.get_property_value("text-transform").ok());
+    assert_eq!(shown.as_deref(), Some("uppercase"), "shown as capitals");
     assert_eq!(
         find(".log .a span.av")
             .get_attribute("aria-hidden")
