@@ -1995,9 +1995,6 @@ async fn visitor_starts(
     (status, body)
 }
 
-/// A 1×1 PNG, for an agent's picture.
-const ONE_PIXEL_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\xdac\xe0\x0e\xbf\xf0\x1f\0\x03\xd5\x022\xd8\xa3?\xef\0\0\0\0IEND\xaeB`\x82";
-
 /// Logs in on the dashboard as acme's owner, naming the device.
 async fn log_in(browser: &Browser, server: &Server, device: &str) {
     let email = owner_email("acme");
