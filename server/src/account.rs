@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Inner, Writer};
 use onair_shared::office_hours::OfficeHoursSpec;
 
-use crate::store::{AccountRecord, AgentRecord, GroupRecord, SessionRecord};
+use crate::store::{AccountRecord, AgentRecord, AvatarRecord, GroupRecord, SessionRecord};
 
 /// What may change about an agent (`None`: unchanged).
 #[derive(Debug, Default)]
@@ -83,6 +83,30 @@ impl Writer<'_> {
             Ok(record)
         })?;
         self.put_agent(record).await
+    }
+
+    /// Gives an agent a new picture or (`None`) removes its picture; every
+    /// device of the agent is told (`event: agent`).
+    pub async fn set_avatar(&self, id: &str, avatar: Option<AvatarRecord>) -> Result<wire::Agent> {
+        let store = &self.hub().store;
+        let hash = match &avatar {
+            Some(avatar) => {
+                if !store.put_avatar(avatar).await? {
+                    return Err(unknown_agent(id));
+                }
+                Some(avatar.hash.clone())
+            }
+            None => {
+                store.delete_avatar(id).await?;
+                None
+            }
+        };
+        self.apply(|inner, now| {
+            inner.agents.get_mut(id)?.avatar = hash;
+            inner.agent_view(id, now)
+        })
+        .await
+        .ok_or_else(|| unknown_agent(id))
     }
 
     /// Removes an agent and ends its sessions (and their streams); the

@@ -1016,7 +1016,7 @@ pub fn message_view(record: &MessageRecord, live: &AccountLive) -> wire::Message
         inner.agents().get(id).map(|agent| wire::MessageAgent {
             id: agent.id.clone(),
             name: agent.name.clone(),
-            avatar_url: None,
+            avatar_url: agent.avatar.as_deref().map(crate::avatars::url),
         })
     });
     wire::Message {

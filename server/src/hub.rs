@@ -1095,6 +1095,7 @@ impl Inner {
             available,
             email_notifications: record.email_notifications,
             disabled: record.disabled,
+            avatar_url: record.avatar.as_deref().map(crate::avatars::url),
         })
     }
 

@@ -3,6 +3,7 @@
 //! `onair` binary is a thin `main` over these, and tests call them on port 0.
 
 pub mod auth;
+pub mod avatars;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -144,6 +145,7 @@ pub async fn create_account_from_cli(
         available: false,
         email_notifications: owner.email_notifications,
         disabled: owner.disabled,
+        avatar_url: None,
     };
     Ok(serde_json::to_string_pretty(
         // (The built-in offline message shown is the one without email replies.)

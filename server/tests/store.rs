@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use onair_server::store::{
-    self, AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord,
-    GroupRecord, MessageRecord, OutboxItem, PostgresStore, PushSubscriptionRecord, REPLY_DIGEST,
-    SessionRecord, Store, StoreError, WaitingRecord, WebhookAttempt, WebhookRecord,
+    self, AccountData, AccountRecord, AgentRecord, AvatarRecord, ConversationFilter,
+    ConversationRecord, GroupRecord, MessageRecord, OutboxItem, PostgresStore,
+    PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store, StoreError, WaitingRecord,
+    WebhookAttempt, WebhookRecord,
 };
 use onair_shared::conversation::ReplyState;
 use onair_shared::office_hours::OfficeHoursSpec;
@@ -204,6 +205,7 @@ on_both_backends!(
     outbox_retries_and_failures_are_recorded,
     concurrent_claims_give_each_item_to_one_claimer,
     push_subscriptions_are_one_per_session_and_end_with_it,
+    an_avatar_is_one_per_agent_loads_with_it_and_goes_with_it,
     the_vapid_key_is_created_once_however_many_race,
     one_reply_digest_waits_per_conversation_and_late_replies_follow_up,
     webhooks_are_created_listed_and_deleted_per_account,
@@ -261,6 +263,7 @@ fn agent(account: &AccountRecord, name: &str, email_user: &str, groups: &[&str])
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         email_notifications: true,
         disabled: false,
+        avatar: None,
         created_at: at(1),
     }
 }
@@ -1393,6 +1396,88 @@ fn subscription(session: &SessionRecord, account: &AccountRecord, n: u8) -> Push
         auth: format!("auth-{n}"),
         created_at: at(i64::from(n)),
     }
+}
+
+fn avatar(agent: &AgentRecord, hash: &str, bytes: &[u8], seconds: i64) -> AvatarRecord {
+    AvatarRecord {
+        agent_id: agent.id.clone(),
+        account_id: agent.account_id.clone(),
+        hash: hash.to_owned(),
+        content_type: "image/png".to_owned(),
+        bytes: bytes.to_vec(),
+        updated_at: at(seconds),
+    }
+}
+
+async fn an_avatar_is_one_per_agent_loads_with_it_and_goes_with_it(db: TestDb) {
+    let acme = account("acme");
+    let store = store_with(&db, &[&acme]).await;
+    let ann = agent(&acme, "ann", "ann", &[]);
+    let bob = agent(&acme, "bob", "bob", &[]);
+    for a in [&ann, &bob] {
+        store.put_agent(a).await.expect("agent");
+    }
+    assert_eq!(store.avatar("aa").await.expect("read"), None);
+    let first = avatar(&ann, "aa", &[0x89, b'P', b'N', b'G', 0, 1], 1);
+    assert!(store.put_avatar(&first).await.expect("put"));
+    assert_eq!(store.avatar("aa").await.expect("read"), Some(first.clone()));
+    // A new picture replaces the agent's old one.
+    let second = avatar(&ann, "bb", &[0x89, b'P', b'N', b'G', 2, 3, 0xff], 2);
+    assert!(store.put_avatar(&second).await.expect("put"));
+    assert_eq!(store.avatar("aa").await.expect("read"), None);
+    assert_eq!(store.avatar("bb").await.expect("read"), Some(second));
+    // Two agents with the same picture share its hash.
+    assert!(
+        store
+            .put_avatar(&avatar(&bob, "bb", &[7], 3))
+            .await
+            .expect("put")
+    );
+
+    // The agent loads with its picture's hash; writing the agent keeps it.
+    let renamed = AgentRecord {
+        name: "Ann B.".to_owned(),
+        ..ann.clone()
+    };
+    store.put_agent(&renamed).await.expect("rename");
+    let data = load(&*store, "acme").await;
+    let hashes: Vec<(&str, Option<&str>)> = data
+        .agents
+        .iter()
+        .map(|a| (a.id.as_str(), a.avatar.as_deref()))
+        .collect();
+    assert_eq!(
+        hashes,
+        [
+            ("acme-owner", None),
+            ("acme-ann", Some("bb")),
+            ("acme-bob", Some("bb"))
+        ]
+    );
+
+    // Removed: the agent has none; the other agent's stays.
+    store.delete_avatar(&ann.id).await.expect("delete");
+    store
+        .delete_avatar(&ann.id)
+        .await
+        .expect("deleting none is fine");
+    let data = load(&*store, "acme").await;
+    assert_eq!(data.agents[1].avatar, None);
+    assert_eq!(
+        store.avatar("bb").await.expect("read").map(|a| a.agent_id),
+        Some(bob.id.clone())
+    );
+
+    // It goes with its agent; a deleted agent cannot get one.
+    store.delete_agent(&bob.id).await.expect("delete agent");
+    assert_eq!(store.avatar("bb").await.expect("read"), None);
+    assert!(
+        !store
+            .put_avatar(&avatar(&bob, "cc", &[1], 4))
+            .await
+            .expect("put")
+    );
+    assert_eq!(store.avatar("cc").await.expect("read"), None);
 }
 
 async fn push_subscriptions_are_one_per_session_and_end_with_it(db: TestDb) {

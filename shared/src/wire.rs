@@ -144,6 +144,10 @@ pub struct Agent {
     /// Disabled by an admin: cannot log in, counts for no chat box.
     #[serde(default)]
     pub disabled: bool,
+    /// The agent's picture, root-relative (`/api/v1/avatars/{hash}`); `null`
+    /// while it has none.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
 }
 
 /// One of an agent's sessions (devices), as `GET /me` lists them.
@@ -402,7 +406,8 @@ pub struct Message {
 pub struct MessageAgent {
     pub id: String,
     pub name: String,
-    /// The agent's picture; `null` while they have none.
+    /// The agent's picture, root-relative (`/api/v1/avatars/{hash}`: resolve it against the
+    /// server's origin); `null` while they have none.
     pub avatar_url: Option<String>,
 }
 

@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 
 pub const OPERATOR_TOKEN: &str = "operator-secret-5f0c9d1e7a3b4c2d8e6f";
 pub const PASSWORD: &str = "correct horse battery";
+/// A 1×1 PNG, for an agent's picture.
+pub const ONE_PIXEL_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\xdac\xe0\x0e\xbf\xf0\x1f\0\x03\xd5\x022\xd8\xa3?\xef\0\0\0\0IEND\xaeB`\x82";
 /// How long the server may take to start or to stop.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 /// How long something that should happen at once may take.

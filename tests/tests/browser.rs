@@ -1229,7 +1229,7 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
         return;
     }
     let database = Database::new();
-    let (mut server, _) = server_with_account(&database).await;
+    let (mut server, token) = server_with_account(&database).await;
     let site = CustomerSite::start(&server.base, acme()).await;
     let driver = Chromedriver::start().await;
 
@@ -1241,6 +1241,39 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
     agent
         .wait_for_attribute("#chosen", "data-status", "online", SOON)
         .await;
+
+    // Their picture, chosen in the profile: the chat box shows it on their answer.
+    let pictures = tempfile::tempdir().expect("temp dir");
+    let png = pictures.path().join("olga.png");
+    std::fs::write(&png, ONE_PIXEL_PNG).expect("write the picture");
+    agent.click("#picture-box summary").await;
+    agent
+        .find("#my-picture")
+        .await
+        .send_keys(png.to_str().expect("a UTF-8 path"))
+        .await
+        .expect("choose the picture");
+    let said = agent
+        .wait_until(
+            "the picture saved",
+            "(function () { var m = document.querySelector('#picture-msg'); \
+             return m.classList.contains('ok') && m.textContent; })()",
+            SOON,
+        )
+        .await;
+    assert_eq!(said, "Saved: visitors see your picture on your replies.");
+    let avatar_url = server.get_ok("/api/v1/me", Some(&token)).await["avatar_url"].clone();
+    let avatar_url = avatar_url.as_str().expect("a picture").to_owned();
+    assert_eq!(
+        agent
+            .eval(
+                "var i = document.querySelector('#avatar-img'); \
+                 return !i.hidden && i.getAttribute('src')"
+            )
+            .await,
+        json!(avatar_url),
+        "the dashboard shows it on the agent's badge"
+    );
 
     // The visitor, in another browser, on the customer's page: opens the chat and writes.
     let visitor = Browser::new(&driver).await;
@@ -1370,6 +1403,17 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
         json!("Olga Owner"),
         "the chat box names who answered"
     );
+    let picture = visitor
+        .wait_until(
+            "the agent's picture beside the answer, loaded from the server",
+            &format!(
+                "(function () {{ var i = {CHATBOX}.querySelector('.log .a img.av'); \
+                 return i && i.complete && i.naturalWidth === 1 && [i.src, i.alt]; }})()"
+            ),
+            SOON,
+        )
+        .await;
+    assert_eq!(picture, json!([server.url(&avatar_url), ""]));
     assert_eq!(
         visitor
             .eval(&format!("return {CHATBOX}.querySelector('.typing').hidden"))
@@ -1384,6 +1428,16 @@ async fn a_visitor_writes_an_agent_answers_from_the_dashboard_and_the_visitor_se
             SOON,
         )
         .await;
+    assert_eq!(
+        agent
+            .eval(
+                "var i = document.querySelector('#conversation [data-author=agent] .pic img'); \
+                 return i && i.getAttribute('src')"
+            )
+            .await,
+        json!(avatar_url),
+        "the dashboard shows the picture beside the answer too"
+    );
 
     // The visitor types (without sending): the dashboard says so under the conversation, and
     // stops saying it a few seconds after the last keystroke.

@@ -116,6 +116,88 @@ async fn what_one_node_creates_is_usable_through_every_node_at_once() {
 }
 
 #[tokio::test]
+async fn an_agents_picture_set_through_one_node_is_named_and_served_by_the_others() {
+    let setup = cluster_of(2).await;
+    let [n0, n1] = &setup.nodes[..] else {
+        unreachable!()
+    };
+    // The agent's device streams from node 1; the picture goes through node 0.
+    let mut device = n1
+        .events(&format!("/api/v1/me/events?access_token={}", setup.owner))
+        .await;
+    let first = next_of(&mut device, "agent", SOON)
+        .await
+        .expect("event: agent");
+    assert_eq!(first["avatar_url"], Value::Null);
+    let response = n0
+        .client
+        .put(n0.url("/api/v1/me/avatar"))
+        .bearer_auth(&setup.owner)
+        .header("Content-Type", "image/png")
+        .body(ONE_PIXEL_PNG)
+        .send()
+        .await
+        .expect("PUT /me/avatar");
+    assert_eq!(response.status(), StatusCode::OK);
+    let agent: Value = response.json().await.expect("the agent");
+    let url = agent["avatar_url"].as_str().expect("a picture").to_owned();
+
+    // (Its own presence may be told first.)
+    let told = tokio::time::timeout(SOON, async {
+        while let Some(agent) = next_of(&mut device, "agent", SOON).await {
+            if agent["avatar_url"] == url.as_str() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        told,
+        Ok(true),
+        "the device on node 1 is told of the picture"
+    );
+    let me = n1.get_ok("/api/v1/me", Some(&setup.owner)).await;
+    assert_eq!(me["avatar_url"], url.as_str());
+    let served = n1.client.get(n1.url(&url)).send().await.expect("GET");
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.bytes().await.expect("bytes").as_ref(), ONE_PIXEL_PNG);
+    // A reply through node 1 names it.
+    n1.set_status(&setup.owner, "online").await;
+    let id = start_conversation(n1, "visitor-token-pictures-0123456789", "Hi").await;
+    let (status, reply) = n1
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&setup.owner),
+            json!({"text": "Hello!"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["message"]["agent"]["avatar_url"], url.as_str());
+
+    // Removed through node 1: node 0 has none either.
+    let (status, _) = n1
+        .request(
+            Method::DELETE,
+            "/api/v1/me/avatar",
+            Some(&setup.owner),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let gone = wait_for(SOON, || async {
+        let me = n0.get_ok("/api/v1/me", Some(&setup.owner)).await;
+        me["avatar_url"].is_null().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "node 0 still names the picture");
+    let (status, _) = n0.get(&url, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let _ = (&setup.database, &setup.redis);
+}
+
+#[tokio::test]
 async fn a_status_change_reaches_streams_on_every_node_with_one_version_that_only_rises() {
     let mut setup = cluster_of(3).await;
     let (mut streams, first) = status_streams(&setup.nodes).await;

@@ -222,7 +222,11 @@ impl Widget {
                 .into_iter()
                 .chain(browser_tags.iter().map(String::as_str)),
         );
-        let dom = Dom::build(&document, lang.strings())?;
+        let mut origin = config.origin;
+        while origin.ends_with('/') {
+            origin.pop();
+        }
+        let dom = Dom::build(&document, lang.strings(), origin.clone())?;
         let controls = controls(&dom);
         let group = config.group.filter(|group| !group.is_empty());
         let storage = Storage::new(&window, &config.account, group.as_deref());
@@ -232,10 +236,7 @@ impl Widget {
                 mounts.get()
             })
             .unwrap_or_default();
-        let mut api = config.origin;
-        while api.ends_with('/') {
-            api.pop();
-        }
+        let mut api = origin;
         api.push_str("/api/v1/accounts/");
         api.push_str(&encode(&config.account));
         let mut widget = Widget {

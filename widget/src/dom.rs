@@ -11,7 +11,9 @@ use web_sys::{
 };
 
 use crate::i18n::Strings;
-use crate::model::{ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View, linked};
+use crate::model::{
+    ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View, initials, linked,
+};
 
 /// The host element's id (widget/README.md); it carries `data-status`.
 pub(crate) const HOST_ID: &str = "onair-chatbox";
@@ -64,13 +66,19 @@ pub(crate) struct Dom {
     live: HtmlElement,
     document: Document,
     strings: &'static Strings,
+    /// The server's origin, without a trailing slash: agents' pictures are paths on it.
+    origin: String,
 }
 
 impl Dom {
     /// Builds the chat box in the page, reusing `#onair-chatbox` and its open shadow root if
     /// they exist. `None` when the page leaves no way to (no body, or a host element that
     /// cannot take a shadow root).
-    pub(crate) fn build(document: &Document, strings: &'static Strings) -> Option<Dom> {
+    pub(crate) fn build(
+        document: &Document,
+        strings: &'static Strings,
+        origin: String,
+    ) -> Option<Dom> {
         let (host, created_host) = match document.get_element_by_id(HOST_ID) {
             Some(host) => (host, false),
             None => {
@@ -199,6 +207,7 @@ impl Dom {
             live,
             document: document.clone(),
             strings,
+            origin,
         })
     }
 
@@ -318,6 +327,21 @@ impl Dom {
             document: &self.document,
         };
         let item = b.element("div", class);
+        if message.author == Author::Agent {
+            // Beside the name, which says who it is: decoration for a screen reader.
+            match &message.agent_avatar {
+                Some(path) => {
+                    let picture = b.child(&item, "img", "av");
+                    set(&picture, "alt", "");
+                    set(&picture, "src", &(self.origin.clone() + path));
+                }
+                None => {
+                    let letters = b.child(&item, "span", "av");
+                    set(&letters, "aria-hidden", "true");
+                    letters.set_text_content(Some(&initials(who)));
+                }
+            }
+        }
         b.child(&item, "span", who_class)
             .set_text_content(Some(who));
         let text = b.child(&item, "span", "t");
@@ -446,13 +470,13 @@ pub(crate) fn message_of(value: &JsValue, event_id: Option<String>) -> Option<Ch
     if !value.is_object() {
         return None;
     }
+    let agent = field(value, "agent").filter(JsValue::is_object);
     ChatMessage::decode(RawMessage {
         id: string(value, "id"),
         conversation_id: string(value, "conversation_id"),
         author: string(value, "author"),
-        agent_name: field(value, "agent")
-            .filter(JsValue::is_object)
-            .and_then(|agent| string(&agent, "name")),
+        agent_name: agent.as_ref().and_then(|agent| string(agent, "name")),
+        agent_avatar: agent.as_ref().and_then(|agent| string(agent, "avatar_url")),
         text: string(value, "text"),
         created_ms: string(value, "created_at").map(|at| Date::parse(&at)),
         seq: event_id,

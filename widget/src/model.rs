@@ -70,6 +70,8 @@ pub(crate) struct RawMessage {
     pub(crate) author: Option<String>,
     /// `agent.name`: who answered.
     pub(crate) agent_name: Option<String>,
+    /// `agent.avatar_url`: their picture, root-relative.
+    pub(crate) agent_avatar: Option<String>,
     pub(crate) text: Option<String>,
     /// `created_at` as milliseconds since the epoch.
     pub(crate) created_ms: Option<f64>,
@@ -86,6 +88,9 @@ pub(crate) struct ChatMessage {
     /// The name of the agent who answered; `None` for the visitor's and automatic messages,
     /// and for an agent the server no longer names.
     pub(crate) agent_name: Option<String>,
+    /// Where the agent's picture is, a path on the server (`/api/v1/avatars/…`); `None`
+    /// when they have none, and for anything but a path, which is not loaded.
+    pub(crate) agent_avatar: Option<String>,
     /// Plain text, shown as text.
     pub(crate) text: String,
     /// `created_at` in milliseconds since the epoch; infinite when unknown, so it goes last.
@@ -103,6 +108,10 @@ impl ChatMessage {
             conversation_id: raw.conversation_id?,
             author: Author::parse(raw.author.as_deref()?)?,
             agent_name: raw.agent_name.filter(|name| !name.trim().is_empty()),
+            // A path on the server only: never another host (`//host/…`) nor a scheme.
+            agent_avatar: raw
+                .agent_avatar
+                .filter(|path| path.starts_with('/') && !path.starts_with("//")),
             text: raw.text?,
             created_ms: raw
                 .created_ms
@@ -630,6 +639,17 @@ pub(crate) struct LocalTime {
     /// The weekday (or date) when the instant is not today, visitor-local.
     pub(crate) day: Option<String>,
     pub(crate) time: String,
+}
+
+/// What stands for an agent without a picture: the first letters of their name's first and
+/// last words ("Ann Marie Smith": "AS"; "ann": "a"). The style sheet shows them upper-case:
+/// `char::to_uppercase` would bring Unicode's case tables into the wasm (about 6 KB
+/// transferred), and the browser has them already.
+pub(crate) fn initials(name: &str) -> String {
+    let mut words = name.split_ascii_whitespace();
+    let first = words.next().and_then(|w| w.chars().next());
+    let last = words.last().and_then(|w| w.chars().next());
+    first.into_iter().chain(last).collect()
 }
 
 /// A message's text in pieces for the DOM layer: plain text (`false`) and web addresses to show
@@ -1332,6 +1352,7 @@ mod tests {
             conversation_id: CONVERSATION.to_owned(),
             author,
             agent_name: None,
+            agent_avatar: None,
             text: format!("text of {id}"),
             created_ms: NOW + seq.unwrap_or(0) as f64,
             seq,
@@ -2089,12 +2110,26 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_without_a_picture_goes_by_the_initials_of_their_first_and_last_names() {
+        assert_eq!(initials("Ann"), "A");
+        assert_eq!(initials("Ann Smith"), "AS");
+        // Shown upper-case by the style sheet (`.av`), whatever the case typed.
+        assert_eq!(initials("ann smith"), "as");
+        assert_eq!(initials("  Ann   Marie\tSmith "), "AS");
+        assert_eq!(initials("élise Ørsted"), "éØ");
+        assert_eq!(initials("<i>Ann</i>"), "<");
+        assert_eq!(initials("李 小龍"), "李小");
+        assert_eq!(initials("   "), "");
+    }
+
+    #[test]
     fn decoding_messages_drops_what_it_cannot_show() {
         let raw = || RawMessage {
             id: Some("m1".to_owned()),
             conversation_id: Some(CONVERSATION.to_owned()),
             author: Some("agent".to_owned()),
             agent_name: Some("Ann".to_owned()),
+            agent_avatar: Some("/api/v1/avatars/ab12".to_owned()),
             text: Some("<b>hi</b>".to_owned()),
             created_ms: Some(NOW),
             seq: Some("7".to_owned()),
@@ -2103,6 +2138,7 @@ mod tests {
             ChatMessage::decode(raw()),
             Some(ChatMessage {
                 agent_name: Some("Ann".to_owned()),
+                agent_avatar: Some("/api/v1/avatars/ab12".to_owned()),
                 text: "<b>hi</b>".to_owned(),
                 created_ms: NOW,
                 ..message("m1", Author::Agent, Some(7))
@@ -2114,6 +2150,19 @@ mod tests {
             ..raw()
         });
         assert_eq!(unnamed.and_then(|m| m.agent_name), None);
+        // A picture is a path on the server, never another address.
+        for elsewhere in [
+            "https://evil.example/a.png",
+            "//evil.example/a.png",
+            "javascript:x",
+            "",
+        ] {
+            let decoded = ChatMessage::decode(RawMessage {
+                agent_avatar: Some(elsewhere.to_owned()),
+                ..raw()
+            });
+            assert_eq!(decoded.and_then(|m| m.agent_avatar), None, "{elsewhere}");
+        }
         let check = |raw: RawMessage| assert_eq!(ChatMessage::decode(raw), None);
         check(RawMessage::default());
         check(RawMessage {

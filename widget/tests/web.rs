@@ -480,6 +480,57 @@ fn an_agents_reply_shows_the_agents_name_as_text() {
 }
 
 #[wasm_bindgen_test]
+fn an_agents_reply_shows_their_picture_from_the_server_or_their_initials() {
+    mount_in(Some("en"));
+    apply(&snapshot("online", 1));
+    find(".bubble").click();
+    let with = |id: &str, agent: &str| {
+        message(id, "agent", "Hi!").replacen(
+            r#""agent_id":"a1","#,
+            &format!(r#""agent_id":"a1","agent":{agent},"#),
+            1,
+        )
+    };
+    let pictured = with(
+        "m1",
+        r#"{"id":"a1","name":"Ann Smith","avatar_url":"/api/v1/avatars/ab12"}"#,
+    );
+    assert!(receive(&pictured, 1));
+    let picture = find(".log .a img.av");
+    assert_eq!(
+        picture.get_attribute("src").as_deref(),
+        Some("http://127.0.0.1:9/api/v1/avatars/ab12"),
+        "resolved against the server"
+    );
+    assert_eq!(picture.get_attribute("alt").as_deref(), Some(""));
+    assert_eq!(text(".log .a .who"), "Ann Smith");
+    // None, or one elsewhere: the initials, as text, hidden from screen readers.
+    let initials = with(
+        "m2",
+        r#"{"id":"a2","name":"<b>bob</b> lee","avatar_url":"https://evil.example/x.png"}"#,
+    );
+    assert!(receive(&initials, 2));
+    assert_eq!(count(".log .a img"), 1);
+    assert_eq!(count(".log .a span.av"), 1);
+    assert_eq!(text(".log .a span.av"), "<l");
+    let shown = web_sys::window()
+        .and_then(|w| {
+            w.get_computed_style(&find(".log .a span.av"))
+                .ok()
+                .flatten()
+        })
+        .and_then(|style| style.get_property_value("text-transform").ok());
+    assert_eq!(shown.as_deref(), Some("uppercase"), "shown as capitals");
+    assert_eq!(
+        find(".log .a span.av")
+            .get_attribute("aria-hidden")
+            .as_deref(),
+        Some("true")
+    );
+    assert!(root().query_selector(".log b").ok().flatten().is_none());
+}
+
+#[wasm_bindgen_test]
 fn web_addresses_are_links_that_open_apart_and_each_message_has_its_time() {
     mount_in(Some("en"));
     apply(&snapshot("online", 1));

@@ -123,6 +123,7 @@ pub(crate) async fn new_account_records(
         password_hash,
         email_notifications: true,
         disabled: false,
+        avatar: None,
         created_at: now,
     };
     Ok((account, owner))

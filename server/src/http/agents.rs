@@ -141,6 +141,7 @@ async fn create(
         password_hash,
         email_notifications: new.email_notifications.unwrap_or(true),
         disabled: false,
+        avatar: None,
         created_at: writer.now(),
     };
     let view = writer.add_agent(record).await?;

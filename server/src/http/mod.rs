@@ -3,6 +3,7 @@
 mod accounts;
 mod agents;
 mod app;
+mod avatars;
 mod conversations;
 mod cors;
 mod groups;
@@ -36,6 +37,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(me::router())
+        .merge(avatars::router())
         .merge(push::router())
         .merge(agents::router())
         .merge(groups::router())

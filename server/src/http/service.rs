@@ -246,7 +246,7 @@ static LOADER: LazyLock<Asset> = LazyLock::new(|| {
 
 /// The glue and the wasm: names carry a content hash, so they never change
 /// and may be cached for a year.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub(super) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 static GLUE: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         Bytes::from_static(assets::GLUE),

@@ -121,6 +121,10 @@ pub struct AgentRecord {
     pub email_notifications: bool,
     /// Disabled by an admin: no login, no part in any derivation.
     pub disabled: bool,
+    /// The hash of the agent's picture ([`AvatarRecord::hash`]); `None`
+    /// while it has none. Loaded with the agent, written apart from it
+    /// ([`Store::put_avatar`]): [`Store::put_agent`] leaves it as it is.
+    pub avatar: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -135,6 +139,34 @@ impl fmt::Debug for AgentRecord {
             .field("groups", &self.groups)
             .field("email_notifications", &self.email_notifications)
             .field("disabled", &self.disabled)
+            .field("avatar", &self.avatar)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An agent's picture: at most one per agent, gone with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AvatarRecord {
+    pub agent_id: String,
+    pub account_id: String,
+    /// SHA-256 of `bytes`, lower-case hex: where the picture is served
+    /// (`/api/v1/avatars/{hash}`).
+    pub hash: String,
+    /// `image/png`, `image/jpeg`, `image/webp` or `image/gif`, as the
+    /// bytes were checked to be.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub updated_at: Timestamp,
+}
+
+impl fmt::Debug for AvatarRecord {
+    // Not the bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AvatarRecord")
+            .field("agent_id", &self.agent_id)
+            .field("hash", &self.hash)
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
             .finish_non_exhaustive()
     }
 }
@@ -370,6 +402,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()>;
     /// Deletes an agent and, with it, its sessions.
     async fn delete_agent(&self, agent_id: &str) -> StoreResult<()>;
+
+    /// Stores an agent's picture, replacing the one it had. False, and
+    /// nothing stored, when the agent no longer exists.
+    async fn put_avatar(&self, avatar: &AvatarRecord) -> StoreResult<bool>;
+    /// Removes an agent's picture, if it has one.
+    async fn delete_avatar(&self, agent_id: &str) -> StoreResult<()>;
+    /// A picture by its hash, whichever agent has it (agents with the same
+    /// picture share its hash).
+    async fn avatar(&self, hash: &str) -> StoreResult<Option<AvatarRecord>>;
 
     /// Inserts or replaces a group.
     async fn put_group(&self, group: &GroupRecord) -> StoreResult<()>;

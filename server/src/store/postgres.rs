@@ -28,10 +28,11 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 use super::{
-    AccountData, AccountRecord, AgentRecord, ClusterAccount, ClusterStore, ConversationFilter,
-    ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord, OutboxItem, PublishedScope,
-    PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store, StoreError, StoreResult,
-    WaitingRecord, WebhookAttempt, WebhookRecord, text_column, text_of_column,
+    AccountData, AccountRecord, AgentRecord, AvatarRecord, ClusterAccount, ClusterStore,
+    ConversationFilter, ConversationRecord, DeriveFn, Derived, GroupRecord, MessageRecord,
+    OutboxItem, PublishedScope, PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store,
+    StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord, text_column,
+    text_of_column,
 };
 
 /// Migrations in order; migration `n` (from 1) is recorded as version `n`.
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_visitor_streams.sql"),
     include_str!("../../migrations/postgres/0009_conversation_page.sql"),
     include_str!("../../migrations/postgres/0010_local_texts.sql"),
+    include_str!("../../migrations/postgres/0011_avatars.sql"),
 ];
 
 /// The advisory lock migrations run under (any constant: "onair" in ASCII).
@@ -342,7 +344,8 @@ async fn load_account_data(
             "SELECT id, name, email, role, status, password_hash, created_at,
                     ARRAY(SELECT group_key FROM agent_groups g
                           WHERE g.agent_id = agents.id ORDER BY group_key),
-                    email_notifications, disabled
+                    email_notifications, disabled,
+                    (SELECT hash FROM agent_avatars v WHERE v.agent_id = agents.id)
              FROM agents WHERE account_id = $1 ORDER BY created_at, id",
             &[&account.id],
         )
@@ -364,6 +367,7 @@ async fn load_account_data(
                 password_hash: get(row, 5)?,
                 email_notifications: get(row, 8)?,
                 disabled: get(row, 9)?,
+                avatar: get(row, 10)?,
                 created_at: from_millis(get(row, 6)?)?,
             })
         })
@@ -840,6 +844,65 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn put_avatar(&self, avatar: &AvatarRecord) -> StoreResult<bool> {
+        // From the agent's row, so a deleted agent stores nothing.
+        let client = self.client().await?;
+        let stored = client
+            .execute(
+                "INSERT INTO agent_avatars
+                     (agent_id, account_id, hash, content_type, bytes, updated_at)
+                 SELECT id, account_id, $2, $3, $4, $5 FROM agents WHERE id = $1
+                 ON CONFLICT (agent_id) DO UPDATE SET hash = excluded.hash,
+                     content_type = excluded.content_type, bytes = excluded.bytes,
+                     updated_at = excluded.updated_at",
+                &[
+                    &avatar.agent_id,
+                    &avatar.hash,
+                    &avatar.content_type,
+                    &avatar.bytes,
+                    &millis(avatar.updated_at),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(stored > 0)
+    }
+
+    async fn delete_avatar(&self, agent_id: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM agent_avatars WHERE agent_id = $1",
+                &[&agent_id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn avatar(&self, hash: &str) -> StoreResult<Option<AvatarRecord>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT agent_id, account_id, hash, content_type, bytes, updated_at
+                 FROM agent_avatars WHERE hash = $1 LIMIT 1",
+                &[&hash],
+            )
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            Ok(AvatarRecord {
+                agent_id: get(&row, 0)?,
+                account_id: get(&row, 1)?,
+                hash: get(&row, 2)?,
+                content_type: get(&row, 3)?,
+                bytes: get(&row, 4)?,
+                updated_at: from_millis(get(&row, 5)?)?,
+            })
+        })
+        .transpose()
     }
 
     async fn put_group(&self, group: &GroupRecord) -> StoreResult<()> {

@@ -15,9 +15,9 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, PushSubscriptionRecord, REPLY_DIGEST, SessionRecord, Store,
-    StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord, text_column,
+    AccountData, AccountRecord, AgentRecord, AvatarRecord, ConversationFilter, ConversationRecord,
+    GroupRecord, MessageRecord, OutboxItem, PushSubscriptionRecord, REPLY_DIGEST, SessionRecord,
+    Store, StoreError, StoreResult, WaitingRecord, WebhookAttempt, WebhookRecord, text_column,
     text_of_column,
 };
 
@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_push.sql"),
     include_str!("../../migrations/0008_conversation_page.sql"),
     include_str!("../../migrations/0009_local_texts.sql"),
+    include_str!("../../migrations/0010_avatars.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -210,7 +211,8 @@ fn load_account_data(
         "SELECT id, name, email, role, status, password_hash, created_at,
                 (SELECT json_group_array(group_key) FROM
                     (SELECT group_key FROM agent_groups g WHERE g.agent_id = agents.id ORDER BY group_key)),
-                email_notifications, disabled
+                email_notifications, disabled,
+                (SELECT hash FROM agent_avatars v WHERE v.agent_id = agents.id)
          FROM agents WHERE account_id = ?1 ORDER BY created_at, id",
     )?;
     let agents = agents_stmt
@@ -229,6 +231,7 @@ fn load_account_data(
                 password_hash: row.get(5)?,
                 email_notifications: row.get(8)?,
                 disabled: row.get(9)?,
+                avatar: row.get(10)?,
                 created_at: from_millis(row.get(6)?)?,
             })
         })?
@@ -658,6 +661,66 @@ impl Store for SqliteStore {
             conn.execute("DELETE FROM agents WHERE id = ?1", [&agent_id])
                 .map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn put_avatar(&self, avatar: &AvatarRecord) -> StoreResult<bool> {
+        let avatar = avatar.clone();
+        self.with(move |conn| {
+            // From the agent's row, so a deleted agent stores nothing.
+            let stored = conn
+                .execute(
+                    "INSERT INTO agent_avatars
+                         (agent_id, account_id, hash, content_type, bytes, updated_at)
+                     SELECT id, account_id, ?2, ?3, ?4, ?5 FROM agents WHERE id = ?1
+                     ON CONFLICT (agent_id) DO UPDATE SET hash = excluded.hash,
+                         content_type = excluded.content_type, bytes = excluded.bytes,
+                         updated_at = excluded.updated_at",
+                    params![
+                        avatar.agent_id,
+                        avatar.hash,
+                        avatar.content_type,
+                        avatar.bytes,
+                        millis(avatar.updated_at)
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(stored > 0)
+        })
+        .await
+    }
+
+    async fn delete_avatar(&self, agent_id: &str) -> StoreResult<()> {
+        let agent_id = agent_id.to_owned();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM agent_avatars WHERE agent_id = ?1", [&agent_id])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn avatar(&self, hash: &str) -> StoreResult<Option<AvatarRecord>> {
+        let hash = hash.to_owned();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT agent_id, account_id, hash, content_type, bytes, updated_at
+                 FROM agent_avatars WHERE hash = ?1 LIMIT 1",
+                [&hash],
+                |row| {
+                    Ok(AvatarRecord {
+                        agent_id: row.get(0)?,
+                        account_id: row.get(1)?,
+                        hash: row.get(2)?,
+                        content_type: row.get(3)?,
+                        bytes: row.get(4)?,
+                        updated_at: from_millis(row.get(5)?)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -1457,6 +1520,7 @@ mod tests {
             password_hash: "x".to_owned(),
             email_notifications: true,
             disabled: false,
+            avatar: None,
             created_at: at(0),
         }
     }

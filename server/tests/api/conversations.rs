@@ -10,8 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use onair_server::store::{
-    AccountData, AccountRecord, AgentRecord, ConversationFilter, ConversationRecord, GroupRecord,
-    MessageRecord, OutboxItem, SessionRecord, Store, StoreResult, WebhookAttempt, WebhookRecord,
+    AccountData, AccountRecord, AgentRecord, AvatarRecord, ConversationFilter, ConversationRecord,
+    GroupRecord, MessageRecord, OutboxItem, SessionRecord, Store, StoreResult, WebhookAttempt,
+    WebhookRecord,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -2029,6 +2030,15 @@ impl Store for GatedStore {
     }
     async fn delete_agent(&self, agent_id: &str) -> StoreResult<()> {
         self.inner.delete_agent(agent_id).await
+    }
+    async fn put_avatar(&self, avatar: &AvatarRecord) -> StoreResult<bool> {
+        self.inner.put_avatar(avatar).await
+    }
+    async fn delete_avatar(&self, agent_id: &str) -> StoreResult<()> {
+        self.inner.delete_avatar(agent_id).await
+    }
+    async fn avatar(&self, hash: &str) -> StoreResult<Option<AvatarRecord>> {
+        self.inner.avatar(hash).await
     }
     async fn put_group(&self, group: &GroupRecord) -> StoreResult<()> {
         self.inner.put_group(group).await

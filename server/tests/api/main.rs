@@ -9,6 +9,7 @@ mod smtp;
 
 mod access;
 mod admin;
+mod avatars;
 mod conversations;
 mod durability;
 mod files;
