@@ -2282,7 +2282,7 @@ async fn postgres_texts_of_before_version_10_become_texts_for_every_language() {
     let db = TestDb::new(Backend::Postgres).await;
     drop(db.open().await);
     let client = db.postgres_client().await;
-    // Rows as version 9 wrote them (plain texts), then version 10 again.
+    // Rows as version 9 wrote them (plain texts), then version 10's SQL on them.
     client
         .batch_execute(
             "INSERT INTO accounts (id, slug, name, timezone, grace_seconds, busy_message,
@@ -2293,11 +2293,14 @@ async fn postgres_texts_of_before_version_10_become_texts_for_every_language() {
                     ('b', 'older', 'Older', 'UTC', 120,
                      'We''re busy right now — we''ll be back shortly.',
                      'We''re offline right now — leave us a message and we''ll get back to you.',
-                     false, 45, '[]', 0, 0, '', NULL);
-             DELETE FROM schema_migrations WHERE version = 10;",
+                     false, 45, '[]', 0, 0, '', NULL);",
         )
         .await
         .expect("version 9 rows");
+    client
+        .batch_execute(include_str!("../migrations/postgres/0010_local_texts.sql"))
+        .await
+        .expect("migration 10");
     let store = db.open().await;
     let all = |text: &str| Some(LocalText::All(text.to_owned()));
     let old = load(&*store, "old").await.account;

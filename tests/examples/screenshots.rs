@@ -240,6 +240,27 @@ async fn main() {
     settle(&admin).await;
     shots.take(&admin, "dashboard-admin-office-hours.png").await;
 
+    // The settings tab's chat box texts, edited in German: the account's own busy message,
+    // the built-in texts shown where none is given.
+    admin.click("#tab-settings").await;
+    admin
+        .eval(
+            "const s = document.getElementById('text-lang'); s.value = 'de'; \
+             s.dispatchEvent(new Event('change')); return true",
+        )
+        .await;
+    admin
+        .type_into(
+            "#settings-form [name=busy_message]",
+            "Gerade sind alle im Gespräch — wir melden uns gleich!",
+        )
+        .await;
+    admin
+        .eval("document.getElementById('texts').scrollIntoView(); return true")
+        .await;
+    settle(&admin).await;
+    shots.take(&admin, "dashboard-admin-texts.png").await;
+
     // A conversation in the chat box: the visitor's question, Alice's answer under her name,
     // with a link and its time, and Alice typing again.
     put_office_hours(
