@@ -951,12 +951,12 @@ impl Inner {
         &self.sessions
     }
 
-    /// The derivation model (presence included).
     /// Whether this server emails replies to visitors.
     pub fn email_replies(&self) -> bool {
         self.email_replies
     }
 
+    /// The derivation model (presence included).
     pub fn model(&self) -> &AccountState {
         &self.model
     }
