@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use onair_shared::conversation::{MAX_TEXT_CHARS, message_text};
 use onair_shared::wire::{self, ConversationState, Delivery, ErrorBody, Lang};
@@ -33,6 +33,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start, visitor_start_preflight))
         .routes(routes!(visitor_message, visitor_messages_preflight))
         .routes(routes!(visitor_events, visitor_events_preflight))
+        .routes(routes!(
+            visitor_conversation,
+            visitor_conversation_preflight
+        ))
         .routes(routes!(visitor_typing, visitor_typing_preflight))
         .routes(routes!(list))
         .routes(routes!(show, erase))
@@ -237,6 +241,57 @@ async fn visitor_typing(
     .await
 }
 
+/// A visitor's conversation with its messages, read once: what a chat box
+/// shows of an earlier, closed conversation above the current one after a
+/// page load (docs/conversations.md). The same token as for the stream.
+#[utoipa::path(
+    get,
+    path = "/accounts/{account}/conversations/{id}",
+    tag = "visitor",
+    operation_id = "visitor_conversation",
+    summary = "The visitor's conversation and its messages",
+    params(super::openapi::VisitorConversationPath,
+        ("visitor_token" = String, Query, pattern = "^[A-Za-z0-9_-]{22,256}$", description = "The token the conversation was started with")),
+    responses(
+        (status = 200, body = wire::ConversationWithMessages),
+        (status = 404, description = "`unknown_conversation`: none with this id and token", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not in the account's `allowed_origins`", body = ErrorBody),
+    ),
+)]
+async fn visitor_conversation(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let hub = Arc::clone(&state.hub);
+    with_cors(&state, &slug, &headers, |live| async move {
+        let query = query_params(&uri)?;
+        let token = query.get("visitor_token").ok_or_else(|| {
+            Error::bad_request(
+                "invalid_visitor_token",
+                "add ?visitor_token= with the token the conversation was started with",
+            )
+        })?;
+        let token_hash = visitor_token(token)?;
+        let (conversation, messages) = hub
+            .store
+            .conversation_with_messages(&live.id, &id, 0)
+            .await?
+            .filter(|(c, _)| live_conversations::token_matches(&c.visitor_token_hash, &token_hash))
+            .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+        let body = wire::ConversationWithMessages {
+            conversation: live_conversations::view(&conversation),
+            messages: messages
+                .iter()
+                .map(|m| live_conversations::message_view(m, &live))
+                .collect(),
+        };
+        Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
+    })
+    .await
+}
+
 /// The visitor's stream: `event: conversation` (now, and when its state
 /// changes) and `event: message` with the message's `seq` as id — the history
 /// after `Last-Event-ID` (or `?last_event_id=`, for a new `EventSource`) at
@@ -331,6 +386,13 @@ super::cors::preflight_route!(
     "/accounts/{account}/conversations/{id}/messages",
     super::openapi::VisitorConversationPath,
     "GET, POST, OPTIONS"
+);
+super::cors::preflight_route!(
+    visitor_conversation_preflight,
+    "visitor",
+    "/accounts/{account}/conversations/{id}",
+    super::openapi::VisitorConversationPath,
+    "GET, OPTIONS"
 );
 super::cors::preflight_route!(
     visitor_events_preflight,

@@ -386,6 +386,46 @@ async fn a_visitor_writes_again_with_their_token_and_a_wrong_token_finds_nothing
 }
 
 #[tokio::test]
+async fn a_visitor_reads_a_closed_conversation_with_its_token_and_no_one_else_does() {
+    let app = spawn_app().await;
+    let owner = app.create_account(SLUG).await;
+    app.set_status(&owner, "online").await;
+    let visitor = token();
+    let id = start_ok(&app, &visitor, "Do you ship to Norway?").await;
+    reply(&app, &owner, &id, "We do!").await;
+    app.post(
+        &format!("/api/v1/conversations/{id}/close"),
+        Some(&owner.token),
+        Value::Null,
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let path = |visitor: &str| format!("{}?visitor_token={visitor}", conversation_path(&id, ""));
+    let body = app.get(&path(&visitor), None).await.expect(StatusCode::OK);
+    assert_eq!(keys(&body), ["conversation", "messages"]);
+    assert_eq!(body["conversation"]["id"], id.as_str());
+    assert_eq!(body["conversation"]["state"], "closed");
+    let messages = body["messages"].as_array().expect("messages").clone();
+    assert_eq!(texts(&messages), ["Do you ship to Norway?", "We do!"]);
+    assert_eq!(messages[1]["agent"]["name"], "Owner");
+
+    app.get(&path(&token()), None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+    app.get(&conversation_path(&id, ""), None)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "invalid_visitor_token");
+    let other = format!(
+        "{}?visitor_token={visitor}",
+        conversation_path("no-such-conversation", "")
+    );
+    app.get(&other, None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_conversation");
+}
+
+#[tokio::test]
 async fn the_visitor_stream_replays_the_history_then_pushes_every_new_message() {
     let app = spawn_app().await;
     let owner = app.create_account(SLUG).await;
