@@ -811,6 +811,93 @@ async fn an_admin_gives_the_chat_box_texts_per_language_and_sees_where_the_built
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_closed_conversation_and_a_new_one_the_next_page_shows_both() {
+    if !runs_with(
+        "after_a_closed_conversation_and_a_new_one_the_next_page_shows_both",
+        &[Tool::Chromium, Tool::WidgetBuild],
+    ) {
+        return;
+    }
+    let database = Database::new();
+    let (mut server, token) = server_with_account(&database).await;
+    server.set_status(&token, "online").await;
+    let site = CustomerSite::start(&server.base, acme()).await;
+    let driver = Chromedriver::start().await;
+    let visitor = Browser::new(&driver).await;
+    visitor.goto(&site.url).await;
+    visitor.wait_for_chatbox("online", LOAD).await;
+    let log = format!("{CHATBOX}.querySelector('.log').textContent");
+    let write = async |text: &str| {
+        visitor
+            .eval(&format!(
+                "{CHATBOX}.querySelector('.bubble[aria-expanded=false]')?.click(); return true"
+            ))
+            .await;
+        let field = visitor.find_in_chatbox("#chat-text").await;
+        field.send_keys(text).await.expect("type into the chat box");
+        visitor
+            .find_in_chatbox("form:has(#chat-text) button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("click Send");
+        visitor
+            .wait_until(
+                "the message in the chat box",
+                &format!("{log}.includes({})", json!(text)),
+                SOON,
+            )
+            .await;
+    };
+
+    write("Do you ship to Norway?").await;
+    let first = server.answer_newest(&token, "We do, in three days.").await;
+    visitor
+        .wait_until("the answer", &format!("{log}.includes('three days')"), SOON)
+        .await;
+    let (status, _) = server
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{first}/close"),
+            Some(&token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    // Writing again starts a new conversation, below the closed one.
+    visitor
+        .wait_until(
+            "the closed conversation said",
+            &format!("!{CHATBOX}.querySelector('.note').hidden"),
+            SOON,
+        )
+        .await;
+    write("And to Iceland?").await;
+
+    // Another page of the site: both conversations, in order.
+    visitor.goto(&site.url).await;
+    visitor.wait_for_chatbox("online", LOAD).await;
+    let shown = visitor
+        .wait_until(
+            "both conversations after the page load",
+            &format!(
+                "(function () {{ var t = {log}; return t.includes('Norway') && t.includes('three days') \
+                 && t.includes('Iceland') && t; }})()"
+            ),
+            SOON,
+        )
+        .await;
+    let shown = shown.as_str().expect("text");
+    let at = |part: &str| shown.find(part).expect(part);
+    assert!(
+        at("Norway") < at("three days") && at("three days") < at("Iceland"),
+        "{shown}"
+    );
+    visitor.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_lang_de_makes_the_chat_box_speak_german() {
     if !runs_with(
         "data_lang_de_makes_the_chat_box_speak_german",

@@ -295,6 +295,29 @@ impl Widget {
         let Some(id) = storage.get(&storage.conversation_key) else {
             return;
         };
+        if let Some(earlier) = storage.get(&storage.previous_key) {
+            let mut url = self.api.clone();
+            url.push_str("/conversations/");
+            url.push_str(&encode(&earlier));
+            url.push_str("?visitor_token=");
+            url.push_str(&storage.visitor_token(&self.window));
+            let mount = self.mount;
+            net::get_object(&url, move |body| {
+                let Some(list) = body.and_then(|body| dom::field(&body, "messages")) else {
+                    return;
+                };
+                with_mount(mount, |widget| {
+                    let mut index = 0;
+                    while let Ok(item) = Reflect::get_u32(&list, index) {
+                        let Some(message) = dom::message_of(&item, None) else {
+                            break;
+                        };
+                        widget.dispatch(Msg::Earlier(message));
+                        index += 1;
+                    }
+                });
+            });
+        }
         let read_seq = storage
             .get(&storage.read_key)
             .and_then(|seq| seq.parse().ok())
@@ -478,10 +501,19 @@ impl Widget {
     /// keeps follow the model's conversation, and a request in the outbox is sent.
     fn sync(&mut self) {
         if self.model.chat.id != self.following {
-            self.following = self.model.chat.id.clone();
+            let before = std::mem::replace(&mut self.following, self.model.chat.id.clone());
+            let storage = &self.storage;
             match &self.following {
-                Some(id) => self.storage.set(&self.storage.conversation_key, id),
-                None => self.storage.remove(&self.storage.conversation_key),
+                Some(id) => storage.set(&storage.conversation_key, id),
+                None => storage.remove(&storage.conversation_key),
+            }
+            // A new conversation after a closed one whose messages stay in sight: the next
+            // page shows them too. (Taking up the conversation at a page load leaves it be.)
+            if let Some(before) = before {
+                let messages = &self.model.chat.messages;
+                let in_sight = self.following.is_some()
+                    && messages.iter().any(|m| m.conversation_id == before);
+                storage.keep(&storage.previous_key, in_sight.then_some(before.as_str()));
             }
             self.conversation.backoff.reset();
             self.connect_conversation();

@@ -293,6 +293,9 @@ pub(crate) enum Msg {
     Disconnected,
     TogglePanel,
     ClosePanel,
+    /// A message of the closed conversation the current one followed, read after a page
+    /// load: shown above it, as on the page where the visitor wrote again.
+    Earlier(ChatMessage),
     /// The conversation kept from an earlier page, and how far the visitor had read it.
     Resume {
         conversation_id: String,
@@ -385,6 +388,18 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                 ..Chat::default()
             };
             Change::Render
+        }
+        Msg::Earlier(message) => {
+            let other = model
+                .chat
+                .id
+                .as_ref()
+                .is_some_and(|current| *current != message.conversation_id);
+            if other && receive(model, message) {
+                Change::Render
+            } else {
+                Change::None
+            }
         }
         Msg::Send(text) => {
             if model.sending.is_some() {
@@ -1958,6 +1973,55 @@ mod tests {
             unread_before + 1,
             "only the new reply is news"
         );
+    }
+
+    #[test]
+    fn after_a_page_load_the_earlier_closed_conversation_goes_above_the_current_one() {
+        // The page resumed c2 (the conversation after the closed c1) and has its history.
+        let mut model = model_with([snapshot(Status::Online, 1)]);
+        update(
+            &mut model,
+            Msg::Resume {
+                conversation_id: "c2".to_owned(),
+                read_seq: 0,
+            },
+        );
+        let in_c2 = |id: &str, seq| ChatMessage {
+            conversation_id: "c2".to_owned(),
+            created_ms: NOW + 10.0 + seq as f64,
+            ..message(id, Author::Agent, Some(seq))
+        };
+        update(&mut model, Msg::Message(in_c2("n1", 8)));
+        let unread = model.chat.unread().count();
+
+        // c1's messages, read once: they go before, and are not news.
+        let earlier = [
+            message("m1", Author::Visitor, None),
+            ChatMessage {
+                created_ms: NOW + 1.0,
+                ..message("m2", Author::Agent, None)
+            },
+            // One of the current conversation's own is not taken from there.
+            in_c2("n9", 9),
+        ];
+        let changes: Vec<Change> = earlier
+            .iter()
+            .map(|m| update(&mut model, Msg::Earlier(m.clone())))
+            .collect();
+        assert_eq!(changes, [Change::Render, Change::Render, Change::None]);
+        assert_eq!(ids(&model), ["m1", "m2", "n1"]);
+        assert_eq!(model.chat.unread().count(), unread);
+        // Twice changes nothing; nor does it without a conversation.
+        assert_eq!(
+            update(&mut model, Msg::Earlier(earlier[0].clone())),
+            Change::None
+        );
+        let mut gone = model_with([snapshot(Status::Online, 1)]);
+        assert_eq!(
+            update(&mut gone, Msg::Earlier(earlier[1].clone())),
+            Change::None
+        );
+        assert!(gone.chat.messages.is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The chat box's requests besides its event streams: posting a visitor's message
-//! (docs/conversations.md), and asking how a conversation stream's address answers when its
+//! (docs/conversations.md), reading an earlier conversation once, and asking how a conversation stream's address answers when its
 //! `EventSource` gave up (an `EventSource` never tells the status).
 //!
 //! Callbacks rather than `async`: an executor (wasm-bindgen-futures) would cost the wasm
@@ -62,6 +62,22 @@ pub(crate) fn post(
         settle(
             &text,
             Box::new(move |text| done(answer(status, retry_after, text.as_string()))),
+        );
+    });
+}
+
+/// GETs `url`; `done` gets the body of a `200` answer as a JSON object, else `None`.
+pub(crate) fn get_object(url: &str, done: impl FnOnce(Option<JsValue>) + 'static) {
+    fetch(url, &RequestInit::new(), move |response| {
+        let text = response
+            .filter(|response| response.status() == 200)
+            .and_then(|response| response.text().ok());
+        let Some(text) = text else {
+            return done(None);
+        };
+        settle(
+            &text,
+            Box::new(move |text| done(text.as_string().and_then(|t| dom::parse_object(&t)))),
         );
     });
 }

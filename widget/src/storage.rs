@@ -22,6 +22,9 @@ pub(crate) struct Storage {
     pub(crate) token_key: String,
     /// `onair:<account>:conversation`, or `onair:<account>:conversation:<group>`
     pub(crate) conversation_key: String,
+    /// `onair:<account>:previous[:<group>]`: the closed conversation the current one
+    /// followed, shown above it after a page load.
+    pub(crate) previous_key: String,
     /// `onair:<account>:read`, or `onair:<account>:read:<group>`: the `seq` read up to.
     pub(crate) read_key: String,
     /// `onair:<account>:name` and `onair:<account>:email`: what the visitor gave, per account.
@@ -47,6 +50,7 @@ impl Storage {
             local: window.local_storage().ok().flatten(),
             token_key: key("visitor", None),
             conversation_key: key("conversation", group),
+            previous_key: key("previous", group),
             read_key: key("read", group),
             name_key: key("name", None),
             email_key: key("email", None),
