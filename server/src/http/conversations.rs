@@ -26,7 +26,7 @@ use crate::error::{ApiJson, Error, Result};
 use crate::hub::{Hub, MessageCount, TokenHash};
 use crate::metrics::StreamGauge;
 use crate::sse;
-use crate::store::ConversationFilter;
+use crate::store::{ConversationFilter, ConversationRecord, MessageRecord};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -241,6 +241,33 @@ async fn visitor_typing(
     .await
 }
 
+/// `?visitor_token=`'s hash; `400 invalid_visitor_token` without one.
+fn visitor_token_in(query: &HashMap<String, String>) -> Result<TokenHash> {
+    let token = query.get("visitor_token").ok_or_else(|| {
+        Error::bad_request(
+            "invalid_visitor_token",
+            "add ?visitor_token= with the token the conversation was started with",
+        )
+    })?;
+    visitor_token(token)
+}
+
+/// The conversation `id` with its messages after `after`, if `token_hash` is
+/// its visitor's; else `404 unknown_conversation`, as if there were none.
+async fn visitors_conversation(
+    hub: &Hub,
+    account_id: &str,
+    id: &str,
+    token_hash: &TokenHash,
+    after: u64,
+) -> Result<(ConversationRecord, Vec<MessageRecord>)> {
+    hub.store
+        .conversation_with_messages(account_id, id, after)
+        .await?
+        .filter(|(c, _)| live_conversations::token_matches(&c.visitor_token_hash, token_hash))
+        .ok_or_else(|| live_conversations::unknown_conversation(id))
+}
+
 /// A visitor's conversation with its messages, read once: what a chat box
 /// shows of an earlier, closed conversation above the current one after a
 /// page load (docs/conversations.md). The same token as for the stream.
@@ -267,19 +294,9 @@ async fn visitor_conversation(
     let hub = Arc::clone(&state.hub);
     with_cors(&state, &slug, &headers, |live| async move {
         let query = query_params(&uri)?;
-        let token = query.get("visitor_token").ok_or_else(|| {
-            Error::bad_request(
-                "invalid_visitor_token",
-                "add ?visitor_token= with the token the conversation was started with",
-            )
-        })?;
-        let token_hash = visitor_token(token)?;
-        let (conversation, messages) = hub
-            .store
-            .conversation_with_messages(&live.id, &id, 0)
-            .await?
-            .filter(|(c, _)| live_conversations::token_matches(&c.visitor_token_hash, &token_hash))
-            .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+        let token_hash = visitor_token_in(&query)?;
+        let (conversation, messages) =
+            visitors_conversation(&hub, &live.id, &id, &token_hash, 0).await?;
         let body = wire::ConversationWithMessages {
             conversation: live_conversations::view(&conversation),
             messages: messages
@@ -322,24 +339,14 @@ async fn visitor_events(
     let headers = &headers;
     with_cors(&state, &slug, headers, |live| async move {
         let query = query_params(&uri)?;
-        let token = query.get("visitor_token").ok_or_else(|| {
-            Error::bad_request(
-                "invalid_visitor_token",
-                "add ?visitor_token= with the token the conversation was started with",
-            )
-        })?;
-        let token_hash = visitor_token(token)?;
+        let token_hash = visitor_token_in(&query)?;
         let after = last_event_id(headers, &query);
         let gauge = StreamGauge::conversation(&hub.metrics)?;
         // Subscribe first, then read: a message stored meanwhile is in both,
         // and its seq drops the live copy (visitor_events).
         let subscription = live_conversations::subscribe_visitor(&live, &id);
-        let (conversation, history) = hub
-            .store
-            .conversation_with_messages(&live.id, &id, after)
-            .await?
-            .filter(|(c, _)| live_conversations::token_matches(&c.visitor_token_hash, &token_hash))
-            .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
+        let (conversation, history) =
+            visitors_conversation(&hub, &live.id, &id, &token_hash, after).await?;
         let counted = live_conversations::count_visitor_stream(&hub, &id).await;
         let replayed = history.last().map_or(after, |m| m.seq);
         let mut initial = Vec::with_capacity(history.len() + 2);
