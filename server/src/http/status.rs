@@ -23,6 +23,20 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events, status_events_preflight))
 }
 
+/// The query of both status routes, for the API reference (the handlers read
+/// it with [`scope`] and [`lang`]).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct StatusQuery {
+    /// A group's key: its chat box; absent or empty, the whole site's.
+    group: Option<String>,
+    /// The chat box's language, for `message`: `en`, `fr`, `de`, `it` or `es`
+    /// (a tag such as `de-CH` by its language); absent, English.
+    #[param(pattern = "^([Ee][Nn]|[Ff][Rr]|[Dd][Ee]|[Ii][Tt]|[Ee][Ss])([-_][A-Za-z0-9-]*)?$")]
+    lang: Option<String>,
+}
+
 /// `?group=<key>`; absent or empty means the whole site.
 fn scope(uri: &Uri) -> Scope {
     match query_param(uri, "group") {
@@ -68,8 +82,7 @@ fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
     summary = "What a chat box shows now",
     params(
         super::openapi::AccountSlug,
-        ("group" = Option<String>, Query, description = "A group's key: its chat box; absent or empty, the whole site's"),
-        ("lang" = Option<String>, Query, description = "The chat box's language, for `message`: `en`, `fr`, `de`, `it` or `es` (a tag such as `de-CH` by its language); absent, English", pattern = "^([Ee][Nn]|[Ff][Rr]|[Dd][Ee]|[Ii][Tt]|[Ee][Ss])([-_][A-Za-z0-9-]*)?$"),
+        StatusQuery,
     ),
     responses(
         (status = 200, body = onair_shared::wire::StatusSnapshot),
@@ -98,8 +111,7 @@ async fn snapshot(
     summary = "`event: status` with the snapshot on connect and on every change that shows",
     params(
         super::openapi::AccountSlug,
-        ("group" = Option<String>, Query, description = "A group's key: its chat box; absent or empty, the whole site's"),
-        ("lang" = Option<String>, Query, description = "The chat box's language, for `message`: `en`, `fr`, `de`, `it` or `es` (a tag such as `de-CH` by its language); absent, English", pattern = "^([Ee][Nn]|[Ff][Rr]|[Dd][Ee]|[Ii][Tt]|[Ee][Ss])([-_][A-Za-z0-9-]*)?$"),
+        StatusQuery,
     ),
     responses(
         (status = 200, description = "Server-sent events (each one as the schema says), kept alive with comments", content_type = "text/event-stream", body = super::openapi::StatusStreamEvent),
