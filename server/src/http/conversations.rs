@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::auth::{self, AgentAuth};
 use crate::conversations::{self as live_conversations, NewConversation};
 use crate::error::{ApiJson, Error, Result};
-use crate::hub::{Hub, MessageCount, TokenHash};
+use crate::hub::{AccountLive, Hub, MessageCount, TokenHash};
 use crate::metrics::StreamGauge;
 use crate::sse;
 use crate::store::{ConversationFilter, ConversationRecord, MessageRecord};
@@ -297,13 +297,7 @@ async fn visitor_conversation(
         let token_hash = visitor_token_in(&query)?;
         let (conversation, messages) =
             visitors_conversation(&hub, &live.id, &id, &token_hash, 0).await?;
-        let body = wire::ConversationWithMessages {
-            conversation: live_conversations::view(&conversation),
-            messages: messages
-                .iter()
-                .map(|m| live_conversations::message_view(m, &live))
-                .collect(),
-        };
+        let body = with_messages(&conversation, &messages, &live);
         Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
     })
     .await
@@ -643,13 +637,26 @@ async fn show(
         .conversation_with_messages(&auth.live.id, &id, 0)
         .await?
         .ok_or_else(|| live_conversations::unknown_conversation(&id))?;
-    Ok(axum::Json(wire::ConversationWithMessages {
-        conversation: live_conversations::view(&conversation),
+    Ok(axum::Json(with_messages(
+        &conversation,
+        &messages,
+        &auth.live,
+    )))
+}
+
+/// `{conversation, messages}` as both the agent's and the visitor's read answer it.
+fn with_messages(
+    conversation: &ConversationRecord,
+    messages: &[MessageRecord],
+    live: &AccountLive,
+) -> wire::ConversationWithMessages {
+    wire::ConversationWithMessages {
+        conversation: live_conversations::view(conversation),
         messages: messages
             .iter()
-            .map(|m| live_conversations::message_view(m, &auth.live))
+            .map(|m| live_conversations::message_view(m, live))
             .collect(),
-    }))
+    }
 }
 
 /// `DELETE /conversations/{id}` (admin): the conversation and its messages
