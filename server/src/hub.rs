@@ -107,8 +107,8 @@ pub struct Hub {
     tokens: Mutex<HashMap<TokenHash, (Arc<AccountLive>, String)>>,
     /// Serialises account creation against the lazy loading of accounts.
     creating: tokio::sync::Mutex<()>,
-    keep_alive: watch::Sender<()>,
-    shutdown: watch::Sender<bool>,
+    /// Every stream's keep-alive tick and the shutdown (`sse::Signals`).
+    signals: watch::Sender<sse::Signal>,
     started_at: Timestamp,
     me: Weak<Hub>,
     /// Set on the nodes of a cluster.
@@ -254,8 +254,7 @@ impl Hub {
             accounts: Mutex::default(),
             tokens: Mutex::default(),
             creating: tokio::sync::Mutex::default(),
-            keep_alive: watch::Sender::new(()),
-            shutdown: watch::Sender::new(false),
+            signals: watch::Sender::new(sse::Signal::default()),
             started_at: now,
             me: me.clone(),
             cluster,
@@ -277,7 +276,9 @@ impl Hub {
             loop {
                 interval.tick().await;
                 let Some(hub) = ticker.upgrade() else { return };
-                hub.keep_alive.send_replace(());
+                // A change that changes nothing: every stream wakes and
+                // writes a keep-alive.
+                hub.signals.send_modify(|_| {});
             }
         });
         Ok(hub)
@@ -658,15 +659,12 @@ impl Hub {
     }
 
     pub fn signals(&self) -> sse::Signals {
-        sse::Signals {
-            keep_alive: self.keep_alive.subscribe(),
-            shutdown: self.shutdown.subscribe(),
-        }
+        sse::Signals(self.signals.subscribe())
     }
 
     /// Ends every stream and records when the server stopped (for the restart rule).
     pub async fn shut_down(&self) {
-        self.shutdown.send_replace(true);
+        self.signals.send_modify(|signal| signal.shutdown = true);
         let now = self.clock.now().max(self.started_at);
         if let Some(cluster) = &self.cluster {
             // The streams this node held count as signs of life until now.
@@ -725,8 +723,9 @@ impl Hub {
         }
     }
 
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+    /// Whether [`Hub::shut_down`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.signals.borrow().shutdown
     }
 
     pub fn session_counts(&self) -> SessionCounts {

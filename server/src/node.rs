@@ -135,7 +135,7 @@ fn spawn_membership(hub: &Arc<Hub>) {
             let Some(cluster) = hub.cluster.clone() else {
                 return;
             };
-            if *hub.shutdown_signal().borrow() {
+            if hub.is_shutting_down() {
                 return;
             }
             let now = hub.clock.now();

@@ -7,9 +7,11 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
+use axum::Extension;
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio_stream::wrappers::WatchStream;
 
 use crate::metrics::Metrics;
 
@@ -52,13 +55,17 @@ pub fn frame_json(event: &str, id: Option<u64>, json: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// What a stream listens to, besides the feeds it forwards.
+/// What every stream listens to besides its feeds: one channel for the
+/// keep-alive tick (a send that changes nothing) and for the shutdown, so an
+/// idle stream waits on one signal, not two.
 #[derive(Debug)]
-pub struct Signals {
-    /// Ticks every keep-alive interval.
-    pub keep_alive: watch::Receiver<()>,
-    /// Becomes `true` when the server shuts down; streams end then.
-    pub shutdown: watch::Receiver<bool>,
+pub struct Signals(pub watch::Receiver<Signal>);
+
+/// The value of [`Signals`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Signal {
+    /// The server is shutting down; streams end then.
+    pub shutdown: bool,
 }
 
 /// A stream of frames: first `initial`, then the newest value of any `watch`
@@ -75,33 +82,145 @@ pub fn stream<G: Send + 'static>(
     signals: Signals,
     metrics: Arc<Metrics>,
     guard: G,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    struct State<G> {
-        pending: std::vec::IntoIter<Bytes>,
-        feeds: Feeds,
-        end: Option<watch::Receiver<()>>,
-        signals: Signals,
-        metrics: Arc<Metrics>,
-        _guard: G,
-    }
-
-    let state = State {
+) -> EventStream {
+    let Signals(signals) = signals;
+    let ended = signals.borrow().shutdown;
+    EventStream {
         pending: initial.into_iter(),
-        feeds,
-        end,
-        signals,
+        first: feeds.first.map(WatchStream::from_changes),
+        second: feeds.second.map(WatchStream::from_changes),
+        events: feeds.events,
+        end: end.map(WatchStream::from_changes),
+        signals: WatchStream::from_changes(signals),
+        ended,
         metrics,
-        _guard: guard,
-    };
-    futures_util::stream::unfold(state, |mut state| async move {
-        let next = match state.pending.next() {
-            Some(bytes) => Some(bytes),
-            None => next_frame(&mut state.feeds, state.end.as_mut(), &mut state.signals).await,
+        _guard: Box::new(guard),
+    }
+}
+
+/// The frames of one event stream ([`stream`]).
+///
+/// Every wait it has stays registered from one frame to the next: a change
+/// wakes the stream, which takes the new frame and re-registers with that
+/// feed alone. With ten thousand idle streams on one scope, a change costs
+/// one wake-up and one write per stream and nothing else (docs/streams.md).
+/// Feeds are looked at in a fixed order: shutdown and the stream's end first,
+/// then the `watch` feeds, the events, the keep-alive.
+pub struct EventStream {
+    pending: std::vec::IntoIter<Bytes>,
+    first: Option<WatchStream<Bytes>>,
+    second: Option<WatchStream<Bytes>>,
+    events: Option<FrameStream>,
+    end: Option<WatchStream<()>>,
+    signals: WatchStream<Signal>,
+    /// Shut down, or a feed ended: nothing more comes.
+    ended: bool,
+    metrics: Arc<Metrics>,
+    _guard: Box<dyn Send>,
+}
+
+impl fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStream")
+            .field("pending", &self.pending.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(bytes) = self.pending.next() {
+            return Poll::Ready(Some(bytes));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        // The signal comes first, but its keep-alive only after the frames
+        // that are there.
+        let keep_alive = match self.signals.poll_next_unpin(cx) {
+            Poll::Ready(Some(Signal { shutdown: false })) => true,
+            // Shutting down, or the hub is gone (and so is the server).
+            Poll::Ready(Some(Signal { shutdown: true }) | None) => return Poll::Ready(None),
+            Poll::Pending => false,
         };
-        let bytes = next?;
-        state.metrics.events_sent.fetch_add(1, Ordering::Relaxed);
-        Some((Ok(bytes), state))
-    })
+        if let Some(end) = &mut self.end {
+            // `end` only ends once its sender is gone (the session ended);
+            // a value sent meanwhile means nothing.
+            while let Poll::Ready(value) = end.poll_next_unpin(cx) {
+                if value.is_none() {
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        for feed in [&mut self.first, &mut self.second].into_iter().flatten() {
+            // `None`: the feed's sender is gone (its scope was deleted).
+            if let Poll::Ready(frame) = feed.poll_next_unpin(cx) {
+                return Poll::Ready(frame);
+            }
+        }
+        if let Some(events) = &mut self.events {
+            if let Poll::Ready(frame) = events.poll_next_unpin(cx) {
+                return Poll::Ready(frame);
+            }
+        }
+        if keep_alive {
+            Poll::Ready(Some(KEEP_ALIVE))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let next = self.next_frame(cx);
+        match &next {
+            Poll::Ready(Some(_)) => {
+                self.metrics.events_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Poll::Ready(None) => self.ended = true,
+            Poll::Pending => {}
+        }
+        next
+    }
+}
+
+/// The [`EventStream`] of an event-stream response, for a connection that
+/// writes it to its socket itself instead of polling the response's body
+/// (`connections::direct`). Whichever takes it first has it: the body, when
+/// polled, takes it from here too.
+#[derive(Clone, Debug)]
+pub struct Detachable(Arc<Mutex<Option<EventStream>>>);
+
+impl Detachable {
+    /// The stream, unless the body or an earlier call has it.
+    pub fn take(&self) -> Option<EventStream> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// The body of an event-stream response: the [`EventStream`] taken from its
+/// [`Detachable`] when first polled.
+struct Attached {
+    slot: Option<Detachable>,
+    events: Option<EventStream>,
+}
+
+impl Stream for Attached {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(slot) = self.slot.take() {
+            self.events = slot.take();
+        }
+        match &mut self.events {
+            Some(events) => events.poll_next_unpin(cx).map(|frame| frame.map(Ok)),
+            None => Poll::Ready(None),
+        }
+    }
 }
 
 /// Frames that must each be delivered (conversation events), already
@@ -128,57 +247,14 @@ impl fmt::Debug for Feeds {
     }
 }
 
-async fn watched(rx: Option<&mut watch::Receiver<Bytes>>) -> Option<Bytes> {
-    match rx {
-        Some(rx) => match rx.changed().await {
-            Ok(()) => Some(rx.borrow_and_update().clone()),
-            // The feed's sender is gone (its scope was deleted).
-            Err(_) => None,
-        },
-        None => std::future::pending().await,
-    }
-}
-
-async fn next_frame(
-    feeds: &mut Feeds,
-    end: Option<&mut watch::Receiver<()>>,
-    signals: &mut Signals,
-) -> Option<Bytes> {
-    if *signals.shutdown.borrow() {
-        return None;
-    }
-    let Feeds {
-        first,
-        second,
-        events,
-    } = feeds;
-    let events = async {
-        match events.as_mut() {
-            Some(events) => events.next().await,
-            None => std::future::pending().await,
-        }
+/// Wraps an event stream in an HTTP response with SSE headers; the stream is
+/// the body, and also in the response's extensions as a [`Detachable`].
+pub fn response(events: EventStream) -> Response {
+    let slot = Detachable(Arc::new(Mutex::new(Some(events))));
+    let body = Attached {
+        slot: Some(slot.clone()),
+        events: None,
     };
-    let ended = async {
-        match end {
-            // `changed` only errs once the sender is gone: the session ended.
-            Some(rx) => while rx.changed().await.is_ok() {},
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        frame = watched(first.as_mut()) => frame,
-        frame = watched(second.as_mut()) => frame,
-        frame = events => frame,
-        Ok(()) = signals.keep_alive.changed() => Some(KEEP_ALIVE),
-        _ = signals.shutdown.changed() => None,
-        () = ended => None,
-    }
-}
-
-/// Wraps a frame stream in an HTTP response with SSE headers.
-pub fn response(
-    stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
-) -> Response {
     (
         [
             (
@@ -192,7 +268,8 @@ pub fn response(
                 HeaderValue::from_static("no"),
             ),
         ],
-        Body::from_stream(stream),
+        Extension(slot),
+        Body::from_stream(body),
     )
         .into_response()
 }

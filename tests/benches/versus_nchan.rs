@@ -73,6 +73,8 @@ struct Args {
     after_healthz: bool,
     /// Only onair (no nchan installed): the smoke run of the test command.
     onair_only: bool,
+    /// The server on the first CPU and the generator on the others.
+    pin: bool,
 }
 
 fn parse_args() -> Args {
@@ -83,6 +85,7 @@ fn parse_args() -> Args {
         hold: 0,
         after_healthz: false,
         onair_only: false,
+        pin: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
@@ -104,6 +107,7 @@ fn parse_args() -> Args {
             "--hold" => args.hold = number("--hold", &value("--hold")) as u64,
             "--onair-only" => args.onair_only = true,
             "--after-healthz" => args.after_healthz = true,
+            "--pin" => args.pin = true,
             // `cargo bench` passes `--bench`; ignore what is not ours.
             _ => {}
         }
@@ -452,6 +456,16 @@ fn descriptor_limit() -> usize {
         .unwrap_or(1024)
 }
 
+/// Moves every thread of `pid` onto `cpus` (a `taskset` list, e.g. `0` or `1-3`).
+fn pin(pid: u32, cpus: &str) {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run taskset");
+    assert!(status.success(), "taskset -a -p -c {cpus} {pid}: {status}");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -527,6 +541,8 @@ struct Load {
     hold: u64,
     /// Each stream is the second request on its connection.
     after_healthz: bool,
+    /// The server on CPU 0 (the generator is on the others).
+    pin: bool,
 }
 
 async fn measure(target: &impl Target, load: Load) -> Run {
@@ -537,6 +553,11 @@ async fn measure(target: &impl Target, load: Load) -> Run {
         ..
     } = load;
     let pids = target.pids();
+    if load.pin {
+        for pid in &pids {
+            pin(*pid, "0");
+        }
+    }
     let memory = |pids: &[u32]| pids.iter().map(|p| pss(*p)).sum::<u64>();
     let before = memory(&pids);
     let kernel_before = kernel_bytes();
@@ -782,6 +803,11 @@ async fn main() {
         "nchan is not installed ({NCHAN_MODULE}); `cargo xtask bench` installs it, \
          or pass --onair-only"
     );
+    if args.pin {
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        assert!(cpus >= 2, "--pin needs at least two CPUs");
+        pin(std::process::id(), &format!("1-{}", cpus - 1));
+    }
     let snapshot = onair_snapshot().await;
     let mut failures = 0;
     for &streams in &args.streams {
@@ -790,6 +816,7 @@ async fn main() {
             changes: args.changes,
             hold: args.hold,
             after_healthz: args.after_healthz,
+            pin: args.pin,
         };
         let mut onair_runs = Vec::new();
         let mut nchan_runs = Vec::new();

@@ -32,19 +32,24 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::ConnectInfo;
 use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version, header,
 };
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
+
+use crate::sse;
 
 /// The largest first request head of a connection; a larger one is
 /// answered `431 request_head_too_large` (docs/hardening.md).
@@ -233,11 +238,11 @@ pub(super) async fn serve<G: Send + 'static>(
     guard: G,
 ) {
     match answer(&mut stream, head, router).await {
-        Ok(Some(body)) => match stream.into_std() {
+        Ok(Some(frames)) => match stream.into_std() {
             Ok(socket) => {
                 streams_runtime().spawn(async move {
                     match TcpStream::from_std(socket) {
-                        Ok(stream) => forward(stream, body, guard).await,
+                        Ok(stream) => forward(stream, frames, guard).await,
                         Err(e) => tracing::warn!(error = %e, "could not move an event stream"),
                     }
                 });
@@ -279,7 +284,7 @@ async fn answer(
     stream: &mut TcpStream,
     head: Box<Head>,
     router: Router,
-) -> io::Result<Option<Body>> {
+) -> io::Result<Option<Frames>> {
     let Head { request, len } = *head;
     consume(stream, len).await?;
     let response = router
@@ -311,40 +316,79 @@ async fn answer(
     if let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(STREAM_SEND_BUFFER) {
         tracing::debug!(error = %e, "could not set an event stream's send buffer");
     }
+    // The handlers' event streams are written as they are, not through the
+    // layers of the response's body.
+    let frames = match parts
+        .extensions
+        .get::<sse::Detachable>()
+        .and_then(|d| d.take())
+    {
+        Some(events) => Frames::Events(events),
+        None => Frames::Body(body.into_data_stream()),
+    };
     let head = response_head(&Response::from_parts(parts, ()), None);
     stream.write_all(&head).await?;
-    Ok(Some(body))
+    Ok(Some(frames))
 }
 
-/// Writes each frame of `body` to `stream` until the stream ends or the
-/// client goes away, then closes the connection.
-async fn forward<G>(mut stream: TcpStream, mut body: Body, guard: G) {
+/// What an event stream's answer sends after its head.
+enum Frames {
+    /// A handler's [`sse::EventStream`], taken from the response.
+    Events(sse::EventStream),
+    /// Any other event-stream body.
+    Body(BodyDataStream),
+}
+
+impl Frames {
+    /// The next frame; `None` once the stream ended (or its body failed).
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        match self {
+            Frames::Events(events) => events.poll_next_unpin(cx),
+            Frames::Body(body) => body
+                .poll_next_unpin(cx)
+                .map(|frame| frame.and_then(Result::ok)),
+        }
+    }
+}
+
+/// What an open stream waits for.
+enum Woken {
+    Frame(Option<Bytes>),
+    Readable(io::Result<()>),
+}
+
+/// Writes each frame of `frames` to `stream` until the stream ends or the
+/// client goes away, then closes the connection. One wait covers both: the
+/// socket's read readiness (a client that closes) and the frames' feeds, each
+/// registered once and kept until it fires.
+async fn forward<G>(mut stream: TcpStream, mut frames: Frames, guard: G) {
     let ended = loop {
-        tokio::select! {
-            frame = body.frame() => match frame {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if let Err(e) = stream.write_all(&data).await {
-                            break Err(e);
-                        }
-                    }
-                }
-                // The stream ended (shutdown, the session or scope went).
-                Some(Err(_)) | None => break Ok(()),
-            },
-            ready = stream.readable() => {
-                match ready.and_then(|()| client_closed(&stream)) {
-                    Ok(false) => {}
-                    Ok(true) => break Ok(()),
-                    Err(e) => break Err(e),
+        let woken = std::future::poll_fn(|cx| {
+            if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
+                return Poll::Ready(Woken::Readable(ready));
+            }
+            frames.poll_next(cx).map(Woken::Frame)
+        })
+        .await;
+        match woken {
+            Woken::Frame(Some(data)) => {
+                if let Err(e) = stream.write_all(&data).await {
+                    break Err(e);
                 }
             }
+            // The stream ended (shutdown, the session or scope went).
+            Woken::Frame(None) => break Ok(()),
+            Woken::Readable(ready) => match ready.and_then(|()| client_closed(&stream)) {
+                Ok(false) => {}
+                Ok(true) => break Ok(()),
+                Err(e) => break Err(e),
+            },
         }
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, "an event stream ended with an error");
     }
-    drop(body);
+    drop(frames);
     let _ = stream.shutdown().await;
     drop(guard);
 }
