@@ -62,6 +62,7 @@ pub(crate) fn unmount() {
 
 /// Feeds one snapshot's JSON to the chat box as if it came from the stream. `false` when
 /// nothing is mounted or the text is not a snapshot.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn apply_snapshot_json(json: &str) -> bool {
     with_widget(|widget| widget.on_status(json)).unwrap_or(false)
 }
@@ -69,6 +70,7 @@ pub(crate) fn apply_snapshot_json(json: &str) -> bool {
 /// Feeds one message's JSON to the chat box as if it came on the conversation stream with
 /// `event_id` (its `seq`). With no conversation yet, the message's own becomes the current
 /// one, as if kept from an earlier page.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
     let Some(message) = dom::read_message(json, event_id) else {
         return false;
@@ -87,6 +89,7 @@ pub(crate) fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
 
 /// Takes `json` as the `201` answer to the message being sent. `false` when nothing is being
 /// sent or the text is not such an answer.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn apply_posted_json(json: &str) -> bool {
     let Some(message) = dom::parse_object(json).and_then(|answer| dom::posted_message(&answer))
     else {

@@ -59,8 +59,10 @@ pub fn unmount() {
 /// version or malformed JSON is ignored. Returns `false` when nothing is mounted or `json`
 /// is not a snapshot.
 ///
-/// This is how the browser tests drive the chat box without a server; a page could also use
-/// it to show a snapshot it already has.
+/// This is how the browser tests drive the chat box without a server: only in a build with the
+/// `test-hooks` feature, which theirs is and the shipped one is not (its bytes are the chat
+/// box's).
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn apply_snapshot_json(json: &str) -> bool {
     app::apply_snapshot_json(json)
@@ -74,6 +76,7 @@ pub fn apply_snapshot_json(json: &str) -> bool {
 /// conversation's).
 ///
 /// For the browser tests, like [`apply_snapshot_json`].
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
     app::apply_message_json(json, event_id)
@@ -84,6 +87,7 @@ pub fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
 /// an answer.
 ///
 /// For the browser tests, which have no server to answer.
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn apply_posted_json(json: &str) -> bool {
     app::apply_posted_json(json)

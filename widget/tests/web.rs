@@ -1,9 +1,11 @@
-//! The chat box in a real browser: `wasm-pack test --headless --chrome widget`.
+//! The chat box in a real browser:
+//! `wasm-pack test --headless --chrome widget --features test-hooks`.
 //!
 //! Each test mounts a fresh chat box pointed at an origin where nothing listens (its
 //! `EventSource`s and requests just fail, which the widget survives), drives it with
 //! `apply_snapshot_json`, `apply_message_json` and `apply_posted_json` standing in for the
-//! server, and reads the DOM, as a page or a screen reader would.
+//! server (exported with the `test-hooks` feature only), and reads the DOM, as a page or a
+//! screen reader would.
 
 #![cfg(target_arch = "wasm32")]
 
