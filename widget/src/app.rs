@@ -20,7 +20,7 @@ use crate::storage::Storage;
 
 thread_local! {
     /// One chat box per page. Callbacks reach it through [`with_widget`].
-    static WIDGET: RefCell<Option<Widget>> = const { RefCell::new(None) };
+    static WIDGET: RefCell<Option<Box<Widget>>> = const { RefCell::new(None) };
     /// Counts mounts, so that an answer meant for an unmounted chat box is not taken by the
     /// next one.
     static MOUNTS: Cell<u32> = const { Cell::new(0) };
@@ -42,7 +42,7 @@ pub(crate) fn mount(config: Config) {
             return;
         };
         if slot.is_none() {
-            *slot = Widget::start(config);
+            *slot = Widget::start(config).map(Box::new);
         }
     });
     // Outside the borrow: opening the conversation stream and sending go through
@@ -114,7 +114,7 @@ fn with_widget<R>(f: impl FnOnce(&mut Widget) -> R) -> Option<R> {
     WIDGET
         .try_with(|cell| {
             let mut slot = cell.try_borrow_mut().ok()?;
-            slot.as_mut().map(f)
+            slot.as_deref_mut().map(f)
         })
         .ok()
         .flatten()
@@ -182,20 +182,12 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(
-        window: &Window,
-        connect: fn(&mut Widget),
-        pick: fn(&mut Widget) -> &mut Stream,
-    ) -> Stream {
+    /// `reconnect` runs when the backoff is over: it marks the timer fired and connects again.
+    fn new(window: &Window, reconnect: fn(web_sys::Event)) -> Stream {
         Stream {
             source: None,
             backoff: Backoff::new(),
-            reconnect: Timer::new(window, move || {
-                with_widget(|widget| {
-                    pick(widget).reconnect.fired();
-                    connect(widget);
-                });
-            }),
+            reconnect: Timer::new(window, reconnect),
         }
     }
 
@@ -252,15 +244,23 @@ impl Widget {
             group,
             storage,
             dom,
-            status: Stream::new(&window, Widget::connect_status, |widget| &mut widget.status),
-            conversation: Stream::new(&window, Widget::connect_conversation, |widget| {
-                &mut widget.conversation
+            status: Stream::new(&window, |_| {
+                with_widget(|widget| {
+                    widget.status.reconnect.fired();
+                    widget.connect_status();
+                });
+            }),
+            conversation: Stream::new(&window, |_| {
+                with_widget(|widget| {
+                    widget.conversation.reconnect.fired();
+                    widget.connect_conversation();
+                });
             }),
             following: None,
             saved_read_seq: 0,
             saved_visitor: Visitor::default(),
             sending_text: String::new(),
-            typing_over: Timer::new(&window, || {
+            typing_over: Timer::new(&window, |_| {
                 with_widget(|widget| {
                     widget.typing_over.fired();
                     widget.dispatch(Msg::TypingOver);
