@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{EventSource, KeyboardEvent, MessageEvent, Window};
 
 use crate::dom::{self, Dom};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Strings};
 use crate::listener::{Listener, Timer};
 use crate::model::{
     Backoff, Change, ChatMessage, Failure, Form, Model, Msg, Post, Visitor, decimal, update, view,
@@ -33,6 +33,35 @@ pub(crate) struct Config {
     pub(crate) group: Option<String>,
     pub(crate) lang: Option<String>,
     pub(crate) origin: String,
+    /// The words of a language but English, from its file (`dom::read_strings`).
+    pub(crate) strings: JsValue,
+}
+
+/// The words of `lang`: English's are built in, another's must be `given` (else English).
+/// A `test-hooks` build has all five built in for the browser tests, and `given` comes first.
+fn words(lang: Lang, given: &JsValue) -> (Lang, &'static Strings) {
+    if lang != Lang::En {
+        if let Some(strings) = dom::read_strings(given).filter(|s| s.code == lang.code()) {
+            return (lang, strings);
+        }
+        #[cfg(feature = "test-hooks")]
+        return (lang, lang.strings());
+    }
+    (Lang::En, Lang::english())
+}
+
+/// [`crate::strings_of`].
+#[cfg(feature = "test-hooks")]
+pub(crate) fn strings_of(code: &str) -> JsValue {
+    let Some(lang) = Lang::from_tag(code) else {
+        return JsValue::UNDEFINED;
+    };
+    lang.strings()
+        .list()
+        .iter()
+        .map(|text| JsValue::from_str(text))
+        .collect::<js_sys::Array>()
+        .into()
 }
 
 /// Mounts the chat box unless the page has one already.
@@ -135,6 +164,8 @@ struct Widget {
     /// This mount's number (see `MOUNTS`).
     mount: u32,
     window: Window,
+    /// What the chat box says, in `model.lang`.
+    strings: &'static Strings,
     /// The locale for visitor-local times (see [`Lang::locale`]).
     locale: String,
     /// `origin/api/v1/accounts/{account}`.
@@ -210,18 +241,21 @@ impl Widget {
         let window = web_sys::window()?;
         let document = window.document()?;
         let browser_tags = browser_languages(&window);
-        let lang = Lang::choose(
-            config
-                .lang
-                .as_deref()
-                .into_iter()
-                .chain(browser_tags.iter().map(String::as_str)),
+        let (lang, strings) = words(
+            Lang::choose(
+                config
+                    .lang
+                    .as_deref()
+                    .into_iter()
+                    .chain(browser_tags.iter().map(String::as_str)),
+            ),
+            &config.strings,
         );
         let mut origin = config.origin;
         while origin.ends_with('/') {
             origin.pop();
         }
-        let dom = Dom::build(&document, lang.strings(), origin.clone())?;
+        let dom = Dom::build(&document, strings, origin.clone())?;
         let controls = controls(&dom);
         let group = config.group.filter(|group| !group.is_empty());
         let storage = Storage::new(&window, &config.account, group.as_deref());
@@ -236,6 +270,7 @@ impl Widget {
         api.push_str(&encode(&config.account));
         let mut widget = Widget {
             model: Model::new(lang),
+            strings,
             mount,
             locale: lang
                 .locale(browser_tags.iter().map(String::as_str))
@@ -668,7 +703,7 @@ impl Widget {
     fn render(&mut self, announce: bool) {
         let now_ms = Date::now();
         let local_time = dom::local_time(&self.locale, now_ms);
-        let view = view(&self.model, self.model.lang.strings(), now_ms, &local_time);
+        let view = view(&self.model, self.strings, now_ms, &local_time);
         self.dom.render(&view, announce, &local_time);
     }
 }

@@ -502,6 +502,21 @@ pub(crate) fn read_conversation(json: &str) -> Option<(String, bool)> {
     Some((string(&value, "id")?, closed))
 }
 
+/// The strings of a language's file (an array, see [`Strings::from_list`]); `None` for anything
+/// else. Read once per page and kept for its life (leaked: the chat box's own strings are
+/// `&'static` like English's).
+pub(crate) fn read_strings(list: &JsValue) -> Option<&'static Strings> {
+    let mut texts = Vec::new();
+    // Not an array: `Reflect.get` throws (`undefined`), or there are no strings.
+    while let Ok(text) = Reflect::get_u32(list, texts.len() as u32) {
+        let Some(text) = text.as_string() else {
+            break;
+        };
+        texts.push(&*text.leak());
+    }
+    Some(Box::leak(Box::new(Strings::from_list(&texts)?)))
+}
+
 /// `JSON.parse`, for objects only.
 pub(crate) fn parse_object(json: &str) -> Option<JsValue> {
     JSON::parse(json).ok().filter(JsValue::is_object)

@@ -9,8 +9,10 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use onair_widget::{apply_message_json, apply_posted_json, apply_snapshot_json, mount, unmount};
-use wasm_bindgen::JsCast;
+use onair_widget::{
+    apply_message_json, apply_posted_json, apply_snapshot_json, mount, strings_of, unmount,
+};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{
     Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit,
@@ -43,6 +45,8 @@ fn mount_in(lang: Option<&str>) {
         Some("sales".to_owned()),
         lang.map(str::to_owned),
         ORIGIN.to_owned(),
+        // A language's words, as the loader passes them from its file.
+        lang.map_or(JsValue::UNDEFINED, strings_of),
     );
 }
 
@@ -706,6 +710,7 @@ fn the_visitor_token_and_conversation_are_kept_for_the_next_page() {
         Some("sales".to_owned()),
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     apply(&snapshot("online", 1));
     let other = message("m1", "visitor", "Hello").replace(r#""c1""#, r#""c0""#);
@@ -792,6 +797,7 @@ fn the_offline_form_confirms_keeps_who_wrote_and_prefills_it_next_time() {
         None,
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     apply(&snapshot("offline", 2));
     assert_eq!(input("#leave-name").value(), "Ann");
@@ -802,6 +808,7 @@ fn the_offline_form_confirms_keeps_who_wrote_and_prefills_it_next_time() {
         None,
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     apply(&snapshot("offline", 3));
     assert_eq!(input("#leave-email").value(), "");
@@ -912,6 +919,7 @@ fn mounting_twice_builds_one_chat_box() {
         None,
         Some("de".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     assert_eq!(
         document()
@@ -951,6 +959,7 @@ fn a_host_element_on_the_page_is_reused() {
         None,
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     assert_eq!(
         document()

@@ -47,7 +47,14 @@ const BINDGEN: &[&str] = &[
 const PKG: &str = "www/pkg";
 
 /// The files the server embeds, whose size we report.
-const OUTPUTS: [&str; 2] = [WASM, GLUE];
+const OUTPUTS: [&str; 6] = [
+    WASM,
+    GLUE,
+    "strings.fr.json",
+    "strings.de.json",
+    "strings.it.json",
+    "strings.es.json",
+];
 
 /// The wasm in [`PKG`], which `wasm-opt` rewrites.
 const WASM: &str = "onair_widget_bg.wasm";
@@ -102,6 +109,7 @@ pub(crate) fn build_with(prepare: impl Fn(Command) -> Command) -> Result<()> {
     std::fs::write(&glue, rename_in_glue(&text, &renamed)?)
         .map_err(|error| format!("{PKG}/{GLUE}: {error}"))?;
     cmd::run(&mut prepare(minify_command(&tools::terser()?)))?;
+    cmd::run(&mut prepare(strings_command()))?;
     print_sizes()
 }
 
@@ -196,15 +204,32 @@ pub(crate) fn minify_command(terser: &Path) -> Command {
     command
 }
 
+/// The files of the languages but English (`www/pkg/strings.{lang}.json`), which the wasm
+/// leaves out: the loader fetches the visitor's, if not English, beside the wasm. Written by the
+/// widget crate itself, natively, from the strings in `widget/src/i18n.rs`.
+pub(crate) fn strings_command() -> Command {
+    cmd::cargo([
+        "run",
+        "-q",
+        "-p",
+        "onair-widget",
+        "--example",
+        "strings",
+        "--",
+        PKG,
+    ])
+}
+
 /// The four commands, for a progress line.
 pub(crate) fn build_label() -> String {
     format!(
         "{}, then wasm-bindgen {} <target>/{COMPILED}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}, \
-         then terser {PKG}/{GLUE} {} -o {PKG}/{GLUE}",
+         then terser {PKG}/{GLUE} {} -o {PKG}/{GLUE}, then {}",
         cmd::display(&compile_command()),
         BINDGEN.join(" "),
         WASM_OPT.join(" "),
-        TERSER.join(" ")
+        TERSER.join(" "),
+        cmd::display(&strings_command())
     )
 }
 
@@ -266,7 +291,8 @@ mod tests {
         );
         assert!(build_label().ends_with(
             "then terser www/pkg/onair_widget.js --module --compress --mangle --ecma 2020 -o \
-             www/pkg/onair_widget.js"
+             www/pkg/onair_widget.js, then cargo run -q -p onair-widget --example strings -- \
+             www/pkg"
         ));
     }
 
