@@ -8,6 +8,12 @@ use std::{env, fs};
 
 const GLUE: &str = "onair_widget.js";
 const WASM: &str = "onair_widget_bg.wasm";
+/// The languages whose words are files of their own (English is in the wasm).
+const LANGS: [&str; 4] = ["fr", "de", "it", "es"];
+
+fn strings_file(lang: &str) -> String {
+    format!("strings.{lang}.json")
+}
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -17,7 +23,10 @@ fn main() {
     // without a widget build, watch `www/`, which changes when one appears.
     if pkg.is_dir() {
         println!("cargo:rerun-if-changed={}", pkg.display());
-        for file in [GLUE, WASM] {
+        let files = [GLUE.to_owned(), WASM.to_owned()]
+            .into_iter()
+            .chain(LANGS.map(strings_file));
+        for file in files {
             println!("cargo:rerun-if-changed={}", pkg.join(file).display());
         }
     } else {
@@ -27,25 +36,46 @@ fn main() {
         );
     }
 
-    let code = match (fs::read(pkg.join(GLUE)), fs::read(pkg.join(WASM))) {
-        (Ok(glue), Ok(wasm)) => {
-            let hash = format!("{:016x}", fnv1a(&[&glue, &wasm]));
+    let strings: Option<Vec<Vec<u8>>> = LANGS
+        .iter()
+        .map(|lang| fs::read(pkg.join(strings_file(lang))).ok())
+        .collect();
+    let code = match (fs::read(pkg.join(GLUE)), fs::read(pkg.join(WASM)), strings) {
+        (Ok(glue), Ok(wasm), Some(strings)) => {
+            let mut parts: Vec<&[u8]> = vec![&glue, &wasm];
+            parts.extend(strings.iter().map(Vec::as_slice));
+            let hash = format!("{:016x}", fnv1a(&parts));
             let short = &hash[..12];
+            let strings: Vec<String> = LANGS
+                .iter()
+                .map(|lang| {
+                    format!(
+                        "(\"{lang}\", include_bytes!({:?}))",
+                        canonical(&pkg.join(strings_file(lang)))
+                    )
+                })
+                .collect();
             format!(
                 "pub(crate) const BUILT: bool = true;\n\
                  pub(crate) const GLUE_NAME: &str = \"onair_widget-{short}.js\";\n\
                  pub(crate) const WASM_NAME: &str = \"onair_widget_bg-{short}.wasm\";\n\
+                 pub(crate) const STRINGS_STEM: &str = \"strings-{short}\";\n\
                  pub(crate) static GLUE: &[u8] = include_bytes!({:?});\n\
-                 pub(crate) static WASM: &[u8] = include_bytes!({:?});\n",
+                 pub(crate) static WASM: &[u8] = include_bytes!({:?});\n\
+                 pub(crate) static STRINGS: [(&str, &[u8]); {}] = [{}];\n",
                 canonical(&pkg.join(GLUE)),
                 canonical(&pkg.join(WASM)),
+                LANGS.len(),
+                strings.join(", "),
             )
         }
         _ => "pub(crate) const BUILT: bool = false;\n\
               pub(crate) const GLUE_NAME: &str = \"onair_widget.js\";\n\
               pub(crate) const WASM_NAME: &str = \"onair_widget_bg.wasm\";\n\
+              pub(crate) const STRINGS_STEM: &str = \"strings\";\n\
               pub(crate) static GLUE: &[u8] = &[];\n\
-              pub(crate) static WASM: &[u8] = &[];\n"
+              pub(crate) static WASM: &[u8] = &[];\n\
+              pub(crate) static STRINGS: [(&str, &[u8]); 0] = [];\n"
             .to_owned(),
     };
     fs::write(&out, code).expect("write widget_assets.rs");

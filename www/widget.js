@@ -23,12 +23,26 @@
   var lang = script.getAttribute('data-lang') || undefined;
   var origin = new URL(script.src, location.href).origin;
 
+  // The language, as widget/src/i18n.rs chooses: data-lang, else the browser's first one we
+  // speak, else English, which the wasm has; another's words are a file fetched beside it.
+  var code = 'en', tags = [lang].concat(navigator.languages || [], navigator.language);
+  for (var t = 0; t < tags.length; t++) {
+    var spoken = /^(en|fr|de|it|es)([-_]|$)/i.exec((tags[t] || '').trim());
+    if (spoken) { code = spoken[1].toLowerCase(); break; }
+  }
+  var options = { credentials: 'omit' };
+  var strings = code == 'en' ? undefined
+    : fetch(origin + '/widget/__ONAIR_STRINGS__.' + code + '.json', options).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json();
+    });
+
   // Fetch the wasm while the glue module loads, not after: one round trip less.
-  var wasm = fetch(origin + '/widget/__ONAIR_WASM__', { credentials: 'omit' });
+  var wasm = fetch(origin + '/widget/__ONAIR_WASM__', options);
   import(origin + '/widget/__ONAIR_GLUE__')
     .then(function (m) {
-      return m.default({ module_or_path: wasm }).then(function () {
-        function start() { m.mount(account, group, lang, origin); }
+      return Promise.all([m.default({ module_or_path: wasm }), strings]).then(function (loaded) {
+        function start() { m.mount(account, group, code, origin, loaded[1]); }
         if (document.body) start();
         else document.addEventListener('DOMContentLoaded', start);
       });

@@ -1,6 +1,7 @@
 //! What the chat box costs a customer's page, measured in headless Chromium:
 //!
-//! - bytes transferred for the widget (loader `widget.js` + wasm-bindgen glue + wasm), as the
+//! - bytes transferred for the widget (loader `widget.js` + wasm-bindgen glue + wasm, and the
+//!   file of the chat box's words when its language is not English, which the wasm has), as the
 //!   browser fetched them: compressed, with whatever `Accept-Encoding` Chromium sends;
 //! - time from the script tag to the first status: the customer page records
 //!   `performance.now()` just before its `<script … async>` tag and again when the chat box's
@@ -24,8 +25,12 @@ use onair_tests::browser::{Browser, BrowserOptions, Chromedriver, CustomerSite, 
 use onair_tests::{Database, Options, PATIENCE, Server, onair_release_bin};
 use serde_json::Value;
 
-/// The widget's parts: the loader, the wasm-bindgen glue and the wasm.
+/// The widget's parts: the loader, the wasm-bindgen glue and the wasm; and, in a language but
+/// English (which the wasm has), [`WORDS`].
 const PARTS: usize = 3;
+
+/// The file of the chat box's words in a language but English, when the loader fetched one.
+const WORDS: &str = "4. words (JSON)";
 
 #[tokio::main]
 async fn main() {
@@ -209,7 +214,8 @@ async fn widget_sizes(browser: &Browser, onair_origin: &str) -> BTreeMap<&'stati
             }
         }
         let found = widget_parts(&urls);
-        let done = found.len() == PARTS && found.values().all(|id| finished.contains_key(*id));
+        let parts = PARTS + usize::from(found.contains_key(WORDS));
+        let done = found.len() == parts && found.values().all(|id| finished.contains_key(*id));
         if done {
             return found
                 .into_iter()
@@ -255,6 +261,8 @@ fn widget_parts(urls: &BTreeMap<String, String>) -> BTreeMap<&'static str, &Stri
             "2. glue (JS)"
         } else if path.contains("/widget/") && path.ends_with(".wasm") {
             "3. wasm"
+        } else if path.contains("/widget/") && path.ends_with(".json") {
+            WORDS
         } else {
             continue;
         };

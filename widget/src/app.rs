@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{EventSource, KeyboardEvent, MessageEvent, Window};
 
 use crate::dom::{self, Dom};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Strings};
 use crate::listener::{Listener, Timer};
 use crate::model::{
     Backoff, Change, ChatMessage, Failure, Form, Model, Msg, Post, Visitor, decimal, update, view,
@@ -20,7 +20,7 @@ use crate::storage::Storage;
 
 thread_local! {
     /// One chat box per page. Callbacks reach it through [`with_widget`].
-    static WIDGET: RefCell<Option<Widget>> = const { RefCell::new(None) };
+    static WIDGET: RefCell<Option<Box<Widget>>> = const { RefCell::new(None) };
     /// Counts mounts, so that an answer meant for an unmounted chat box is not taken by the
     /// next one.
     static MOUNTS: Cell<u32> = const { Cell::new(0) };
@@ -33,6 +33,35 @@ pub(crate) struct Config {
     pub(crate) group: Option<String>,
     pub(crate) lang: Option<String>,
     pub(crate) origin: String,
+    /// The words of a language but English, from its file (`dom::read_strings`).
+    pub(crate) strings: JsValue,
+}
+
+/// The words of `lang`: English's are built in, another's must be `given` (else English).
+/// A `test-hooks` build has all five built in for the browser tests, and `given` comes first.
+fn words(lang: Lang, given: &JsValue) -> (Lang, &'static Strings) {
+    if lang != Lang::En {
+        if let Some(strings) = dom::read_strings(given).filter(|s| s.code == lang.code()) {
+            return (lang, strings);
+        }
+        #[cfg(feature = "test-hooks")]
+        return (lang, lang.strings());
+    }
+    (Lang::En, Lang::english())
+}
+
+/// [`crate::strings_of`].
+#[cfg(feature = "test-hooks")]
+pub(crate) fn strings_of(code: &str) -> JsValue {
+    let Some(lang) = Lang::from_tag(code) else {
+        return JsValue::UNDEFINED;
+    };
+    lang.strings()
+        .list()
+        .iter()
+        .map(|text| JsValue::from_str(text))
+        .collect::<js_sys::Array>()
+        .into()
 }
 
 /// Mounts the chat box unless the page has one already.
@@ -42,7 +71,7 @@ pub(crate) fn mount(config: Config) {
             return;
         };
         if slot.is_none() {
-            *slot = Widget::start(config);
+            *slot = Widget::start(config).map(Box::new);
         }
     });
     // Outside the borrow: opening the conversation stream and sending go through
@@ -62,6 +91,7 @@ pub(crate) fn unmount() {
 
 /// Feeds one snapshot's JSON to the chat box as if it came from the stream. `false` when
 /// nothing is mounted or the text is not a snapshot.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn apply_snapshot_json(json: &str) -> bool {
     with_widget(|widget| widget.on_status(json)).unwrap_or(false)
 }
@@ -69,6 +99,7 @@ pub(crate) fn apply_snapshot_json(json: &str) -> bool {
 /// Feeds one message's JSON to the chat box as if it came on the conversation stream with
 /// `event_id` (its `seq`). With no conversation yet, the message's own becomes the current
 /// one, as if kept from an earlier page.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
     let Some(message) = dom::read_message(json, event_id) else {
         return false;
@@ -87,6 +118,7 @@ pub(crate) fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
 
 /// Takes `json` as the `201` answer to the message being sent. `false` when nothing is being
 /// sent or the text is not such an answer.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn apply_posted_json(json: &str) -> bool {
     let Some(message) = dom::parse_object(json).and_then(|answer| dom::posted_message(&answer))
     else {
@@ -111,7 +143,7 @@ fn with_widget<R>(f: impl FnOnce(&mut Widget) -> R) -> Option<R> {
     WIDGET
         .try_with(|cell| {
             let mut slot = cell.try_borrow_mut().ok()?;
-            slot.as_mut().map(f)
+            slot.as_deref_mut().map(f)
         })
         .ok()
         .flatten()
@@ -132,6 +164,8 @@ struct Widget {
     /// This mount's number (see `MOUNTS`).
     mount: u32,
     window: Window,
+    /// What the chat box says, in `model.lang`.
+    strings: &'static Strings,
     /// The locale for visitor-local times (see [`Lang::locale`]).
     locale: String,
     /// `origin/api/v1/accounts/{account}`.
@@ -179,20 +213,12 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(
-        window: &Window,
-        connect: fn(&mut Widget),
-        pick: fn(&mut Widget) -> &mut Stream,
-    ) -> Stream {
+    /// `reconnect` runs when the backoff is over: it marks the timer fired and connects again.
+    fn new(window: &Window, reconnect: fn(web_sys::Event)) -> Stream {
         Stream {
             source: None,
             backoff: Backoff::new(),
-            reconnect: Timer::new(window, move || {
-                with_widget(|widget| {
-                    pick(widget).reconnect.fired();
-                    connect(widget);
-                });
-            }),
+            reconnect: Timer::new(window, reconnect),
         }
     }
 
@@ -215,18 +241,21 @@ impl Widget {
         let window = web_sys::window()?;
         let document = window.document()?;
         let browser_tags = browser_languages(&window);
-        let lang = Lang::choose(
-            config
-                .lang
-                .as_deref()
-                .into_iter()
-                .chain(browser_tags.iter().map(String::as_str)),
+        let (lang, strings) = words(
+            Lang::choose(
+                config
+                    .lang
+                    .as_deref()
+                    .into_iter()
+                    .chain(browser_tags.iter().map(String::as_str)),
+            ),
+            &config.strings,
         );
         let mut origin = config.origin;
         while origin.ends_with('/') {
             origin.pop();
         }
-        let dom = Dom::build(&document, lang.strings(), origin.clone())?;
+        let dom = Dom::build(&document, strings, origin.clone())?;
         let controls = controls(&dom);
         let group = config.group.filter(|group| !group.is_empty());
         let storage = Storage::new(&window, &config.account, group.as_deref());
@@ -241,6 +270,7 @@ impl Widget {
         api.push_str(&encode(&config.account));
         let mut widget = Widget {
             model: Model::new(lang),
+            strings,
             mount,
             locale: lang
                 .locale(browser_tags.iter().map(String::as_str))
@@ -249,15 +279,23 @@ impl Widget {
             group,
             storage,
             dom,
-            status: Stream::new(&window, Widget::connect_status, |widget| &mut widget.status),
-            conversation: Stream::new(&window, Widget::connect_conversation, |widget| {
-                &mut widget.conversation
+            status: Stream::new(&window, |_| {
+                with_widget(|widget| {
+                    widget.status.reconnect.fired();
+                    widget.connect_status();
+                });
+            }),
+            conversation: Stream::new(&window, |_| {
+                with_widget(|widget| {
+                    widget.conversation.reconnect.fired();
+                    widget.connect_conversation();
+                });
             }),
             following: None,
             saved_read_seq: 0,
             saved_visitor: Visitor::default(),
             sending_text: String::new(),
-            typing_over: Timer::new(&window, || {
+            typing_over: Timer::new(&window, |_| {
                 with_widget(|widget| {
                     widget.typing_over.fired();
                     widget.dispatch(Msg::TypingOver);
@@ -665,7 +703,7 @@ impl Widget {
     fn render(&mut self, announce: bool) {
         let now_ms = Date::now();
         let local_time = dom::local_time(&self.locale, now_ms);
-        let view = view(&self.model, self.model.lang.strings(), now_ms, &local_time);
+        let view = view(&self.model, self.strings, now_ms, &local_time);
         self.dom.render(&view, announce, &local_time);
     }
 }

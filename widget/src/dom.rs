@@ -174,8 +174,9 @@ impl Dom {
         set(&live, "aria-atomic", "true");
         set(&live, "lang", strings.code);
 
+        // Only fails for a node that cannot go there, and these can.
         for node in [&style, &frame, &live] {
-            root.append_child(node).ok()?;
+            let _ = root.append_child(node);
         }
         Some(Dom {
             host,
@@ -499,6 +500,21 @@ pub(crate) fn read_conversation(json: &str) -> Option<(String, bool)> {
     let value = parse_object(json)?;
     let closed = string(&value, "state")? == "closed";
     Some((string(&value, "id")?, closed))
+}
+
+/// The strings of a language's file (an array, see [`Strings::from_list`]); `None` for anything
+/// else. Read once per page and kept for its life (leaked: the chat box's own strings are
+/// `&'static` like English's).
+pub(crate) fn read_strings(list: &JsValue) -> Option<&'static Strings> {
+    let mut texts = Vec::new();
+    // Not an array: `Reflect.get` throws (`undefined`), or there are no strings.
+    while let Ok(text) = Reflect::get_u32(list, texts.len() as u32) {
+        let Some(text) = text.as_string() else {
+            break;
+        };
+        texts.push(&*text.leak());
+    }
+    Some(Box::leak(Box::new(Strings::from_list(&texts)?)))
 }
 
 /// `JSON.parse`, for objects only.

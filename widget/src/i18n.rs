@@ -47,9 +47,29 @@ impl Lang {
     }
 
     pub(crate) fn code(self) -> &'static str {
-        self.strings().code
+        // Not `self.strings().code`: the shipped wasm holds English alone (see [`Lang::strings`]).
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::De => "de",
+            Lang::It => "it",
+            Lang::Es => "es",
+        }
     }
 
+    /// English, built into the wasm.
+    pub(crate) fn english() -> &'static Strings {
+        &EN
+    }
+
+    /// All five languages. The shipped wasm does not call this, so only English ([`Lang::english`])
+    /// is in it; the other four are files the loader fetches for the visitor who needs one
+    /// (`strings_json`, widget/README.md), read by `dom::read_strings`. The browser tests (with the
+    /// `test-hooks` feature) take them from here.
+    #[cfg_attr(
+        all(target_arch = "wasm32", not(feature = "test-hooks")),
+        allow(dead_code)
+    )]
     pub(crate) fn strings(self) -> &'static Strings {
         match self {
             Lang::En => &EN,
@@ -76,7 +96,7 @@ fn is_plain_tag(tag: &str) -> bool {
 /// language: `["Back at ", ""]` reads "Back at {time}", `["Back on ", " at ", ""]` reads
 /// "Back on {day} at {time}". Pieces rather than placeholders, because replacing text costs
 /// the wasm a string searcher and its panic messages (kilobytes).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Strings {
     /// The BCP 47 primary language subtag, for `lang` attributes.
     pub(crate) code: &'static str,
@@ -131,6 +151,174 @@ pub(crate) struct Strings {
     pub(crate) close: &'static str,
     /// After an agent's name (or [`Strings::agent`]) while they write a reply.
     pub(crate) typing: &'static str,
+}
+
+/// How many strings a language has (see [`Strings::list`]).
+#[cfg(any(not(target_arch = "wasm32"), feature = "test-hooks"))]
+const COUNT: usize = 39;
+
+impl Strings {
+    /// The strings from a list in the order of [`Strings::list`] (the file of one language),
+    /// `None` unless it has exactly [`Strings::list`]'s number.
+    pub(crate) fn from_list(list: &[&'static str]) -> Option<Strings> {
+        let &[
+            code,
+            region,
+            bubble_chat,
+            bubble_offline,
+            title_online,
+            title_busy,
+            title_offline,
+            back_today_0,
+            back_today_1,
+            back_on_day_0,
+            back_on_day_1,
+            back_on_day_2,
+            your_message,
+            name,
+            email,
+            message,
+            send,
+            sending,
+            conversation,
+            you,
+            agent,
+            bot,
+            new_from_agent,
+            new_from_bot,
+            unread_0,
+            unread_1,
+            sent,
+            sent_no_email,
+            ended,
+            no_text,
+            too_long_0,
+            too_long_1,
+            rate_limited_0,
+            rate_limited_1,
+            missing_email,
+            invalid_email,
+            failed,
+            close,
+            typing,
+        ] = list
+        else {
+            return None;
+        };
+        Some(Strings {
+            code,
+            region,
+            bubble_chat,
+            bubble_offline,
+            title_online,
+            title_busy,
+            title_offline,
+            back_today: [back_today_0, back_today_1],
+            back_on_day: [back_on_day_0, back_on_day_1, back_on_day_2],
+            your_message,
+            name,
+            email,
+            message,
+            send,
+            sending,
+            conversation,
+            you,
+            agent,
+            bot,
+            new_from_agent,
+            new_from_bot,
+            unread: [unread_0, unread_1],
+            sent,
+            sent_no_email,
+            ended,
+            no_text,
+            too_long: [too_long_0, too_long_1],
+            rate_limited: [rate_limited_0, rate_limited_1],
+            missing_email,
+            invalid_email,
+            failed,
+            close,
+            typing,
+        })
+    }
+
+    /// Every string, in the order of a language's file.
+    #[cfg(any(not(target_arch = "wasm32"), feature = "test-hooks"))]
+    pub(crate) fn list(&self) -> [&'static str; COUNT] {
+        let s = self;
+        [
+            s.code,
+            s.region,
+            s.bubble_chat,
+            s.bubble_offline,
+            s.title_online,
+            s.title_busy,
+            s.title_offline,
+            s.back_today[0],
+            s.back_today[1],
+            s.back_on_day[0],
+            s.back_on_day[1],
+            s.back_on_day[2],
+            s.your_message,
+            s.name,
+            s.email,
+            s.message,
+            s.send,
+            s.sending,
+            s.conversation,
+            s.you,
+            s.agent,
+            s.bot,
+            s.new_from_agent,
+            s.new_from_bot,
+            s.unread[0],
+            s.unread[1],
+            s.sent,
+            s.sent_no_email,
+            s.ended,
+            s.no_text,
+            s.too_long[0],
+            s.too_long[1],
+            s.rate_limited[0],
+            s.rate_limited[1],
+            s.missing_email,
+            s.invalid_email,
+            s.failed,
+            s.close,
+            s.typing,
+        ]
+    }
+}
+
+/// The file of the language `code` (not English, which the wasm has): a JSON array of its
+/// strings in the order of [`Strings::list`]. Written by `cargo xtask widget` into `www/pkg/`
+/// (`examples/strings.rs`), for the loader to fetch.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn strings_json(code: &str) -> Option<String> {
+    let lang = Lang::ALL
+        .into_iter()
+        .find(|lang| *lang != Lang::En && lang.code() == code)?;
+    let mut json = String::from("[");
+    for (index, text) in lang.strings().list().iter().enumerate() {
+        if index > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        for c in text.chars() {
+            match c {
+                '"' | '\\' => {
+                    json.push('\\');
+                    json.push(c);
+                }
+                '\n' => json.push_str("\\n"),
+                c if c < ' ' => return None,
+                c => json.push(c),
+            }
+        }
+        json.push('"');
+    }
+    json.push(']');
+    Some(json)
 }
 
 static EN: Strings = Strings {
@@ -375,6 +563,23 @@ mod tests {
             ("failed", s.failed),
             ("close", s.close),
         ]
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn a_languages_file_lists_its_strings_in_the_order_they_are_read_back() {
+        for lang in Lang::ALL {
+            let strings = lang.strings();
+            assert_eq!(Strings::from_list(&strings.list()).as_ref(), Some(strings));
+            assert_eq!(strings.code, lang.code());
+        }
+        assert_eq!(Strings::from_list(&["fr"]), None);
+        let german = strings_json("de").unwrap();
+        assert!(german.starts_with(r#"["de","Live-Chat","Chatten Sie mit uns","#));
+        assert!(german.ends_with(r#"" schreibt…"]"#), "{german}");
+        // English is in the wasm; there is no file of it.
+        assert_eq!(strings_json("en"), None);
+        assert_eq!(strings_json("nl"), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod model;
 mod net;
 mod storage;
 
+use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 /// The allocator: lol_alloc's free list (a few hundred bytes of wasm) instead of Rust's default
@@ -35,16 +36,43 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 /// tag; else the browser's language; else English), following the status stream at
 /// `origin` (the server's origin, e.g. `https://chat.example.com`).
 ///
+/// English is built in; another language's words are `strings`, the array of its file
+/// (`GET /widget/…strings….{lang}.json`, which the loader fetches). Without them for the language
+/// chosen, the chat box speaks English.
+///
 /// Creates `<div id="onair-chatbox">` at the end of the body, or reuses one the page has.
 /// Mounting again while a chat box is mounted does nothing.
 #[wasm_bindgen]
-pub fn mount(account: String, group: Option<String>, lang: Option<String>, origin: String) {
+pub fn mount(
+    account: String,
+    group: Option<String>,
+    lang: Option<String>,
+    origin: String,
+    strings: JsValue,
+) {
     app::mount(app::Config {
         account,
         group,
         lang,
         origin,
+        strings,
     });
+}
+
+/// The file of the language `code` but English: its strings as a JSON array (see [`mount`]).
+/// For `cargo xtask widget`, which writes them into `www/pkg/` (`examples/strings.rs`).
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub fn strings_json(code: &str) -> Option<String> {
+    i18n::strings_json(code)
+}
+
+/// The strings of the language `code` as [`mount`] takes them, from the ones built into a
+/// `test-hooks` build: how the browser tests pass them, as the loader does.
+#[cfg(feature = "test-hooks")]
+#[wasm_bindgen]
+pub fn strings_of(code: &str) -> JsValue {
+    app::strings_of(code)
 }
 
 /// Removes the chat box from the page and closes its stream; [`mount`] may follow.
@@ -59,8 +87,10 @@ pub fn unmount() {
 /// version or malformed JSON is ignored. Returns `false` when nothing is mounted or `json`
 /// is not a snapshot.
 ///
-/// This is how the browser tests drive the chat box without a server; a page could also use
-/// it to show a snapshot it already has.
+/// This is how the browser tests drive the chat box without a server: only in a build with the
+/// `test-hooks` feature, which theirs is and the shipped one is not (its bytes are the chat
+/// box's).
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn apply_snapshot_json(json: &str) -> bool {
     app::apply_snapshot_json(json)
@@ -74,6 +104,7 @@ pub fn apply_snapshot_json(json: &str) -> bool {
 /// conversation's).
 ///
 /// For the browser tests, like [`apply_snapshot_json`].
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
     app::apply_message_json(json, event_id)
@@ -84,6 +115,7 @@ pub fn apply_message_json(json: &str, event_id: Option<String>) -> bool {
 /// an answer.
 ///
 /// For the browser tests, which have no server to answer.
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn apply_posted_json(json: &str) -> bool {
     app::apply_posted_json(json)

@@ -46,15 +46,18 @@ impl Drop for Listener {
 #[derive(Debug)]
 pub(crate) struct Timer {
     window: Window,
-    callback: Closure<dyn FnMut()>,
+    callback: Closure<dyn FnMut(Event)>,
     pending: Option<i32>,
 }
 
 impl Timer {
-    pub(crate) fn new(window: &Window, callback: impl FnMut() + 'static) -> Timer {
+    /// A plain `fn` of the same type as [`Listener::new`]'s (`setTimeout` passes no event, so
+    /// it gets `undefined`, which it ignores): every listener and timer then shares one instance
+    /// of the closure machinery.
+    pub(crate) fn new(window: &Window, callback: fn(Event)) -> Timer {
         Timer {
             window: window.clone(),
-            callback: Closure::<dyn FnMut()>::new(callback),
+            callback: Closure::<dyn FnMut(Event)>::new(callback),
             pending: None,
         }
     }

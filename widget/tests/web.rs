@@ -1,14 +1,18 @@
-//! The chat box in a real browser: `wasm-pack test --headless --chrome widget`.
+//! The chat box in a real browser:
+//! `wasm-pack test --headless --chrome widget --features test-hooks`.
 //!
 //! Each test mounts a fresh chat box pointed at an origin where nothing listens (its
 //! `EventSource`s and requests just fail, which the widget survives), drives it with
 //! `apply_snapshot_json`, `apply_message_json` and `apply_posted_json` standing in for the
-//! server, and reads the DOM, as a page or a screen reader would.
+//! server (exported with the `test-hooks` feature only), and reads the DOM, as a page or a
+//! screen reader would.
 
 #![cfg(target_arch = "wasm32")]
 
-use onair_widget::{apply_message_json, apply_posted_json, apply_snapshot_json, mount, unmount};
-use wasm_bindgen::JsCast;
+use onair_widget::{
+    apply_message_json, apply_posted_json, apply_snapshot_json, mount, strings_of, unmount,
+};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{
     Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit,
@@ -41,6 +45,8 @@ fn mount_in(lang: Option<&str>) {
         Some("sales".to_owned()),
         lang.map(str::to_owned),
         ORIGIN.to_owned(),
+        // A language's words, as the loader passes them from its file.
+        lang.map_or(JsValue::UNDEFINED, strings_of),
     );
 }
 
@@ -704,6 +710,7 @@ fn the_visitor_token_and_conversation_are_kept_for_the_next_page() {
         Some("sales".to_owned()),
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     apply(&snapshot("online", 1));
     let other = message("m1", "visitor", "Hello").replace(r#""c1""#, r#""c0""#);
@@ -790,6 +797,7 @@ fn the_offline_form_confirms_keeps_who_wrote_and_prefills_it_next_time() {
         None,
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     apply(&snapshot("offline", 2));
     assert_eq!(input("#leave-name").value(), "Ann");
@@ -800,6 +808,7 @@ fn the_offline_form_confirms_keeps_who_wrote_and_prefills_it_next_time() {
         None,
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     apply(&snapshot("offline", 3));
     assert_eq!(input("#leave-email").value(), "");
@@ -910,6 +919,7 @@ fn mounting_twice_builds_one_chat_box() {
         None,
         Some("de".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     assert_eq!(
         document()
@@ -949,6 +959,7 @@ fn a_host_element_on_the_page_is_reused() {
         None,
         Some("en".to_owned()),
         ORIGIN.to_owned(),
+        JsValue::UNDEFINED,
     );
     assert_eq!(
         document()

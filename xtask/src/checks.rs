@@ -76,6 +76,9 @@ const WIDGET_TESTS: &[&str] = &[
     "--chromedriver",
     CHROMEDRIVER,
     "widget",
+    // The hooks the tests drive the chat box with (widget/Cargo.toml), not in the shipped build.
+    "--features",
+    "test-hooks",
 ];
 
 #[derive(Debug)]
@@ -341,7 +344,8 @@ mod tests {
         );
         assert_eq!(
             labels[9],
-            "wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver widget"
+            "wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver widget \
+             --features test-hooks"
         );
     }
 }

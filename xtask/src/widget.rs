@@ -6,6 +6,11 @@
 //! not need: the widget tests do), binaryen's `wasm-opt -Oz` rewrites the wasm in place, and
 //! terser minifies the glue in place. The `wasm-opt` and `terser` are the ones [`tools`]
 //! installs, not whichever are on PATH: Debian's wasm-opt corrupts wasm-bindgen's output.
+//!
+//! Between the last two, the names the wasm and the glue know each other by are shortened: wasm-opt
+//! renames every import and export (`__wbg_setAttribute_f75317b2b5cabfb4` becomes `a`) and prints
+//! what it renamed, and [`rename_in_glue`] makes the same change in the glue. Those names were
+//! written twice, once in each file, and their hashes do not compress (1.7 KB of brotli).
 
 use std::path::Path;
 use std::process::Command;
@@ -42,7 +47,14 @@ const BINDGEN: &[&str] = &[
 const PKG: &str = "www/pkg";
 
 /// The files the server embeds, whose size we report.
-const OUTPUTS: [&str; 2] = [WASM, GLUE];
+const OUTPUTS: [&str; 6] = [
+    WASM,
+    GLUE,
+    "strings.fr.json",
+    "strings.de.json",
+    "strings.it.json",
+    "strings.es.json",
+];
 
 /// The wasm in [`PKG`], which `wasm-opt` rewrites.
 const WASM: &str = "onair_widget_bg.wasm";
@@ -66,7 +78,13 @@ const WASM_OPT: &[&str] = &[
     "--enable-nontrapping-float-to-int",
     "--enable-reference-types",
     "--enable-sign-ext",
+    // After `-Oz`: passes run in the order given. Prints the renaming as JSON on stdout.
+    "--minify-imports-and-exports-and-modules",
 ];
+
+/// The module wasm-bindgen's imports come from, as the glue names it, and what
+/// `--minify-imports-and-exports-and-modules` renames every module to.
+const IMPORT_MODULE: (&str, &str) = ("\"./onair_widget_bg.js\"", "\"a\"");
 
 /// Ensures the build tools, builds, and reports the sizes.
 pub(crate) fn run() -> Result<()> {
@@ -85,8 +103,13 @@ pub(crate) fn build() -> Result<()> {
 pub(crate) fn build_with(prepare: impl Fn(Command) -> Command) -> Result<()> {
     cmd::run(&mut prepare(compile_command()))?;
     cmd::run(&mut prepare(bindgen_command(&metadata::target_dir()?)))?;
-    cmd::run(&mut prepare(optimise_command(&tools::wasm_opt()?)))?;
+    let renamed = cmd::stdout(&mut prepare(optimise_command(&tools::wasm_opt()?)))?;
+    let glue = cmd::project_root().join(PKG).join(GLUE);
+    let text = std::fs::read_to_string(&glue).map_err(|error| format!("{PKG}/{GLUE}: {error}"))?;
+    std::fs::write(&glue, rename_in_glue(&text, &renamed)?)
+        .map_err(|error| format!("{PKG}/{GLUE}: {error}"))?;
     cmd::run(&mut prepare(minify_command(&tools::terser()?)))?;
+    cmd::run(&mut prepare(strings_command()))?;
     print_sizes()
 }
 
@@ -112,6 +135,62 @@ pub(crate) fn optimise_command(wasm_opt: &Path) -> Command {
     command
 }
 
+/// The glue with the wasm's imports and exports renamed as `wasm-opt` reported (`renamed`, its
+/// stdout: `{"imports": [[module, name, new name], …], "exports": [[name, new name], …]}`). In
+/// wasm-bindgen's glue an import is a key of the object the wasm is instantiated with and an
+/// export is read as `wasm.name`; a name that is not found there is an error, not a glue that
+/// fails in the browser.
+pub(crate) fn rename_in_glue(glue: &str, renamed: &str) -> Result<String> {
+    let renamed: serde_json::Value = serde_json::from_str(renamed)
+        .map_err(|error| format!("wasm-opt printed no renaming: {error}"))?;
+    let pairs = |key: &str, from: usize, to: usize| -> Result<Vec<(String, String)>> {
+        let list = renamed[key]
+            .as_array()
+            .ok_or_else(|| format!("wasm-opt's renaming has no {key}"))?;
+        list.iter()
+            .map(|pair| match (pair[from].as_str(), pair[to].as_str()) {
+                (Some(old), Some(new)) => Ok((old.to_owned(), new.to_owned())),
+                _ => Err(format!("wasm-opt's renaming: unexpected {pair}")),
+            })
+            .collect()
+    };
+    let mut glue = replace_word(glue, IMPORT_MODULE.0, IMPORT_MODULE.1)?;
+    for (old, new) in pairs("imports", 1, 2)? {
+        glue = replace_word(&glue, &old, &new)?;
+    }
+    for (old, new) in pairs("exports", 0, 1)? {
+        // Exports the glue does not use (`__abort_handler`) are renamed in the wasm alone.
+        if let Ok(renamed) = replace_word(&glue, &format!("wasm.{old}"), &format!("wasm.{new}")) {
+            glue = renamed;
+        }
+    }
+    Ok(glue)
+}
+
+/// `text` with every `old` that is a whole JavaScript name (not part of a longer one) replaced
+/// by `new`; an error when there is none.
+fn replace_word(text: &str, old: &str, new: &str) -> Result<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut found = false;
+    while let Some(at) = rest.find(old) {
+        let (head, tail) = (&rest[..at], &rest[at + old.len()..]);
+        let before = head.chars().last().or_else(|| out.chars().last());
+        let whole = !before.is_some_and(is_name) && !tail.chars().next().is_some_and(is_name);
+        out.push_str(head);
+        out.push_str(if whole { new } else { old });
+        found |= whole;
+        rest = tail;
+    }
+    out.push_str(rest);
+    if found {
+        Ok(out)
+    } else {
+        Err(format!("the glue has no `{old}` to rename"))
+    }
+}
+
 /// `terser` (the one [`tools`] installs) rewriting the glue in `www/pkg/` in place: wasm-bindgen
 /// writes it readable, doc comments included, and minified it is under half the bytes.
 pub(crate) fn minify_command(terser: &Path) -> Command {
@@ -125,15 +204,32 @@ pub(crate) fn minify_command(terser: &Path) -> Command {
     command
 }
 
+/// The files of the languages but English (`www/pkg/strings.{lang}.json`), which the wasm
+/// leaves out: the loader fetches the visitor's, if not English, beside the wasm. Written by the
+/// widget crate itself, natively, from the strings in `widget/src/i18n.rs`.
+pub(crate) fn strings_command() -> Command {
+    cmd::cargo([
+        "run",
+        "-q",
+        "-p",
+        "onair-widget",
+        "--example",
+        "strings",
+        "--",
+        PKG,
+    ])
+}
+
 /// The four commands, for a progress line.
 pub(crate) fn build_label() -> String {
     format!(
         "{}, then wasm-bindgen {} <target>/{COMPILED}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}, \
-         then terser {PKG}/{GLUE} {} -o {PKG}/{GLUE}",
+         then terser {PKG}/{GLUE} {} -o {PKG}/{GLUE}, then {}",
         cmd::display(&compile_command()),
         BINDGEN.join(" "),
         WASM_OPT.join(" "),
-        TERSER.join(" ")
+        TERSER.join(" "),
+        cmd::display(&strings_command())
     )
 }
 
@@ -174,12 +270,14 @@ mod tests {
             cmd::display(&command),
             "/t/binaryen/bin/wasm-opt -Oz --enable-bulk-memory --enable-multivalue \
              --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
-             --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm"
+             --enable-sign-ext --minify-imports-and-exports-and-modules \
+             www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm"
         );
         assert!(build_label().contains(
             "<target>/wasm32-unknown-unknown/widget/onair_widget.wasm, then wasm-opt -Oz --enable-bulk-memory --enable-multivalue \
              --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
-             --enable-sign-ext www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm, then terser"
+             --enable-sign-ext --minify-imports-and-exports-and-modules \
+             www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm, then terser"
         ));
     }
 
@@ -193,7 +291,38 @@ mod tests {
         );
         assert!(build_label().ends_with(
             "then terser www/pkg/onair_widget.js --module --compress --mangle --ecma 2020 -o \
-             www/pkg/onair_widget.js"
+             www/pkg/onair_widget.js, then cargo run -q -p onair-widget --example strings -- \
+             www/pkg"
         ));
+    }
+
+    #[test]
+    fn the_glue_learns_the_names_wasm_opt_gave() {
+        let glue = r#"function g() {
+    const import0 = {
+        __wbg_set_a1: function(arg0) { arg0.x = 1; },
+        __wbg_set_a1_b2: function(arg0) { return wasm.__wbindgen_malloc(arg0); },
+    };
+    return { "./onair_widget_bg.js": import0 };
+}
+export function mount() { wasm.mount(); wasm.mountain(); }"#;
+        let renamed = r#"{"imports": [["./onair_widget_bg.js", "__wbg_set_a1", "a"],
+            ["./onair_widget_bg.js", "__wbg_set_a1_b2", "b"]],
+            "exports": [["mount", "c"], ["__wbindgen_malloc", "d"], ["__abort_handler", "e"]]}"#;
+        assert_eq!(
+            rename_in_glue(glue, renamed).unwrap(),
+            r#"function g() {
+    const import0 = {
+        a: function(arg0) { arg0.x = 1; },
+        b: function(arg0) { return wasm.d(arg0); },
+    };
+    return { "a": import0 };
+}
+export function mount() { wasm.c(); wasm.mountain(); }"#
+        );
+        let unknown =
+            r#"{"imports": [["./onair_widget_bg.js", "__wbg_gone", "a"]], "exports": []}"#;
+        assert!(rename_in_glue(glue, unknown).is_err());
+        assert!(rename_in_glue(glue, "not json").is_err());
     }
 }

@@ -236,7 +236,8 @@ fn accepts_encoding(request: &HeaderMap, coding: &str) -> bool {
 static LOADER: LazyLock<Asset> = LazyLock::new(|| {
     let text = LOADER_TEMPLATE
         .replace("__ONAIR_GLUE__", assets::GLUE_NAME)
-        .replace("__ONAIR_WASM__", assets::WASM_NAME);
+        .replace("__ONAIR_WASM__", assets::WASM_NAME)
+        .replace("__ONAIR_STRINGS__", assets::STRINGS_STEM);
     Asset::new(
         Bytes::from(text),
         "text/javascript; charset=utf-8",
@@ -262,6 +263,22 @@ static WASM: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+/// The words of each language but English (`strings-{hash}.{lang}.json`, JSON arrays), which
+/// the loader fetches beside the wasm for a visitor of that language; English is in the wasm.
+static STRINGS: LazyLock<Vec<(&str, Asset)>> = LazyLock::new(|| {
+    assets::STRINGS
+        .iter()
+        .map(|(lang, json)| {
+            let asset = Asset::new(
+                Bytes::from_static(json),
+                "application/json; charset=utf-8",
+                IMMUTABLE,
+            );
+            (*lang, asset)
+        })
+        .collect()
+});
+
 /// Compresses the widget files ahead of the first visitor (about a second of
 /// one core for brotli's best quality).
 pub(crate) fn prepare_assets() {
@@ -269,6 +286,7 @@ pub(crate) fn prepare_assets() {
     if assets::BUILT {
         LazyLock::force(&GLUE);
         LazyLock::force(&WASM);
+        LazyLock::force(&STRINGS);
     }
 }
 
@@ -291,10 +309,10 @@ async fn loader(headers: HeaderMap) -> Response {
     path = "/widget/{file}",
     tag = "service",
     operation_id = "widget_file",
-    summary = "The chat box's glue and wasm, under content-hashed names (cached for a year)",
+    summary = "The chat box's glue, wasm and words of each language but English, under content-hashed names (cached for a year)",
     params(("file" = String, Path, description = "A name the loader gives")),
     responses(
-        (status = 200, description = "JavaScript or WebAssembly", content_type = "application/wasm", body = Vec<u8>),
+        (status = 200, description = "JavaScript, WebAssembly, or a language's words (a JSON array of strings)", content_type = "application/wasm", body = Vec<u8>),
         (status = 404, description = "`not_found`", body = onair_shared::wire::ErrorBody),
         (status = 503, description = "`widget_not_built`: this server was built without the widget", body = onair_shared::wire::ErrorBody),
     ),
@@ -310,7 +328,18 @@ async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
     match file.as_str() {
         name if name == assets::GLUE_NAME => GLUE.respond(&headers),
         name if name == assets::WASM_NAME => WASM.respond(&headers),
-        _ => Error::not_found("not_found", "there is no such widget file").into_response(),
+        name => {
+            let lang = name
+                .strip_prefix(assets::STRINGS_STEM)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|rest| rest.strip_suffix(".json"));
+            match STRINGS.iter().find(|(known, _)| Some(*known) == lang) {
+                Some((_, asset)) => asset.respond(&headers),
+                None => {
+                    Error::not_found("not_found", "there is no such widget file").into_response()
+                }
+            }
+        }
     }
 }
 
