@@ -29,7 +29,10 @@
 //! the server or the kernel drops meanwhile is a failure. `--after-healthz`
 //! sends a `GET /healthz` before each stream's request on its connection,
 //! so onair serves the streams with hyper instead of directly (a comparison
-//! of the two paths).
+//! of the two paths). `--pin` puts the server (every thread of onair, nginx's
+//! master and workers) on CPU 0 and the generator on the others, so that the
+//! latencies measure each server's own cost per delivery on one core rather
+//! than how it shares the cores with the generator.
 //!
 //! 4. closes every stream and, two seconds later, reads the server's memory
 //!    again: what it kept, per stream that was open.
@@ -153,6 +156,10 @@ async fn stream(
         socket
             .bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
             .ok()?;
+        // Closed with a reset, not a FIN: a run's streams then leave no
+        // TIME_WAIT sockets behind (tens of thousands, for a minute) to
+        // lengthen the kernel's socket lookups in the next run.
+        socket.set_zero_linger().ok()?;
         let mut socket = socket.connect(target).await.ok()?;
         let mut request = String::new();
         if after_healthz {
