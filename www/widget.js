@@ -1,7 +1,9 @@
 /* onair chat box loader (widget/README.md). Embed:
  *   <script src="https://HOST/widget.js" data-account="acme" data-group="sales" data-lang="de" async></script>
  * It loads the wasm chat box (crate widget/) from the same server and mounts it. The server
- * replaces __ONAIR_GLUE__ and __ONAIR_WASM__ with the content-hashed names it serves under /widget/. */
+ * replaces __ONAIR_GLUE__, __ONAIR_WASM__ and __ONAIR_STRINGS__ with the content-hashed names it
+ * serves under /widget/. This is the source: `cargo xtask widget` minifies it (terser) into
+ * www/pkg/widget.js, which the server serves at /widget.js (this file only without a build). */
 (function () {
   'use strict';
   if (window.__onairWidget) return;

@@ -135,7 +135,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 const DEMO_PAGE: &str = include_str!("../../../www/index.html");
 const DASHBOARD_PAGE: &str = include_str!("../../../www/dashboard.html");
-const LOADER_TEMPLATE: &str = include_str!("../../../www/widget.js");
 
 /// An embedded file with its compressed forms, made once (brotli at its
 /// best quality: these bytes go to every visitor of every customer site).
@@ -231,10 +230,11 @@ fn accepts_encoding(request: &HeaderMap, coding: &str) -> bool {
         })
 }
 
-/// The loader, with the content-hashed names of this build's glue and wasm.
+/// The loader (minified by `cargo xtask widget`; `www/widget.js` as written without a widget
+/// build), with the content-hashed names of this build's glue and wasm.
 /// Short-lived: a new release's loader must reach pages within minutes.
 static LOADER: LazyLock<Asset> = LazyLock::new(|| {
-    let text = LOADER_TEMPLATE
+    let text = assets::LOADER
         .replace("__ONAIR_GLUE__", assets::GLUE_NAME)
         .replace("__ONAIR_WASM__", assets::WASM_NAME)
         .replace("__ONAIR_STRINGS__", assets::STRINGS_STEM);
