@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const GLUE: &str = "onair_widget.js";
 const WASM: &str = "onair_widget_bg.wasm";
-/// The loader minified (`www/widget.js` is the commented source, served without a build).
+/// The loader with wasm-bindgen's glue in it, minified (`www/widget.js` is the commented source,
+/// served without a build).
 const LOADER: &str = "widget.js";
 /// The languages whose words are files of their own (English is in the wasm).
 const LANGS: [&str; 4] = ["fr", "de", "it", "es"];
@@ -25,7 +25,7 @@ fn main() {
     // without a widget build, watch `www/`, which changes when one appears.
     if pkg.is_dir() {
         println!("cargo:rerun-if-changed={}", pkg.display());
-        let files = [LOADER.to_owned(), GLUE.to_owned(), WASM.to_owned()]
+        let files = [LOADER.to_owned(), WASM.to_owned()]
             .into_iter()
             .chain(LANGS.map(strings_file));
         for file in files {
@@ -43,13 +43,8 @@ fn main() {
         .map(|lang| fs::read(pkg.join(strings_file(lang))).ok())
         .collect();
     let loader = pkg.join(LOADER);
-    let code = match (
-        loader.is_file(),
-        fs::read(pkg.join(GLUE)),
-        fs::read(pkg.join(WASM)),
-        strings,
-    ) {
-        (true, Ok(glue), Ok(wasm), Some(strings)) => {
+    let code = match (fs::read(&loader), fs::read(pkg.join(WASM)), strings) {
+        (Ok(glue), Ok(wasm), Some(strings)) => {
             let mut parts: Vec<&[u8]> = vec![&glue, &wasm];
             parts.extend(strings.iter().map(Vec::as_slice));
             let hash = format!("{:016x}", fnv1a(&parts));
@@ -65,15 +60,12 @@ fn main() {
                 .collect();
             format!(
                 "pub(crate) const BUILT: bool = true;\n\
-                 pub(crate) const GLUE_NAME: &str = \"onair_widget-{short}.js\";\n\
                  pub(crate) const WASM_NAME: &str = \"onair_widget_bg-{short}.wasm\";\n\
                  pub(crate) const STRINGS_STEM: &str = \"strings-{short}\";\n\
                  pub(crate) static LOADER: &str = include_str!({:?});\n\
-                 pub(crate) static GLUE: &[u8] = include_bytes!({:?});\n\
                  pub(crate) static WASM: &[u8] = include_bytes!({:?});\n\
                  pub(crate) static STRINGS: [(&str, &[u8]); {}] = [{}];\n",
                 canonical(&loader),
-                canonical(&pkg.join(GLUE)),
                 canonical(&pkg.join(WASM)),
                 LANGS.len(),
                 strings.join(", "),
@@ -81,11 +73,9 @@ fn main() {
         }
         _ => format!(
             "pub(crate) const BUILT: bool = false;\n\
-              pub(crate) const GLUE_NAME: &str = \"onair_widget.js\";\n\
               pub(crate) const WASM_NAME: &str = \"onair_widget_bg.wasm\";\n\
               pub(crate) const STRINGS_STEM: &str = \"strings\";\n\
               pub(crate) static LOADER: &str = include_str!({:?});\n\
-              pub(crate) static GLUE: &[u8] = &[];\n\
               pub(crate) static WASM: &[u8] = &[];\n\
               pub(crate) static STRINGS: [(&str, &[u8]); 0] = [];\n",
             canonical(&manifest.join("../www/widget.js"))

@@ -10,7 +10,8 @@
 //! - `storage`: the visitor token and conversation in `localStorage`, or in memory.
 //! - `listener`: RAII guards for event listeners and timers.
 //!
-//! `www/widget.js` loads the glue module `wasm-pack` generates and calls [`mount`].
+//! `www/widget.js`, with wasm-bindgen's glue put into it by `cargo xtask widget`, instantiates the
+//! wasm and calls [`mount`].
 //! No serde here: snapshots and messages are read with `JSON.parse` and `Reflect`, for size.
 
 mod app;

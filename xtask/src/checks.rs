@@ -335,7 +335,7 @@ mod tests {
         );
         assert!(labels[4].starts_with(
             "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget, \
-             then wasm-bindgen --target web "
+             then wasm-bindgen --target no-modules "
         ));
         assert_eq!(labels[5], "cargo build -p onair-server --bin onair");
         assert_eq!(
