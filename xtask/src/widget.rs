@@ -20,7 +20,8 @@ use std::process::Command;
 use crate::tools::{self, Toolset};
 use crate::{Result, cmd, metadata};
 
-/// The cargo build: the `widget` profile in the workspace Cargo.toml optimises for size.
+/// The cargo build: the `widget` profile in the workspace Cargo.toml optimises for size, and
+/// without the `std` feature the crate links no std (widget/Cargo.toml).
 const COMPILE: &[&str] = &[
     "build",
     "-p",
@@ -29,6 +30,7 @@ const COMPILE: &[&str] = &[
     tools::WASM_TARGET,
     "--profile",
     "widget",
+    "--no-default-features",
 ];
 
 /// What [`COMPILE`] makes, relative to the target directory.
@@ -296,7 +298,8 @@ mod tests {
     fn the_build_writes_where_the_server_embeds_from() {
         assert_eq!(
             cmd::display(&compile_command()),
-            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget"
+            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget \
+             --no-default-features"
         );
         assert_eq!(
             cmd::display(&bindgen_command(Path::new("/t"))),
