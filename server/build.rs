@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const GLUE: &str = "onair_widget.js";
 const WASM: &str = "onair_widget_bg.wasm";
+/// The loader with wasm-bindgen's glue in it, minified (`www/widget.js` is the commented source,
+/// served without a build).
+const LOADER: &str = "widget.js";
 /// The languages whose words are files of their own (English is in the wasm).
 const LANGS: [&str; 4] = ["fr", "de", "it", "es"];
 
@@ -23,7 +25,7 @@ fn main() {
     // without a widget build, watch `www/`, which changes when one appears.
     if pkg.is_dir() {
         println!("cargo:rerun-if-changed={}", pkg.display());
-        let files = [GLUE.to_owned(), WASM.to_owned()]
+        let files = [LOADER.to_owned(), WASM.to_owned()]
             .into_iter()
             .chain(LANGS.map(strings_file));
         for file in files {
@@ -40,7 +42,8 @@ fn main() {
         .iter()
         .map(|lang| fs::read(pkg.join(strings_file(lang))).ok())
         .collect();
-    let code = match (fs::read(pkg.join(GLUE)), fs::read(pkg.join(WASM)), strings) {
+    let loader = pkg.join(LOADER);
+    let code = match (fs::read(&loader), fs::read(pkg.join(WASM)), strings) {
         (Ok(glue), Ok(wasm), Some(strings)) => {
             let mut parts: Vec<&[u8]> = vec![&glue, &wasm];
             parts.extend(strings.iter().map(Vec::as_slice));
@@ -57,26 +60,26 @@ fn main() {
                 .collect();
             format!(
                 "pub(crate) const BUILT: bool = true;\n\
-                 pub(crate) const GLUE_NAME: &str = \"onair_widget-{short}.js\";\n\
                  pub(crate) const WASM_NAME: &str = \"onair_widget_bg-{short}.wasm\";\n\
                  pub(crate) const STRINGS_STEM: &str = \"strings-{short}\";\n\
-                 pub(crate) static GLUE: &[u8] = include_bytes!({:?});\n\
+                 pub(crate) static LOADER: &str = include_str!({:?});\n\
                  pub(crate) static WASM: &[u8] = include_bytes!({:?});\n\
                  pub(crate) static STRINGS: [(&str, &[u8]); {}] = [{}];\n",
-                canonical(&pkg.join(GLUE)),
+                canonical(&loader),
                 canonical(&pkg.join(WASM)),
                 LANGS.len(),
                 strings.join(", "),
             )
         }
-        _ => "pub(crate) const BUILT: bool = false;\n\
-              pub(crate) const GLUE_NAME: &str = \"onair_widget.js\";\n\
+        _ => format!(
+            "pub(crate) const BUILT: bool = false;\n\
               pub(crate) const WASM_NAME: &str = \"onair_widget_bg.wasm\";\n\
               pub(crate) const STRINGS_STEM: &str = \"strings\";\n\
-              pub(crate) static GLUE: &[u8] = &[];\n\
+              pub(crate) static LOADER: &str = include_str!({:?});\n\
               pub(crate) static WASM: &[u8] = &[];\n\
-              pub(crate) static STRINGS: [(&str, &[u8]); 0] = [];\n"
-            .to_owned(),
+              pub(crate) static STRINGS: [(&str, &[u8]); 0] = [];\n",
+            canonical(&manifest.join("../www/widget.js"))
+        ),
     };
     fs::write(&out, code).expect("write widget_assets.rs");
 }

@@ -1,7 +1,11 @@
 /* onair chat box loader (widget/README.md). Embed:
  *   <script src="https://HOST/widget.js" data-account="acme" data-group="sales" data-lang="de" async></script>
- * It loads the wasm chat box (crate widget/) from the same server and mounts it. The server
- * replaces __ONAIR_GLUE__ and __ONAIR_WASM__ with the content-hashed names it serves under /widget/. */
+ * It fetches the wasm chat box (crate widget/) from the same server and mounts it. This is the
+ * source: `cargo xtask widget` puts wasm-bindgen's glue (`--target no-modules`) in place of the
+ * glue's placeholder below and minifies the whole (terser) into www/pkg/widget.js, which the
+ * server serves at /widget.js, replacing __ONAIR_WASM__ and __ONAIR_STRINGS__ with the
+ * content-hashed names it serves under /widget/. (A server built without the widget serves this
+ * file, with `null` for the glue: the chat box then does not load.) */
 (function () {
   'use strict';
   if (window.__onairWidget) return;
@@ -37,15 +41,15 @@
       return r.json();
     });
 
-  // Fetch the wasm while the glue module loads, not after: one round trip less.
+  // The glue: a function that instantiates the wasm, with the wasm's exports (`mount`) on it.
+  // In this file rather than a module of its own: one response less.
+  var glue = __ONAIR_GLUE__;
   var wasm = fetch(origin + '/widget/__ONAIR_WASM__', options);
-  import(origin + '/widget/__ONAIR_GLUE__')
-    .then(function (m) {
-      return Promise.all([m.default({ module_or_path: wasm }), strings]).then(function (loaded) {
-        function start() { m.mount(account, group, code, origin, loaded[1]); }
-        if (document.body) start();
-        else document.addEventListener('DOMContentLoaded', start);
-      });
+  Promise.all([wasm.then(function (response) { return glue({ module_or_path: response }); }), strings])
+    .then(function (loaded) {
+      function start() { glue.mount(account, group, code, origin, loaded[1]); }
+      if (document.body) start();
+      else document.addEventListener('DOMContentLoaded', start);
     })
     .catch(function (error) {
       window.__onairWidget = false;

@@ -1,6 +1,6 @@
 //! What the chat box costs a customer's page, measured in headless Chromium:
 //!
-//! - bytes transferred for the widget (loader `widget.js` + wasm-bindgen glue + wasm, and the
+//! - bytes transferred for the widget (loader `widget.js`, with wasm-bindgen's glue in it, + wasm, and the
 //!   file of the chat box's words when its language is not English, which the wasm has), as the
 //!   browser fetched them: compressed, with whatever `Accept-Encoding` Chromium sends;
 //! - time from the script tag to the first status: the customer page records
@@ -25,12 +25,12 @@ use onair_tests::browser::{Browser, BrowserOptions, Chromedriver, CustomerSite, 
 use onair_tests::{Database, Options, PATIENCE, Server, onair_release_bin};
 use serde_json::Value;
 
-/// The widget's parts: the loader, the wasm-bindgen glue and the wasm; and, in a language but
-/// English (which the wasm has), [`WORDS`].
-const PARTS: usize = 3;
+/// The widget's parts: the loader (with the wasm-bindgen glue in it) and the wasm; and, in a
+/// language but English (which the wasm has), [`WORDS`].
+const PARTS: usize = 2;
 
 /// The file of the chat box's words in a language but English, when the loader fetched one.
-const WORDS: &str = "4. words (JSON)";
+const WORDS: &str = "3. words (JSON)";
 
 #[tokio::main]
 async fn main() {
@@ -143,9 +143,7 @@ async fn main() {
              check that the responses carry `Timing-Allow-Origin`.)"
         );
     } else {
-        println!(
-            "(Resource Timing API, transferSize of the three: {resource_timing_bytes} bytes.)"
-        );
+        println!("(Resource Timing API, transferSize of them all: {resource_timing_bytes} bytes.)");
     }
     println!();
     first_status_ms.sort_by(f64::total_cmp);
@@ -176,7 +174,7 @@ struct Size {
     decoded: u64,
 }
 
-/// The widget's three responses, from Chromium's DevTools network events (headers included,
+/// The widget's responses, from Chromium's DevTools network events (headers included,
 /// which Resource Timing's `transferSize` also counts, but only for cross-origin responses
 /// that carry `Timing-Allow-Origin`).
 async fn widget_sizes(browser: &Browser, onair_origin: &str) -> BTreeMap<&'static str, Size> {
@@ -256,11 +254,9 @@ fn widget_parts(urls: &BTreeMap<String, String>) -> BTreeMap<&'static str, &Stri
     for (id, url) in urls {
         let path = url.split(['?', '#']).next().unwrap_or_default();
         let name = if path.ends_with("/widget.js") {
-            "1. loader (widget.js)"
-        } else if path.contains("/widget/") && path.ends_with(".js") {
-            "2. glue (JS)"
+            "1. loader and glue (widget.js)"
         } else if path.contains("/widget/") && path.ends_with(".wasm") {
-            "3. wasm"
+            "2. wasm"
         } else if path.contains("/widget/") && path.ends_with(".json") {
             WORDS
         } else {

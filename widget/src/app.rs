@@ -1,13 +1,20 @@
-//! The one chat box of a page: its state in a thread-local, its event streams, requests and
-//! the callbacks that feed [`update`]. Every callback is owned by a guard inside [`Widget`],
-//! so dropping the widget (unmounting) detaches all of them; a request still on its way when
-//! that happens finds no widget of its own mount to answer and is dropped.
+//! The one chat box of a page: its state, which the function that unmounts it owns (kept by
+//! the window, see [`MOUNTED_KEY`]), its event streams, requests and the callbacks that feed
+//! [`update`]. Every callback holds the chat box weakly ([`Handle`]) and is owned by a guard
+//! inside [`Widget`], so dropping the widget (unmounting) detaches all of them; a request still
+//! on its way when that happens finds no widget of its own mount to answer and is dropped.
 
-use std::cell::{Cell, RefCell};
+use alloc::borrow::ToOwned;
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::mem;
 
 use js_sys::{Date, Object, Reflect};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{EventSource, KeyboardEvent, MessageEvent, Window};
+use web_sys::{Event, EventSource, KeyboardEvent, MessageEvent, Window};
 
 use crate::dom::{self, Dom};
 use crate::i18n::{Lang, Strings};
@@ -18,12 +25,22 @@ use crate::model::{
 use crate::net;
 use crate::storage::Storage;
 
+/// The chat box as the function that unmounts it owns it (see [`mount`]).
+type Shared = Rc<RefCell<Widget>>;
+
+/// The chat box as its callbacks hold it: once it is unmounted (dropped), they find none.
+type Handle = Weak<RefCell<Widget>>;
+
+/// The window's property that holds the mounted chat box's unmount function, a JavaScript
+/// function that owns the chat box. The wasm pages load has no std, and so no `thread_local!`,
+/// and this crate no `unsafe` for a global of its own: the one chat box of the page is kept by
+/// the page, and its callbacks each hold a [`Handle`].
+const MOUNTED_KEY: &str = "__onairChatBox";
+
+#[cfg(feature = "test-hooks")]
 thread_local! {
-    /// One chat box per page. Callbacks reach it through [`with_widget`].
-    static WIDGET: RefCell<Option<Box<Widget>>> = const { RefCell::new(None) };
-    /// Counts mounts, so that an answer meant for an unmounted chat box is not taken by the
-    /// next one.
-    static MOUNTS: Cell<u32> = const { Cell::new(0) };
+    /// The mounted chat box, for the browser tests' hooks (a `test-hooks` build has std).
+    static HOOKED: RefCell<Handle> = const { RefCell::new(Weak::new()) };
 }
 
 /// What `mount` was given.
@@ -66,27 +83,51 @@ pub(crate) fn strings_of(code: &str) -> JsValue {
 
 /// Mounts the chat box unless the page has one already.
 pub(crate) fn mount(config: Config) {
-    let _ = WIDGET.try_with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return;
-        };
-        if slot.is_none() {
-            *slot = Widget::start(config).map(Box::new);
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let key = JsValue::from_str(MOUNTED_KEY);
+    if !Reflect::get(&window, &key).is_ok_and(|mounted| mounted.is_undefined()) {
+        return;
+    }
+    let Some(widget) = Widget::start(config, &window) else {
+        return;
+    };
+    #[cfg(feature = "test-hooks")]
+    let _ = HOOKED.try_with(|hooked| hooked.replace(Rc::downgrade(&widget)));
+    with(&Rc::downgrade(&widget), Widget::sync);
+    let _ = Reflect::set(&window, &key, &owner(widget).into_js_value());
+}
+
+/// The unmount function [`mount`] leaves in the window: the chat box's one strong reference,
+/// which it drops when called, and itself with it. Not while one of the chat box's callbacks
+/// runs (a page script re-entering from one), which keeps it borrowed.
+fn owner(widget: Shared) -> Closure<dyn FnMut(Event)> {
+    let mut owned = Some(widget);
+    Closure::new(move |_| {
+        if owned
+            .as_ref()
+            .is_some_and(|widget| widget.try_borrow_mut().is_ok())
+        {
+            if let Some(window) = web_sys::window() {
+                let _ = Reflect::delete_property(&window, &JsValue::from_str(MOUNTED_KEY));
+            }
+            // The guards' `Drop`s run browser code.
+            drop(owned.take());
         }
-    });
-    // Outside the borrow: opening the conversation stream and sending go through
-    // `with_widget`.
-    with_widget(Widget::sync);
+    })
 }
 
 /// Takes the chat box out of the page and closes its streams.
 pub(crate) fn unmount() {
-    let widget = WIDGET
-        .try_with(|cell| cell.try_borrow_mut().ok().and_then(|mut slot| slot.take()))
-        .ok()
-        .flatten();
-    // Dropped outside the borrow: the guards' `Drop`s run browser code.
-    drop(widget);
+    let mounted = web_sys::window()
+        .and_then(|window| Reflect::get(&window, &JsValue::from_str(MOUNTED_KEY)).ok());
+    if let Some(unmount) = mounted
+        .as_ref()
+        .and_then(|f| f.dyn_ref::<js_sys::Function>())
+    {
+        let _ = unmount.call0(&JsValue::UNDEFINED);
+    }
 }
 
 /// Feeds one snapshot's JSON to the chat box as if it came from the stream. `false` when
@@ -134,35 +175,40 @@ pub(crate) fn apply_posted_json(json: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// Runs `f` on the mounted widget. The page is single-threaded and nothing the widget does
-/// while borrowed fires one of its own listeners (`focus()` fires focus events, which it does
-/// not listen to), so the borrow succeeds; should a page script re-enter (say, calling
-/// `apply_snapshot_json` from a focus handler), that call is dropped rather than panicking.
+/// Runs `f` on the mounted widget, for the browser tests' hooks; like [`with`].
+#[cfg(feature = "test-hooks")]
 fn with_widget<R>(f: impl FnOnce(&mut Widget) -> R) -> Option<R> {
-    // `try_with`, `try_borrow_mut`: no panicking paths, whose messages would cost kilobytes.
-    WIDGET
-        .try_with(|cell| {
-            let mut slot = cell.try_borrow_mut().ok()?;
-            slot.as_deref_mut().map(f)
-        })
-        .ok()
-        .flatten()
+    let widget = HOOKED.try_with(|hooked| hooked.borrow().upgrade()).ok()??;
+    let mut widget = widget.try_borrow_mut().ok()?;
+    Some(f(&mut widget))
 }
 
-/// Runs `f` on the mounted widget if it is still the one of `mount`.
-fn with_mount(mount: u32, f: impl FnOnce(&mut Widget)) {
-    with_widget(|widget| {
-        if widget.mount == mount {
-            f(widget);
-        }
-    });
+/// Runs `f` on the chat box `widget` points to, if it is still mounted. The page is
+/// single-threaded and nothing the widget does while borrowed fires one of its own listeners
+/// (`focus()` fires focus events, which it does not listen to), so the borrow succeeds; should
+/// a page script re-enter (say, calling `unmount` from a focus handler), that call is dropped
+/// rather than panicking.
+fn with(widget: &Handle, f: impl FnOnce(&mut Widget)) {
+    if let Some(widget) = widget.upgrade()
+        && let Ok(mut widget) = widget.try_borrow_mut()
+    {
+        f(&mut widget);
+    }
+}
+
+/// A listener's or a timer's callback: `f` with the chat box `widget` points to (see [`with`])
+/// and the event. Not generic, and `f` a plain `fn`: every callback shares one instance of
+/// wasm-bindgen's closure machinery (bytes).
+fn callback(widget: &Handle, f: fn(&mut Widget, Event)) -> Closure<dyn FnMut(Event)> {
+    let widget = widget.clone();
+    Closure::new(move |event| with(&widget, |widget| f(widget, event)))
 }
 
 #[derive(Debug)]
 struct Widget {
     model: Model,
-    /// This mount's number (see `MOUNTS`).
-    mount: u32,
+    /// Itself, for the callbacks it makes.
+    this: Handle,
     window: Window,
     /// What the chat box says, in `model.lang`.
     strings: &'static Strings,
@@ -214,7 +260,7 @@ struct Stream {
 
 impl Stream {
     /// `reconnect` runs when the backoff is over: it marks the timer fired and connects again.
-    fn new(window: &Window, reconnect: fn(web_sys::Event)) -> Stream {
+    fn new(window: &Window, reconnect: Closure<dyn FnMut(Event)>) -> Stream {
         Stream {
             source: None,
             backoff: Backoff::new(),
@@ -237,8 +283,8 @@ impl Stream {
 }
 
 impl Widget {
-    fn start(config: Config) -> Option<Widget> {
-        let window = web_sys::window()?;
+    fn start(config: Config, window: &Window) -> Option<Shared> {
+        let window = window.clone();
         let document = window.document()?;
         let browser_tags = browser_languages(&window);
         let (lang, strings) = words(
@@ -256,58 +302,59 @@ impl Widget {
             origin.pop();
         }
         let dom = Dom::build(&document, strings, origin.clone())?;
-        let controls = controls(&dom);
         let group = config.group.filter(|group| !group.is_empty());
         let storage = Storage::new(&window, &config.account, group.as_deref());
-        let mount = MOUNTS
-            .try_with(|mounts| {
-                mounts.set(mounts.get().wrapping_add(1));
-                mounts.get()
-            })
-            .unwrap_or_default();
         let mut api = origin;
         api.push_str("/api/v1/accounts/");
         api.push_str(&encode(&config.account));
-        let mut widget = Widget {
-            model: Model::new(lang),
-            strings,
-            mount,
-            locale: lang
-                .locale(browser_tags.iter().map(String::as_str))
-                .to_owned(),
-            api,
-            group,
-            storage,
-            dom,
-            status: Stream::new(&window, |_| {
-                with_widget(|widget| {
-                    widget.status.reconnect.fired();
-                    widget.connect_status();
-                });
-            }),
-            conversation: Stream::new(&window, |_| {
-                with_widget(|widget| {
-                    widget.conversation.reconnect.fired();
-                    widget.connect_conversation();
-                });
-            }),
-            following: None,
-            saved_read_seq: 0,
-            saved_visitor: Visitor::default(),
-            sending_text: String::new(),
-            typing_over: Timer::new(&window, |_| {
-                with_widget(|widget| {
-                    widget.typing_over.fired();
-                    widget.dispatch(Msg::TypingOver);
-                });
-            }),
-            typing_sent_ms: 0.0,
-            window,
-            _controls: controls,
-        };
-        widget.resume();
-        widget.render(false);
-        widget.connect_status();
+        let widget = Rc::new_cyclic(|this| {
+            RefCell::new(Widget {
+                model: Model::new(lang),
+                strings,
+                this: this.clone(),
+                _controls: controls(&dom, this),
+                locale: lang
+                    .locale(browser_tags.iter().map(String::as_str))
+                    .to_owned(),
+                api,
+                group,
+                storage,
+                dom,
+                status: Stream::new(
+                    &window,
+                    callback(this, |widget, _| {
+                        widget.status.reconnect.fired();
+                        widget.connect_status();
+                    }),
+                ),
+                conversation: Stream::new(
+                    &window,
+                    callback(this, |widget, _| {
+                        widget.conversation.reconnect.fired();
+                        widget.connect_conversation();
+                    }),
+                ),
+                following: None,
+                saved_read_seq: 0,
+                saved_visitor: Visitor::default(),
+                sending_text: String::new(),
+                typing_over: Timer::new(
+                    &window,
+                    callback(this, |widget, _| {
+                        widget.typing_over.fired();
+                        widget.dispatch(Msg::TypingOver);
+                    }),
+                ),
+                typing_sent_ms: 0.0,
+                window,
+            })
+        });
+        {
+            let mut started = widget.try_borrow_mut().ok()?;
+            started.resume();
+            started.render(false);
+            started.connect_status();
+        }
         Some(widget)
     }
 
@@ -339,12 +386,12 @@ impl Widget {
             url.push_str(&encode(&earlier));
             url.push_str("?visitor_token=");
             url.push_str(&storage.visitor_token(&self.window));
-            let mount = self.mount;
+            let this = self.this.clone();
             net::get_object(&url, move |body| {
                 let Some(list) = body.and_then(|body| dom::field(&body, "messages")) else {
                     return;
                 };
-                with_mount(mount, |widget| {
+                with(&this, |widget| {
                     let mut index = 0;
                     while let Ok(item) = Reflect::get_u32(&list, index) {
                         let Some(message) = dom::message_of(&item, None) else {
@@ -385,18 +432,17 @@ impl Widget {
         }
         self.status.source = Source::open(
             &url,
+            &self.this,
             &[
-                ("open", |_| {
-                    with_widget(|widget| widget.dispatch(Msg::Connected));
+                ("open", |widget, _| {
+                    widget.dispatch(Msg::Connected);
                 }),
-                ("status", |event| {
+                ("status", |widget, event| {
                     if let Some((json, _)) = data(&event) {
-                        with_widget(|widget| widget.on_status(&json));
+                        widget.on_status(&json);
                     }
                 }),
-                ("error", |_| {
-                    with_widget(Widget::on_status_error);
-                }),
+                ("error", |widget, _| widget.on_status_error()),
             ],
         );
     }
@@ -432,34 +478,29 @@ impl Widget {
         };
         self.conversation.source = Source::open(
             &url,
+            &self.this,
             &[
-                ("message", |event| {
+                ("message", |widget, event| {
                     if let Some((json, id)) = data(&event) {
-                        with_widget(|widget| {
-                            widget.conversation.backoff.reset();
-                            if let Some(message) = dom::read_message(&json, Some(id)) {
-                                widget.dispatch(Msg::Message(message));
-                            }
-                        });
+                        widget.conversation.backoff.reset();
+                        if let Some(message) = dom::read_message(&json, Some(id)) {
+                            widget.dispatch(Msg::Message(message));
+                        }
                     }
                 }),
-                ("typing", |event| {
+                ("typing", |widget, event| {
                     if let Some(name) = data(&event).and_then(|(json, _)| dom::read_typing(&json)) {
-                        with_widget(|widget| widget.on_agent_typing(name));
+                        widget.on_agent_typing(name);
                     }
                 }),
-                ("conversation", |event| {
+                ("conversation", |widget, event| {
                     let state = data(&event).and_then(|(json, _)| dom::read_conversation(&json));
                     if let Some((id, closed)) = state {
-                        with_widget(|widget| {
-                            widget.conversation.backoff.reset();
-                            widget.dispatch(Msg::Conversation { id, closed });
-                        });
+                        widget.conversation.backoff.reset();
+                        widget.dispatch(Msg::Conversation { id, closed });
                     }
                 }),
-                ("error", |_| {
-                    with_widget(Widget::on_conversation_error);
-                }),
+                ("error", |widget, _| widget.on_conversation_error()),
             ],
         );
     }
@@ -520,9 +561,9 @@ impl Widget {
         let (Some(url), Some(id)) = (self.conversation_url(), self.following.clone()) else {
             return;
         };
-        let mount = self.mount;
+        let this = self.this.clone();
         net::status_of(&url, move |status| {
-            with_mount(mount, |widget| {
+            with(&this, |widget| {
                 if widget.following.as_deref() != Some(&id) {
                     return;
                 }
@@ -539,7 +580,7 @@ impl Widget {
     /// keeps follow the model's conversation, and a request in the outbox is sent.
     fn sync(&mut self) {
         if self.model.chat.id != self.following {
-            let before = std::mem::replace(&mut self.following, self.model.chat.id.clone());
+            let before = mem::replace(&mut self.following, self.model.chat.id.clone());
             let storage = &self.storage;
             match &self.following {
                 Some(id) => storage.set(&storage.conversation_key, id),
@@ -605,9 +646,9 @@ impl Widget {
                 self.sending_text = text;
             }
         }
-        let mount = self.mount;
+        let this = self.this.clone();
         net::post(&url, &body, move |answer| {
-            with_mount(mount, |widget| widget.on_posted(answer));
+            with(&this, |widget| widget.on_posted(answer));
         });
     }
 
@@ -714,8 +755,8 @@ impl Drop for Widget {
     }
 }
 
-/// An event's name and what handles it.
-type Handler = (&'static str, fn(web_sys::Event));
+/// An event's name and what handles it (see [`callback`]).
+type Handler = (&'static str, fn(&mut Widget, Event));
 
 /// An open `EventSource` and its listeners; dropping it closes the stream.
 #[derive(Debug)]
@@ -725,11 +766,11 @@ struct Source {
 }
 
 impl Source {
-    fn open(url: &str, listeners: &[Handler]) -> Option<Source> {
+    fn open(url: &str, widget: &Handle, listeners: &[Handler]) -> Option<Source> {
         let events = EventSource::new(url).ok()?;
         let listeners = listeners
             .iter()
-            .map(|&(kind, callback)| Listener::new(&events, kind, callback))
+            .map(|&(kind, f)| Listener::new(&events, kind, callback(widget, f)))
             .collect();
         Some(Source {
             events,
@@ -745,49 +786,47 @@ impl Drop for Source {
 }
 
 /// An event's `data` and `lastEventId`.
-fn data(event: &web_sys::Event) -> Option<(String, String)> {
+fn data(event: &Event) -> Option<(String, String)> {
     let event = event.dyn_ref::<MessageEvent>()?;
     Some((event.data().as_string()?, event.last_event_id()))
 }
 
 /// The listeners of the chat box's own controls.
-fn controls(dom: &Dom) -> [Listener; 7] {
+fn controls(dom: &Dom, widget: &Handle) -> [Listener; 7] {
+    let listen =
+        |target: &web_sys::EventTarget, kind, f| Listener::new(target, kind, callback(widget, f));
     [
-        Listener::new(&dom.bubble, "click", |_| {
-            with_widget(Widget::toggle_panel);
+        listen(&dom.bubble, "click", |widget, _| widget.toggle_panel()),
+        listen(&dom.close, "click", |widget, _| {
+            widget.close_panel();
         }),
-        Listener::new(&dom.close, "click", |_| {
-            with_widget(Widget::close_panel);
-        }),
-        Listener::new(&dom.frame, "keydown", |event| {
+        listen(&dom.frame, "keydown", |widget, event| {
             let is_escape = event
                 .dyn_ref::<KeyboardEvent>()
                 .is_some_and(|key| key.key() == "Escape");
-            if is_escape && with_widget(Widget::close_panel) == Some(true) {
+            if is_escape && widget.close_panel() {
                 // Ours alone: the page should not also react (say, by closing its own dialog).
                 event.stop_propagation();
             }
         }),
-        Listener::new(&dom.chat, "submit", |event| {
+        listen(&dom.chat, "submit", |widget, event| {
             event.prevent_default();
-            with_widget(Widget::send_chat);
+            widget.send_chat();
         }),
         // Enter sends, Shift+Enter is a new line; not while an input method composes.
-        Listener::new(&dom.chat_text, "keydown", |event| {
+        listen(&dom.chat_text, "keydown", |widget, event| {
             let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
                 return;
             };
             if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
                 event.prevent_default();
-                with_widget(Widget::send_chat);
+                widget.send_chat();
             }
         }),
-        Listener::new(&dom.chat_text, "input", |_| {
-            with_widget(Widget::on_input);
-        }),
-        Listener::new(&dom.leave, "submit", |event| {
+        listen(&dom.chat_text, "input", |widget, _| widget.on_input()),
+        listen(&dom.leave, "submit", |widget, event| {
             event.prevent_default();
-            with_widget(Widget::send_leave);
+            widget.send_leave();
         }),
     ]
 }

@@ -2,8 +2,11 @@
 //! `set_text_content`, attributes and `hidden`, so every text from the server or the page
 //! stays text. Also reads snapshots and messages out of JSON and formats visitor-local times.
 
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use js_sys::{Date, JSON, Object, Reflect};
-use onair_shared::wire::Author;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, ShadowRoot,
@@ -14,6 +17,7 @@ use crate::i18n::Strings;
 use crate::model::{
     ChatMessage, Form, LocalTime, RawMessage, RawSnapshot, Snapshot, View, initials, linked,
 };
+use crate::wire::Author;
 
 /// The host element's id (widget/README.md); it carries `data-status`.
 pub(crate) const HOST_ID: &str = "onair-chatbox";

@@ -4,14 +4,22 @@
 //! - `model`: pure state, `update` and `view`, tested natively.
 //! - `i18n`: every string in English, French, German, Italian and Spanish.
 //! - `dom`: builds the shadow tree once and applies each view to it; reads JSON.
-//! - `app`: the page's one widget in a thread-local, its `EventSource`s, requests and
-//!   reconnects.
+//! - `app`: the page's one widget (owned by its unmount function, which the window keeps), its
+//!   `EventSource`s, requests and reconnects.
 //! - `net`: `fetch` for posting messages.
 //! - `storage`: the visitor token and conversation in `localStorage`, or in memory.
 //! - `listener`: RAII guards for event listeners and timers.
+//! - `wire`: the statuses, reasons and authors of `onair_shared`, copied (it links std).
 //!
-//! `www/widget.js` loads the glue module `wasm-pack` generates and calls [`mount`].
+//! The build pages load (`cargo xtask widget`, without the `std` feature) is `no_std`.
+//!
+//! `www/widget.js`, with wasm-bindgen's glue put into it by `cargo xtask widget`, instantiates the
+//! wasm and calls [`mount`].
 //! No serde here: snapshots and messages are read with `JSON.parse` and `Reflect`, for size.
+
+#![cfg_attr(all(not(feature = "std"), target_arch = "wasm32"), no_std)]
+
+extern crate alloc;
 
 mod app;
 mod dom;
@@ -20,6 +28,9 @@ mod listener;
 mod model;
 mod net;
 mod storage;
+mod wire;
+
+use alloc::string::String;
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -27,6 +38,16 @@ use wasm_bindgen::prelude::wasm_bindgen;
 /// The allocator: lol_alloc's free list (a few hundred bytes of wasm) instead of Rust's default
 /// dlmalloc (about 8 KB). A chat box makes few, small allocations on one thread; the spin lock
 /// around it costs nothing there and keeps `unsafe` out of this crate.
+/// The panic handler of the build pages load, which has no std (`cargo xtask widget` builds
+/// without the `std` feature): std's formats the message, which keeps `core::fmt` in the wasm
+/// (about 3 KB of it). Nothing here is meant to panic; should something, the call traps, as
+/// with `panic = "abort"`.
+#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =

@@ -15,11 +15,14 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    /// Calls `callback` for each `kind` event on `target` until dropped. A plain `fn`, not a
-    /// closure: every listener then shares one instance of wasm-bindgen's closure machinery
-    /// instead of one per closure type (bytes, again).
-    pub(crate) fn new(target: &EventTarget, kind: &'static str, callback: fn(Event)) -> Listener {
-        let callback = Closure::<dyn FnMut(Event)>::new(callback);
+    /// Calls `callback` for each `kind` event on `target` until dropped. Every listener's is of
+    /// the one closure type (`app::callback` makes them), which shares one instance of
+    /// wasm-bindgen's closure machinery instead of one per closure type (bytes, again).
+    pub(crate) fn new(
+        target: &EventTarget,
+        kind: &'static str,
+        callback: Closure<dyn FnMut(Event)>,
+    ) -> Listener {
         target
             .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
             .expect_throw("onair: addEventListener");
@@ -51,13 +54,13 @@ pub(crate) struct Timer {
 }
 
 impl Timer {
-    /// A plain `fn` of the same type as [`Listener::new`]'s (`setTimeout` passes no event, so
+    /// A callback of the same type as [`Listener::new`]'s (`setTimeout` passes no event, so
     /// it gets `undefined`, which it ignores): every listener and timer then shares one instance
     /// of the closure machinery.
-    pub(crate) fn new(window: &Window, callback: fn(Event)) -> Timer {
+    pub(crate) fn new(window: &Window, callback: Closure<dyn FnMut(Event)>) -> Timer {
         Timer {
             window: window.clone(),
-            callback: Closure::<dyn FnMut(Event)>::new(callback),
+            callback,
             pending: None,
         }
     }

@@ -3,11 +3,12 @@
 //! into [`Msg`]s, feeds them to [`update`], applies what [`view`] returns and makes the
 //! requests [`update`] leaves in [`Model::outbox`].
 
-use onair_shared::conversation::MAX_TEXT_CHARS;
-use onair_shared::wire::Author;
-use onair_shared::{Reason, Status};
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::i18n::{Lang, Strings};
+use crate::wire::{Author, MAX_TEXT_CHARS, Reason, Status};
 
 /// The fields of one `event: status`, as the DOM layer read them from its JSON, unchecked.
 /// A field of the wrong JSON type reads as `None`.
@@ -43,7 +44,7 @@ impl Snapshot {
     pub(crate) fn decode(raw: RawSnapshot) -> Option<Snapshot> {
         let status = Status::parse(raw.status.as_deref()?)?;
         let version = raw.version?;
-        if !(version.is_finite() && version >= 0.0 && version.fract() == 0.0) {
+        if !(version.is_finite() && version >= 0.0 && version % 1.0 == 0.0) {
             return None;
         }
         Some(Snapshot {
@@ -460,7 +461,7 @@ pub(crate) fn update(model: &mut Model, msg: Msg) -> Change {
                     if model.chat.id.as_deref() != Some(&message.conversation_id) {
                         // A new conversation after a closed one: what was said stays in
                         // sight above it (seqs are global, so what was read stays read).
-                        let earlier = std::mem::take(&mut model.chat);
+                        let earlier = core::mem::take(&mut model.chat);
                         model.chat = Chat {
                             id: Some(message.conversation_id.clone()),
                             messages: earlier.messages,

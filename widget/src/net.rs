@@ -5,6 +5,9 @@
 //! Callbacks rather than `async`: an executor (wasm-bindgen-futures) would cost the wasm
 //! about 5 KB for two requests.
 
+use alloc::boxed::Box;
+use alloc::string::String;
+
 use js_sys::{JSON, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;

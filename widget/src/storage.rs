@@ -4,20 +4,23 @@
 //! unavailable (privacy modes throw on access, a full quota throws on write) the values live
 //! in memory for the page's life instead, so chatting still works until the visitor leaves.
 
-use std::cell::RefCell;
+use alloc::string::String;
 
-use wasm_bindgen::UnwrapThrowExt;
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::Window;
 
-thread_local! {
-    /// The fallback: key and value pairs that `localStorage` would not take.
-    static MEMORY: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
-}
+/// The window's property that holds the fallback (see [`Storage::memory`]).
+const MEMORY_KEY: &str = "__onairMemory";
 
 /// The keys of one chat box: the token per account, the conversation per account and group.
 #[derive(Debug)]
 pub(crate) struct Storage {
     local: Option<web_sys::Storage>,
+    /// The fallback: the keys and values `localStorage` would not take, as an object's
+    /// properties. For the page's life: the window holds it (a chat box mounted after an
+    /// unmounted one finds its values).
+    memory: Object,
     /// `onair:<account>:visitor`
     pub(crate) token_key: String,
     /// `onair:<account>:conversation`, or `onair:<account>:conversation:<group>`
@@ -48,6 +51,7 @@ impl Storage {
         Storage {
             // `Err` when the page may not use it (a sandboxed frame, blocked cookies).
             local: window.local_storage().ok().flatten(),
+            memory: memory(window),
             token_key: key("visitor", None),
             conversation_key: key("conversation", group),
             previous_key: key("previous", group),
@@ -58,15 +62,10 @@ impl Storage {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<String> {
-        let remembered = MEMORY
-            .try_with(|memory| {
-                let memory = memory.try_borrow().ok()?;
-                let (_, value) = memory.iter().find(|(known, _)| known == key)?;
-                Some(value.clone())
-            })
-            .ok()
-            .flatten();
-        remembered.or_else(|| self.local.as_ref()?.get_item(key).ok().flatten())
+        let remembered = Reflect::get(&self.memory, &JsValue::from_str(key)).ok();
+        remembered
+            .and_then(|value| value.as_string())
+            .or_else(|| self.local.as_ref()?.get_item(key).ok().flatten())
     }
 
     pub(crate) fn set(&self, key: &str, value: &str) {
@@ -74,12 +73,12 @@ impl Storage {
             .local
             .as_ref()
             .is_some_and(|local| local.set_item(key, value).is_ok());
-        with_memory(|memory| {
-            memory.retain(|(known, _)| known != key);
-            if !stored {
-                memory.push((key.to_owned(), value.to_owned()));
-            }
-        });
+        let key = JsValue::from_str(key);
+        if stored {
+            let _ = Reflect::delete_property(&self.memory, &key);
+        } else {
+            let _ = Reflect::set(&self.memory, &key, &JsValue::from_str(value));
+        }
     }
 
     /// Sets `key` to `value`, or removes it for `None`.
@@ -94,7 +93,7 @@ impl Storage {
         if let Some(local) = &self.local {
             let _ = local.remove_item(key);
         }
-        with_memory(|memory| memory.retain(|(known, _)| known != key));
+        let _ = Reflect::delete_property(&self.memory, &JsValue::from_str(key));
     }
 
     /// The visitor token, created on first use: a visitor who never writes gets nothing
@@ -115,12 +114,17 @@ impl Storage {
     }
 }
 
-fn with_memory(f: impl FnOnce(&mut Vec<(String, String)>)) {
-    let _ = MEMORY.try_with(|memory| {
-        if let Ok(mut memory) = memory.try_borrow_mut() {
-            f(&mut memory);
-        }
-    });
+/// The window's fallback object, made on first use.
+fn memory(window: &Window) -> Object {
+    let key = JsValue::from_str(MEMORY_KEY);
+    if let Ok(memory) = Reflect::get(window, &key)
+        && memory.is_object()
+    {
+        return memory.unchecked_into();
+    }
+    let memory = Object::new();
+    let _ = Reflect::set(window, &key, &memory);
+    memory
 }
 
 /// The shape the server accepts.

@@ -334,8 +334,8 @@ mod tests {
             "cargo clippy --workspace --all-targets -- -D warnings"
         );
         assert!(labels[4].starts_with(
-            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget, \
-             then wasm-bindgen --target web "
+            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget \
+             --no-default-features, then wasm-bindgen --target no-modules "
         ));
         assert_eq!(labels[5], "cargo build -p onair-server --bin onair");
         assert_eq!(

@@ -4,7 +4,9 @@
 //! Four commands: cargo builds the crate for wasm32, wasm-bindgen makes the JavaScript glue
 //! and the final wasm from it (what `wasm-pack build` runs, without wasm-pack, which the build does
 //! not need: the widget tests do), binaryen's `wasm-opt -Oz` rewrites the wasm in place, and
-//! terser minifies the glue in place. The `wasm-opt` and `terser` are the ones [`tools`]
+//! terser minifies the loader (`www/widget.js`, as written, with its comments) with the glue put
+//! into it ([`loader_with_glue`]) into `www/pkg/widget.js`, which the server serves: the page then
+//! fetches one script, not a loader and a glue module. The `wasm-opt` and `terser` are the ones [`tools`]
 //! installs, not whichever are on PATH: Debian's wasm-opt corrupts wasm-bindgen's output.
 //!
 //! Between the last two, the names the wasm and the glue know each other by are shortened: wasm-opt
@@ -18,7 +20,8 @@ use std::process::Command;
 use crate::tools::{self, Toolset};
 use crate::{Result, cmd, metadata};
 
-/// The cargo build: the `widget` profile in the workspace Cargo.toml optimises for size.
+/// The cargo build: the `widget` profile in the workspace Cargo.toml optimises for size, and
+/// without the `std` feature the crate links no std (widget/Cargo.toml).
 const COMPILE: &[&str] = &[
     "build",
     "-p",
@@ -27,16 +30,18 @@ const COMPILE: &[&str] = &[
     tools::WASM_TARGET,
     "--profile",
     "widget",
+    "--no-default-features",
 ];
 
 /// What [`COMPILE`] makes, relative to the target directory.
 const COMPILED: &str = "wasm32-unknown-unknown/widget/onair_widget.wasm";
 
-/// wasm-bindgen's arguments before the input: an ES module for browsers, no TypeScript
-/// declarations, and mangled names left alone (the size wasm-pack's widget profile had).
+/// wasm-bindgen's arguments before the input: glue that is a plain script (`let wasm_bindgen =
+/// (function …)(…);`, which the loader takes in), no TypeScript declarations, and mangled names
+/// left alone (the size wasm-pack's widget profile had).
 const BINDGEN: &[&str] = &[
     "--target",
-    "web",
+    "no-modules",
     "--no-typescript",
     "--no-demangle",
     "--out-dir",
@@ -48,8 +53,8 @@ const PKG: &str = "www/pkg";
 
 /// The files the server embeds, whose size we report.
 const OUTPUTS: [&str; 6] = [
+    LOADER,
     WASM,
-    GLUE,
     "strings.fr.json",
     "strings.de.json",
     "strings.it.json",
@@ -59,12 +64,28 @@ const OUTPUTS: [&str; 6] = [
 /// The wasm in [`PKG`], which `wasm-opt` rewrites.
 const WASM: &str = "onair_widget_bg.wasm";
 
-/// The glue in [`PKG`], which terser rewrites.
+/// The glue wasm-bindgen writes into [`PKG`], which goes into the loader (and is then removed).
 const GLUE: &str = "onair_widget.js";
 
-/// terser's arguments after the input: an ES module (so top-level names may be mangled; the
-/// exports keep theirs), compressed and mangled, for browsers that run the wasm anyway.
-const TERSER: &[&str] = &["--module", "--compress", "--mangle", "--ecma", "2020"];
+/// Where the glue goes in [`LOADER_SOURCE`].
+const GLUE_PLACEHOLDER: &str = "__ONAIR_GLUE__";
+
+/// How `--target no-modules` glue starts: what is after it, up to the final `;`, is the glue as
+/// an expression.
+const GLUE_START: &str = "let wasm_bindgen = ";
+
+/// The loader as written (`www/widget.js`, commented), relative to the workspace root.
+const LOADER_SOURCE: &str = "www/widget.js";
+
+/// The loader the server serves at `/widget.js`: [`LOADER_SOURCE`] with the glue, minified, in
+/// [`PKG`].
+const LOADER: &str = "widget.js";
+
+/// terser's arguments after the input: a classic script (the script tag is not `type=module`)
+/// whose names are all inside its function, so all may be mangled; compressed, for browsers that
+/// run the wasm anyway. Its strings, the placeholders the server fills in (`__ONAIR_WASM__`…),
+/// are left as they are.
+const TERSER: &[&str] = &["--compress", "--mangle", "--ecma", "2020"];
 
 /// `wasm-opt` arguments before the file names: optimise for size, and allow exactly the wasm
 /// features rustc enables by default for wasm32-unknown-unknown (and so uses in its output;
@@ -104,9 +125,15 @@ pub(crate) fn build_with(prepare: impl Fn(Command) -> Command) -> Result<()> {
     cmd::run(&mut prepare(compile_command()))?;
     cmd::run(&mut prepare(bindgen_command(&metadata::target_dir()?)))?;
     let renamed = cmd::stdout(&mut prepare(optimise_command(&tools::wasm_opt()?)))?;
-    let glue = cmd::project_root().join(PKG).join(GLUE);
-    let text = std::fs::read_to_string(&glue).map_err(|error| format!("{PKG}/{GLUE}: {error}"))?;
-    std::fs::write(&glue, rename_in_glue(&text, &renamed)?)
+    let root = cmd::project_root();
+    let read = |path: &str| {
+        std::fs::read_to_string(root.join(path)).map_err(|error| format!("{path}: {error}"))
+    };
+    let glue = rename_in_glue(&read(&format!("{PKG}/{GLUE}"))?, &renamed)?;
+    let loader = loader_with_glue(&read(LOADER_SOURCE)?, &glue)?;
+    std::fs::write(root.join(PKG).join(LOADER), loader)
+        .map_err(|error| format!("{PKG}/{LOADER}: {error}"))?;
+    std::fs::remove_file(root.join(PKG).join(GLUE))
         .map_err(|error| format!("{PKG}/{GLUE}: {error}"))?;
     cmd::run(&mut prepare(minify_command(&tools::terser()?)))?;
     cmd::run(&mut prepare(strings_command()))?;
@@ -167,6 +194,21 @@ pub(crate) fn rename_in_glue(glue: &str, renamed: &str) -> Result<String> {
     Ok(glue)
 }
 
+/// The loader `source` with `glue` (wasm-bindgen's `--target no-modules` output) in place of its
+/// [`GLUE_PLACEHOLDER`], as the expression it assigns: the loader calls it to instantiate the wasm
+/// and calls the wasm's exports on it (`glue.mount(…)`), and no global is defined.
+pub(crate) fn loader_with_glue(source: &str, glue: &str) -> Result<String> {
+    let expression = glue
+        .trim()
+        .strip_prefix(GLUE_START)
+        .and_then(|rest| rest.strip_suffix(';'))
+        .ok_or_else(|| format!("the glue does not start with `{GLUE_START}` and end with `;`"))?;
+    if source.matches(GLUE_PLACEHOLDER).count() != 1 {
+        return Err(format!("{LOADER_SOURCE} must have {GLUE_PLACEHOLDER} once"));
+    }
+    replace_word(source, GLUE_PLACEHOLDER, expression)
+}
+
 /// `text` with every `old` that is a whole JavaScript name (not part of a longer one) replaced
 /// by `new`; an error when there is none.
 fn replace_word(text: &str, old: &str, new: &str) -> Result<String> {
@@ -191,15 +233,16 @@ fn replace_word(text: &str, old: &str, new: &str) -> Result<String> {
     }
 }
 
-/// `terser` (the one [`tools`] installs) rewriting the glue in `www/pkg/` in place: wasm-bindgen
-/// writes it readable, doc comments included, and minified it is under half the bytes.
+/// `terser` (the one [`tools`] installs) rewriting the loader in `www/pkg/` in place: the
+/// commented one with wasm-bindgen's glue, readable and with its doc comments, in it. Minified
+/// it is under half the bytes.
 pub(crate) fn minify_command(terser: &Path) -> Command {
-    let glue = format!("{PKG}/{GLUE}");
+    let loader = format!("{PKG}/{LOADER}");
     let mut command = Command::new(terser);
     command
-        .arg(&glue)
+        .arg(&loader)
         .args(TERSER)
-        .args(["-o", glue.as_str()])
+        .args(["-o", loader.as_str()])
         .current_dir(cmd::project_root());
     command
 }
@@ -224,7 +267,8 @@ pub(crate) fn strings_command() -> Command {
 pub(crate) fn build_label() -> String {
     format!(
         "{}, then wasm-bindgen {} <target>/{COMPILED}, then wasm-opt {} {PKG}/{WASM} -o {PKG}/{WASM}, \
-         then terser {PKG}/{GLUE} {} -o {PKG}/{GLUE}, then {}",
+         then the glue into {LOADER_SOURCE} as {PKG}/{LOADER}, then terser {PKG}/{LOADER} {} -o \
+         {PKG}/{LOADER}, then {}",
         cmd::display(&compile_command()),
         BINDGEN.join(" "),
         WASM_OPT.join(" "),
@@ -254,11 +298,12 @@ mod tests {
     fn the_build_writes_where_the_server_embeds_from() {
         assert_eq!(
             cmd::display(&compile_command()),
-            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget"
+            "cargo build -p onair-widget --target wasm32-unknown-unknown --profile widget \
+             --no-default-features"
         );
         assert_eq!(
             cmd::display(&bindgen_command(Path::new("/t"))),
-            "wasm-bindgen --target web --no-typescript --no-demangle --out-dir www/pkg \
+            "wasm-bindgen --target no-modules --no-typescript --no-demangle --out-dir www/pkg \
              /t/wasm32-unknown-unknown/widget/onair_widget.wasm"
         );
     }
@@ -277,23 +322,37 @@ mod tests {
             "<target>/wasm32-unknown-unknown/widget/onair_widget.wasm, then wasm-opt -Oz --enable-bulk-memory --enable-multivalue \
              --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
              --enable-sign-ext --minify-imports-and-exports-and-modules \
-             www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm, then terser"
+             www/pkg/onair_widget_bg.wasm -o www/pkg/onair_widget_bg.wasm, then the glue"
         ));
     }
 
     #[test]
-    fn terser_minifies_the_glue_in_place_as_a_module() {
+    fn terser_minifies_the_loader_with_the_glue_in_place_as_a_script() {
         let command = minify_command(Path::new("/t/terser/bin/terser"));
         assert_eq!(
             cmd::display(&command),
-            "/t/terser/bin/terser www/pkg/onair_widget.js --module --compress --mangle --ecma 2020 \
-             -o www/pkg/onair_widget.js"
+            "/t/terser/bin/terser www/pkg/widget.js --compress --mangle --ecma 2020 \
+             -o www/pkg/widget.js"
         );
         assert!(build_label().ends_with(
-            "then terser www/pkg/onair_widget.js --module --compress --mangle --ecma 2020 -o \
-             www/pkg/onair_widget.js, then cargo run -q -p onair-widget --example strings -- \
-             www/pkg"
+            "then the glue into www/widget.js as www/pkg/widget.js, then terser www/pkg/widget.js \
+             --compress --mangle --ecma 2020 -o www/pkg/widget.js, then cargo run -q -p \
+             onair-widget --example strings -- www/pkg"
         ));
+    }
+
+    #[test]
+    fn the_loader_takes_the_glue_in_as_an_expression() {
+        let source = "(function () {\n  var glue = __ONAIR_GLUE__;\n  glue.mount();\n})();\n";
+        let glue = "let wasm_bindgen = (function(exports) {\n    return exports;\n})({ __proto__: null });\n";
+        assert_eq!(
+            loader_with_glue(source, glue).unwrap(),
+            "(function () {\n  var glue = (function(exports) {\n    return exports;\n})({ __proto__: null });\n  glue.mount();\n})();\n"
+        );
+        assert!(loader_with_glue(source, "export function mount() {}").is_err());
+        assert!(loader_with_glue("(function () {})();", glue).is_err());
+        let twice = "/* __ONAIR_GLUE__ */ var glue = __ONAIR_GLUE__;";
+        assert!(loader_with_glue(twice, glue).is_err());
     }
 
     #[test]

@@ -135,7 +135,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 const DEMO_PAGE: &str = include_str!("../../../www/index.html");
 const DASHBOARD_PAGE: &str = include_str!("../../../www/dashboard.html");
-const LOADER_TEMPLATE: &str = include_str!("../../../www/widget.js");
 
 /// An embedded file with its compressed forms, made once (brotli at its
 /// best quality: these bytes go to every visitor of every customer site).
@@ -231,11 +230,13 @@ fn accepts_encoding(request: &HeaderMap, coding: &str) -> bool {
         })
 }
 
-/// The loader, with the content-hashed names of this build's glue and wasm.
+/// The loader, with the content-hashed names of this build's wasm and words. `cargo xtask widget`
+/// put wasm-bindgen's glue into it and minified it; without a widget build it is `www/widget.js`
+/// as written, whose missing glue is `null`.
 /// Short-lived: a new release's loader must reach pages within minutes.
 static LOADER: LazyLock<Asset> = LazyLock::new(|| {
-    let text = LOADER_TEMPLATE
-        .replace("__ONAIR_GLUE__", assets::GLUE_NAME)
+    let text = assets::LOADER
+        .replace("__ONAIR_GLUE__", "null")
         .replace("__ONAIR_WASM__", assets::WASM_NAME)
         .replace("__ONAIR_STRINGS__", assets::STRINGS_STEM);
     Asset::new(
@@ -245,16 +246,9 @@ static LOADER: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
-/// The glue and the wasm: names carry a content hash, so they never change
+/// The wasm and the words: names carry a content hash, so they never change
 /// and may be cached for a year.
 pub(super) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-static GLUE: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        Bytes::from_static(assets::GLUE),
-        "text/javascript; charset=utf-8",
-        IMMUTABLE,
-    )
-});
 static WASM: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         Bytes::from_static(assets::WASM),
@@ -284,7 +278,6 @@ static STRINGS: LazyLock<Vec<(&str, Asset)>> = LazyLock::new(|| {
 pub(crate) fn prepare_assets() {
     LazyLock::force(&LOADER);
     if assets::BUILT {
-        LazyLock::force(&GLUE);
         LazyLock::force(&WASM);
         LazyLock::force(&STRINGS);
     }
@@ -309,10 +302,10 @@ async fn loader(headers: HeaderMap) -> Response {
     path = "/widget/{file}",
     tag = "service",
     operation_id = "widget_file",
-    summary = "The chat box's glue, wasm and words of each language but English, under content-hashed names (cached for a year)",
+    summary = "The chat box's wasm and words of each language but English, under content-hashed names (cached for a year)",
     params(("file" = String, Path, description = "A name the loader gives")),
     responses(
-        (status = 200, description = "JavaScript, WebAssembly, or a language's words (a JSON array of strings)", content_type = "application/wasm", body = Vec<u8>),
+        (status = 200, description = "WebAssembly, or a language's words (a JSON array of strings)", content_type = "application/wasm", body = Vec<u8>),
         (status = 404, description = "`not_found`", body = onair_shared::wire::ErrorBody),
         (status = 503, description = "`widget_not_built`: this server was built without the widget", body = onair_shared::wire::ErrorBody),
     ),
@@ -326,7 +319,6 @@ async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
         .into_response();
     }
     match file.as_str() {
-        name if name == assets::GLUE_NAME => GLUE.respond(&headers),
         name if name == assets::WASM_NAME => WASM.respond(&headers),
         name => {
             let lang = name

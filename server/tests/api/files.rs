@@ -70,8 +70,8 @@ async fn the_loader_is_short_lived_open_to_every_origin_and_compressed() {
     assert!(plain.text().await.expect("text").contains("data-account"));
 }
 
-/// The loader names this build's glue and wasm; both are immutable,
-/// cross-origin readable, and the wasm is served as `application/wasm`.
+/// The loader (with the glue in it) names this build's wasm, which is immutable,
+/// cross-origin readable, and served as `application/wasm`.
 #[tokio::test]
 async fn the_widget_build_is_served_under_content_hashed_names() {
     let app = spawn_app().await;
@@ -85,7 +85,7 @@ async fn the_widget_build_is_served_under_content_hashed_names() {
         "placeholders left in the loader"
     );
     if !onair_server::widget_built() {
-        let answer = app.get("/widget/onair_widget.js", None).await;
+        let answer = app.get("/widget/onair_widget_bg.wasm", None).await;
         answer.expect_error(StatusCode::SERVICE_UNAVAILABLE, "widget_not_built");
         // `cargo xtask test` builds the widget first; a plain `cargo test` may not have it.
         assert!(
@@ -100,22 +100,16 @@ async fn the_widget_build_is_served_under_content_hashed_names() {
         let end = start + loader[start..].find(suffix).expect("its extension") + suffix.len();
         loader[start..end].to_owned()
     };
-    let glue = name("onair_widget-", ".js");
     let wasm = name("onair_widget_bg-", ".wasm");
 
-    for (file, content_type) in [(&glue, "text/javascript"), (&wasm, "application/wasm")] {
-        let response = fetch(&app, &format!("/widget/{file}"), "identity").await;
-        assert_eq!(response.status(), StatusCode::OK, "{file}");
-        assert!(
-            header(&response, CONTENT_TYPE).starts_with(content_type),
-            "{file}"
-        );
-        assert_eq!(
-            header(&response, CACHE_CONTROL),
-            "public, max-age=31536000, immutable"
-        );
-        assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
-    }
+    let response = fetch(&app, &format!("/widget/{wasm}"), "identity").await;
+    assert_eq!(response.status(), StatusCode::OK, "{wasm}");
+    assert!(header(&response, CONTENT_TYPE).starts_with("application/wasm"));
+    assert_eq!(
+        header(&response, CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
     let bytes = fetch(&app, &format!("/widget/{wasm}"), "identity")
         .await
         .bytes()
