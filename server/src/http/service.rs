@@ -6,9 +6,10 @@ use std::io::Write;
 use std::sync::LazyLock;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -144,6 +145,9 @@ struct Asset {
     gzip: Bytes,
     content_type: &'static str,
     cache_control: &'static str,
+    /// `W/"…"`: the first 16 bytes of the content's SHA-256, hex. Weak, since
+    /// the three encodings share it.
+    etag: HeaderValue,
 }
 
 impl Asset {
@@ -159,19 +163,46 @@ impl Asset {
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         let _ = gzip.write_all(&body);
         let gzip = gzip.finish().unwrap_or_default();
+        let digest = Sha256::digest(&body);
+        let mut etag = String::from("W/\"");
+        for byte in &digest[..16] {
+            etag.push_str(&format!("{byte:02x}"));
+        }
+        etag.push('"');
         Asset {
             identity: body,
             br: br.into(),
             gzip: gzip.into(),
             content_type,
             cache_control,
+            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("W/\"\"")),
         }
     }
 
+    /// Whether `If-None-Match` names this content (or is `*`): the client's
+    /// copy is current, and `304 Not Modified` without a body tells it so.
+    fn is_current(&self, request: &HeaderMap) -> bool {
+        let ours = self.etag.as_bytes();
+        let ours = ours.strip_prefix(b"W/").unwrap_or(ours);
+        request
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
+    }
+
     /// The best encoding the client accepts; `Vary` tells caches it depends on that.
+    /// A copy the client shows as current (`If-None-Match`) gets `304` and the same
+    /// headers, without a body: a page that loads the loader again after its five
+    /// minutes pays a few hundred bytes, not the loader.
     fn respond(&self, request: &HeaderMap) -> Response {
         let accepts = |coding: &str| accepts_encoding(request, coding);
-        let (encoding, body) = if accepts("br") && !self.br.is_empty() {
+        let current = self.is_current(request);
+        let (encoding, body) = if current {
+            (None, Bytes::new())
+        } else if accepts("br") && !self.br.is_empty() {
             (Some("br"), self.br.clone())
         } else if accepts("gzip") && !self.gzip.is_empty() {
             (Some("gzip"), self.gzip.clone())
@@ -202,6 +233,12 @@ impl Asset {
             body,
         )
             .into_response();
+        response
+            .headers_mut()
+            .insert(header::ETAG, self.etag.clone());
+        if current {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+        }
         if let Some(encoding) = encoding {
             response
                 .headers_mut()
@@ -290,7 +327,8 @@ pub(crate) fn prepare_assets() {
     operation_id = "widget_loader",
     summary = "The script tag's loader of the chat box",
     responses(
-        (status = 200, description = "JavaScript", content_type = "text/javascript", body = String),
+        (status = 200, description = "JavaScript, with an `ETag`", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified: `If-None-Match` named this content's `ETag`"),
     ),
 )]
 async fn loader(headers: HeaderMap) -> Response {
@@ -305,7 +343,8 @@ async fn loader(headers: HeaderMap) -> Response {
     summary = "The chat box's wasm and words of each language but English, under content-hashed names (cached for a year)",
     params(("file" = String, Path, description = "A name the loader gives")),
     responses(
-        (status = 200, description = "WebAssembly, or a language's words (a JSON array of strings)", content_type = "application/wasm", body = Vec<u8>),
+        (status = 200, description = "WebAssembly, or a language's words (a JSON array of strings), with an `ETag`", content_type = "application/wasm", body = Vec<u8>),
+        (status = 304, description = "Not modified: `If-None-Match` named this content's `ETag`"),
         (status = 404, description = "`not_found`", body = onair_shared::wire::ErrorBody),
         (status = 503, description = "`widget_not_built`: this server was built without the widget", body = onair_shared::wire::ErrorBody),
     ),

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE,
+    ETAG, IF_NONE_MATCH,
 };
 
 use crate::helpers::*;
@@ -68,6 +69,42 @@ async fn the_loader_is_short_lived_open_to_every_origin_and_compressed() {
     let plain = fetch(&app, "/widget.js", "identity").await;
     assert_eq!(header(&plain, CONTENT_ENCODING), "");
     assert!(plain.text().await.expect("text").contains("data-account"));
+}
+
+/// A page loading the loader again after its five minutes sends the `ETag` it has; the
+/// same content is answered `304` without a body, other content in full.
+#[tokio::test]
+async fn a_loader_the_client_has_already_is_answered_not_modified() {
+    let app = spawn_app().await;
+    let first = fetch(&app, "/widget.js", "br").await;
+    let etag = header(&first, ETAG).to_owned();
+    assert!(
+        etag.starts_with("W/\"") && etag.len() == 2 + 2 + 32,
+        "{etag:?}"
+    );
+    let again = |if_none_match: &str| {
+        app.client
+            .get(app.url("/widget.js"))
+            .header(ACCEPT_ENCODING, "br")
+            .header(IF_NONE_MATCH, if_none_match.to_owned())
+            .send()
+    };
+    let response = again(&etag).await.expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&response, ETAG), etag);
+    assert_eq!(header(&response, CACHE_CONTROL), "public, max-age=300");
+    assert_eq!(header(&response, CONTENT_ENCODING), "");
+    assert!(response.bytes().await.expect("body").is_empty());
+    // The strong form of the same tag, and a list holding it, match too.
+    let strong = etag.trim_start_matches("W/").to_owned();
+    for tag in [strong.as_str(), &format!("\"other\", {etag}"), "*"] {
+        let response = again(tag).await.expect("request");
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{tag}");
+    }
+    let response = again("W/\"0000\"").await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, CONTENT_ENCODING), "br");
+    assert!(!response.bytes().await.expect("body").is_empty());
 }
 
 /// The loader (with the glue in it) names this build's wasm, which is immutable,
