@@ -105,6 +105,15 @@ mod tests {
         }
     }
 
+    /// The chat box asks for `?lang=` with its own codes (`i18n::Lang::code`); the server
+    /// must know each of them, and speak no language the chat box lacks.
+    #[test]
+    fn the_chat_box_speaks_the_servers_languages() {
+        let ours: Vec<&str> = crate::i18n::Lang::ALL.iter().map(|l| l.code()).collect();
+        let servers: Vec<&str> = shared::Lang::ALL.iter().map(|l| l.as_str()).collect();
+        assert_eq!(ours, servers);
+    }
+
     #[test]
     fn the_copies_read_what_the_originals_write() {
         assert_eq!(MAX_TEXT_CHARS, onair_shared::conversation::MAX_TEXT_CHARS);
