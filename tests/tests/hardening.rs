@@ -335,24 +335,45 @@ async fn streams_leave_room_for_api_requests_and_excess_connections_are_refused_
         refused.to_ascii_lowercase().contains("retry-after: 1"),
         "{refused}"
     );
-    assert!(
-        (8..=12).contains(&trickling.len()),
-        "{} connections besides the 32 streams before the cap of 40",
-        trickling.len()
-    );
 
     // A body that does not arrive within 10 s fails the request; the
-    // connections are free again.
+    // connections are free again. On a loaded machine a refusal can take
+    // longer than the 300 ms waited for it above, and the connection was then
+    // taken for a place and written to: such late refusals come last (once
+    // at the cap, every new connection is refused), as the 503 or as the
+    // reset the write into the closed connection drew.
+    let mut admitted = 0;
+    let mut late_refusals = 0;
     for stream in &mut trickling {
         let mut answer = vec![0u8; 1024];
-        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut answer))
+        let read = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut answer))
             .await
-            .expect("an answer to the trickling request within 15 s")
-            .expect("read");
-        let answer = String::from_utf8_lossy(&answer[..n]);
+            .expect("an answer to the trickling request within 15 s");
+        let answer = match read {
+            Ok(n) => String::from_utf8_lossy(&answer[..n]).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                late_refusals += 1;
+                continue;
+            }
+            Err(e) => panic!("read: {e}"),
+        };
+        if answer.starts_with("HTTP/1.1 503") && answer.contains("\"too_many_connections\"") {
+            late_refusals += 1;
+            continue;
+        }
+        assert_eq!(
+            late_refusals, 0,
+            "a connection was given a place after one was refused: {answer}"
+        );
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
         assert!(answer.contains("unreadable_body"), "{answer}");
+        admitted += 1;
     }
+    assert!(
+        (8..=12).contains(&admitted),
+        "{admitted} connections besides the 32 streams before the cap of 40 \
+         ({late_refusals} refused later than the loop waited)"
+    );
     drop(trickling);
     let (status, _) = server.get("/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
