@@ -136,6 +136,32 @@ fn open_files(server: &Server) -> usize {
         .count()
 }
 
+/// Connections the kernel completed for the server's listening socket at
+/// `addr` that the server has not accepted yet (the receive queue
+/// `/proc/net/tcp` shows for a listening socket is its accept queue).
+fn accept_queue(addr: &str) -> usize {
+    let port: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port");
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let listening = *fields.get(3)? == "0A";
+            let queues = fields.get(4)?;
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port).then(|| {
+                let receive = queues.rsplit(':').next().unwrap_or("0");
+                usize::from_str_radix(receive, 16).unwrap_or(0)
+            })
+        })
+        .sum()
+}
+
 /// Reads until the server closes the connection; how long that took, or
 /// None if it stayed open for `within`.
 async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
@@ -217,16 +243,20 @@ async fn at_the_connection_cap_idle_connections_make_room_for_healthz_and_the_ap
                 .expect("connect"),
         );
     }
-    // The server closes the idle connections each newcomer displaced as its
-    // tasks get to run; up to 64 beyond the cap may still be closing (a new
-    // connection is refused meanwhile). On a loaded machine that takes a
-    // moment, so wait until the count settles at the cap.
+    // A connect returns once the kernel completed the handshake, before the
+    // server accepted it. The server closes the idle connections each
+    // newcomer displaced as its tasks get to run; up to 64 beyond the cap
+    // may still be closing (a new connection is refused meanwhile). On a
+    // loaded machine that takes a moment, so wait until the server has
+    // accepted all of them and the count settles at the cap.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while open_files(&server) > before + 100 + 8 {
+    while accept_queue(&addr) > 0 || open_files(&server) > before + 100 + 8 {
         assert!(
             std::time::Instant::now() < deadline,
-            "{} descriptors still open 10 s after the idle connections came (from {before})",
-            open_files(&server)
+            "{} descriptors still open and {} connections not accepted 10 s after \
+             the idle connections came (from {before})",
+            open_files(&server),
+            accept_queue(&addr)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
