@@ -618,6 +618,12 @@ async fn measure(target: &impl Target, load: Load) -> Run {
     let kernel_after = kernel_bytes();
     run.memory_per_stream = after.saturating_sub(before) as f64 / open.max(1) as f64;
     run.kernel_per_stream = kernel_after.saturating_sub(kernel_before) as f64 / open.max(1) as f64;
+    eprintln!(
+        "    {}: {:.0} B per idle stream, {:.0} B of kernel memory",
+        target.name(),
+        run.memory_per_stream,
+        run.kernel_per_stream
+    );
 
     if hold > 0 {
         eprintln!("    holding the streams idle for {hold} s");
@@ -678,6 +684,14 @@ async fn measure(target: &impl Target, load: Load) -> Run {
     run.deliveries.sort();
     run.to_last.sort();
     run.answered.sort();
+    if !run.deliveries.is_empty() {
+        eprintln!(
+            "    {}: change → stream p99 {:.1} ms, {:.0} B per stream kept after closing",
+            target.name(),
+            ms(percentile(&run.deliveries, 0.99)),
+            run.kept_per_stream
+        );
+    }
     run
 }
 
@@ -725,6 +739,11 @@ fn ms(d: Duration) -> f64 {
 
 const ROWS: &[Row] = &[
     ("memory per idle stream", "B", |r| r.memory_per_stream),
+    (
+        "memory kept once the streams closed, per stream",
+        "B",
+        |r| r.kept_per_stream,
+    ),
     ("kernel memory per stream, both ends", "B", |r| {
         r.kernel_per_stream
     }),
@@ -756,10 +775,10 @@ fn table(streams: usize, changes: usize, onair: &[Run], nchan: &[Run]) -> String
     );
     let _ = writeln!(
         out,
-        "| {:<42} | {:>12} | {:>12} | {:>13} |",
+        "| {:<52} | {:>12} | {:>12} | {:>13} |",
         "", "onair", "nchan", "onair ÷ nchan"
     );
-    let _ = writeln!(out, "|{:-<44}|{:->14}|{:->14}|{:->15}|", "", "", "", "");
+    let _ = writeln!(out, "|{:-<54}|{:->14}|{:->14}|{:->15}|", "", "", "", "");
     for (name, unit, figure) in ROWS {
         let a = median(onair.iter().map(figure).collect());
         let label = if unit.is_empty() {
@@ -770,7 +789,7 @@ fn table(streams: usize, changes: usize, onair: &[Run], nchan: &[Run]) -> String
         if nchan.is_empty() {
             let _ = writeln!(
                 out,
-                "| {label:<42} | {a:>12.1} | {:>12} | {:>13} |",
+                "| {label:<52} | {a:>12.1} | {:>12} | {:>13} |",
                 "–", "–"
             );
             continue;
@@ -781,7 +800,7 @@ fn table(streams: usize, changes: usize, onair: &[Run], nchan: &[Run]) -> String
         } else {
             "–".to_owned()
         };
-        let _ = writeln!(out, "| {label:<42} | {a:>12.1} | {b:>12.1} | {ratio:>13} |");
+        let _ = writeln!(out, "| {label:<52} | {a:>12.1} | {b:>12.1} | {ratio:>13} |");
     }
     out
 }

@@ -112,6 +112,88 @@ async fn a_flood_of_failed_logins_keeps_the_servers_memory_bounded() {
     server.stop();
 }
 
+/// `count` status streams of `acme`, each read up to its first snapshot.
+async fn idle_status_streams(addr: &str, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "GET /api/v1/accounts/acme/status/events HTTP/1.1\r\nHost: {addr}\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    );
+    futures_util::stream::iter(0..count)
+        .map(|_| {
+            let request = request.clone();
+            async move {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                stream
+                    .write_all(request.as_bytes())
+                    .await
+                    .expect("send the request");
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !String::from_utf8_lossy(&seen).contains("event: status") {
+                    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+                        .await
+                        .expect("the first snapshot within 10 s")
+                        .expect("read");
+                    assert!(
+                        n > 0,
+                        "the stream closed: {}",
+                        String::from_utf8_lossy(&seen)
+                    );
+                    seen.extend_from_slice(&buffer[..n]);
+                }
+                assert!(
+                    seen.starts_with(b"HTTP/1.1 200"),
+                    "{}",
+                    String::from_utf8_lossy(&seen)
+                );
+                stream
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn memory_that_idle_streams_took_is_used_again_by_the_next_streams() {
+    const STREAMS: usize = 3000;
+    let (_database, mut server) = start();
+    server.create_account("acme").await;
+    let addr = addr_of(&server);
+    // A first round, so that what the first streams set up once (threads,
+    // caches) is in the baseline.
+    drop(idle_status_streams(&addr, 200).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let baseline = server.rss_kib();
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let streams = idle_status_streams(&addr, STREAMS).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let open = server.rss_kib();
+        drop(streams);
+        // Each close is noticed at once (the socket is watched for reading).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rounds.push((open, server.rss_kib()));
+    }
+    eprintln!("RSS {baseline} KiB before; open, then closed, in each round (KiB): {rounds:?}");
+    let first = rounds[0].0.saturating_sub(baseline);
+    assert!(
+        first >= STREAMS as u64 / 2,
+        "{STREAMS} open streams took only {first} KiB: the measurement sees nothing"
+    );
+    // The allocator keeps what closed streams freed, to reuse; a stream that
+    // left anything behind would make every round take more.
+    let (last_open, _) = rounds[2];
+    let later = last_open.saturating_sub(rounds[0].0);
+    assert!(
+        later * 4 <= first,
+        "the first {STREAMS} streams took {first} KiB and two more rounds of them \
+         another {later} KiB: closed streams leave memory behind"
+    );
+    server.stop();
+}
+
 fn start_capped(max_connections: &str) -> (Database, Server) {
     let database = Database::new();
     let server = Server::start_with(

@@ -165,8 +165,12 @@ impl Refusal {
 /// Reads what the client sent (so that closing sends a FIN after the
 /// answer, not a reset that could discard it), writes `refusal` and closes.
 pub(super) async fn refuse(mut stream: TcpStream, refusal: &Refusal) {
-    let mut sink = [0u8; 4096];
-    while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+    // In a block of its own: a buffer alive across the `await`s below would
+    // be part of every connection task's future (see `Connection::run`).
+    {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+    }
     let _ = stream.write_all(refusal.response().as_bytes()).await;
     let _ = stream.shutdown().await;
 }

@@ -397,7 +397,11 @@ impl Connection {
                     id,
                     _closing: closing,
                 };
-                direct::serve(stream, head, self.router, open).await;
+                // Boxed too: answering holds the router's future (hundreds
+                // of bytes), which a connection waiting for its head
+                // (thousands, when every chat box reconnects at once) need
+                // not reserve.
+                Box::pin(direct::serve(stream, head, self.router, open)).await;
             }
         }
     }
@@ -626,5 +630,33 @@ mod tests {
         assert_eq!(ConnectionLimits::with_max(100).reserved(), 10);
         assert_eq!(ConnectionLimits::with_max(20).reserved(), 8);
         assert_eq!(ConnectionLimits::with_max(20).max_streams(), 12);
+    }
+
+    /// A connection waiting for its first request head is a task of about a
+    /// kilobyte: what hyper or answering a stream request take is boxed, and
+    /// no buffer lives across a wait. Every chat box reconnecting at once
+    /// means thousands of such tasks; at 4.5 KiB each (a 4 KiB buffer of
+    /// `direct::refuse` was part of every one) they were most of the memory
+    /// an idle stream seemed to cost once the storm had passed.
+    #[tokio::test]
+    async fn a_connection_waiting_for_its_head_is_a_small_task() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let (stream, peer) = listener.accept().await.expect("accept");
+        let limits = ConnectionLimits::with_max(4);
+        let registry = Arc::new(Registry::new(limits));
+        let slot = registry.admit().expect("a slot");
+        let connection = Connection {
+            registry,
+            slot,
+            router: Router::new(),
+            peer,
+        };
+        let (_closing_tx, closing) = watch::channel(false);
+        let task = connection.run(stream, limits, closing);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("a connection's task holds a future of {size} bytes");
+        assert!(size <= 2048, "a connection's future is {size} bytes");
     }
 }
