@@ -218,30 +218,61 @@ fn open_files(server: &Server) -> usize {
         .count()
 }
 
-/// Connections the kernel completed for the server's listening socket at
-/// `addr` that the server has not accepted yet (the receive queue
-/// `/proc/net/tcp` shows for a listening socket is its accept queue).
-fn accept_queue(addr: &str) -> usize {
-    let port: u16 = addr
-        .rsplit(':')
-        .next()
-        .and_then(|port| port.parse().ok())
-        .expect("a port");
+/// The TCP sockets of `/proc/net/tcp`: local port, remote port, state
+/// (`0A` listening, `01` established) and receive queue (for a listening
+/// socket, its accept queue: connections the server has not accepted yet).
+fn tcp_sockets() -> Vec<(u16, u16, String, usize)> {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1)?.rsplit(':').next()?;
-            let listening = *fields.get(3)? == "0A";
-            let queues = fields.get(4)?;
-            (listening && u16::from_str_radix(local_port, 16).ok()? == port).then(|| {
-                let receive = queues.rsplit(':').next().unwrap_or("0");
-                usize::from_str_radix(receive, 16).unwrap_or(0)
-            })
+            let receive = fields.get(4)?.rsplit(':').next()?;
+            Some((
+                port(fields.get(1)?)?,
+                port(fields.get(2)?)?,
+                (*fields.get(3)?).to_owned(),
+                usize::from_str_radix(receive, 16).ok()?,
+            ))
         })
+        .collect()
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port")
+}
+
+/// Connections to the server at `addr` the kernel completed and the server
+/// has not accepted yet.
+fn accept_queue(addr: &str) -> usize {
+    let port = port_of(addr);
+    tcp_sockets()
+        .into_iter()
+        .filter(|(local, _, state, _)| *local == port && state == "0A")
+        .map(|(_, _, _, queue)| queue)
         .sum()
+}
+
+/// Waits (up to 5 s) until the server at `addr` has read everything
+/// `client` sent it, or closed the connection.
+async fn read_by_server(addr: &str, client: &tokio::net::TcpStream) {
+    let server_port = port_of(addr);
+    let client_port = client.local_addr().expect("local address").port();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tcp_sockets().iter().any(|(local, remote, state, queue)| {
+        *local == server_port && *remote == client_port && state == "01" && *queue > 0
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the server left a request unread for 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Reads until the server closes the connection; how long that took, or
@@ -438,6 +469,9 @@ async fn streams_leave_room_for_api_requests_and_excess_connections_are_refused_
             break;
         }
         stream.write_all(TRICKLE).await.expect("write");
+        // Until the server reads the head, the connection is idle to it, and
+        // the next one would take its place instead of being refused.
+        read_by_server(&addr, &stream).await;
         trickling.push(stream);
     }
     let refused = refused.expect("a connection beyond the cap was refused");
