@@ -515,19 +515,18 @@ pub(crate) fn read_conversation(json: &str) -> Option<(String, bool)> {
     Some((string(&value, "id")?, closed))
 }
 
-/// The strings of a language's file (an array, see [`Strings::from_list`]); `None` for anything
+/// The strings of a language's file (an array, see [`Strings::from_texts`]); `None` for anything
 /// else. Read once per page and kept for its life (leaked: the chat box's own strings are
 /// `&'static` like English's).
 pub(crate) fn read_strings(list: &JsValue) -> Option<&'static Strings> {
-    let mut texts = Vec::new();
+    let mut index = 0;
     // Not an array: `Reflect.get` throws (`undefined`), or there are no strings.
-    while let Ok(text) = Reflect::get_u32(list, texts.len() as u32) {
-        let Some(text) = text.as_string() else {
-            break;
-        };
-        texts.push(&*text.leak());
-    }
-    Some(Box::leak(Box::new(Strings::from_list(&texts)?)))
+    let texts = core::iter::from_fn(|| {
+        let text = Reflect::get_u32(list, index).ok()?.as_string()?;
+        index += 1;
+        Some(&*text.leak())
+    });
+    Some(Box::leak(Box::new(Strings::from_texts(texts)?)))
 }
 
 /// `JSON.parse`, for objects only.
