@@ -151,7 +151,7 @@ impl Dom {
             Some(host) => (host, false),
             None => {
                 let host = document.create_element("div").ok()?;
-                host.set_id(HOST_ID);
+                set(&host, "id", HOST_ID);
                 document.body()?.append_child(&host).ok()?;
                 (host, true)
             }
@@ -299,11 +299,15 @@ impl Dom {
             }
         }
         show_text(&e[NOTE], view.notice.as_deref());
-        e[NOTE].set_class_name(if view.notice_is_problem {
-            "note problem"
-        } else {
-            "note"
-        });
+        set(
+            &e[NOTE],
+            "class",
+            if view.notice_is_problem {
+                "note problem"
+            } else {
+                "note"
+            },
+        );
         if announce {
             if let Some(text) = &view.announcement {
                 e[LIVE].set_text_content(Some(text));
@@ -431,7 +435,7 @@ impl Builder<'_> {
             .map(JsCast::unchecked_into)
             .unwrap_or_else(|_| wasm_bindgen::throw_str("onair: createElement"));
         if !class.is_empty() {
-            element.set_class_name(class);
+            set(&element, "class", class);
         }
         element
     }
@@ -443,10 +447,10 @@ impl Builder<'_> {
     }
 }
 
+/// Removes every child of `node` (`textContent = null`: one import for this and for text, not
+/// a loop over `firstChild` and `removeChild`).
 fn clear(node: &web_sys::Node) {
-    while let Some(child) = node.first_child() {
-        let _ = node.remove_child(&child);
-    }
+    node.set_text_content(None);
 }
 
 fn set(element: &Element, name: &str, value: &str) {
