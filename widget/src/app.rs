@@ -83,7 +83,7 @@ pub(crate) fn strings_of(code: &str) -> JsValue {
 
 /// Mounts the chat box unless the page has one already.
 pub(crate) fn mount(config: Config) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = crate::window() else {
         return;
     };
     let key = JsValue::from_str(MOUNTED_KEY);
@@ -109,7 +109,7 @@ fn owner(widget: Shared) -> Closure<dyn FnMut(Event)> {
             .as_ref()
             .is_some_and(|widget| widget.try_borrow_mut().is_ok())
         {
-            if let Some(window) = web_sys::window() {
+            if let Some(window) = crate::window() {
                 let _ = Reflect::delete_property(&window, &JsValue::from_str(MOUNTED_KEY));
             }
             // The guards' `Drop`s run browser code.
@@ -120,7 +120,7 @@ fn owner(widget: Shared) -> Closure<dyn FnMut(Event)> {
 
 /// Takes the chat box out of the page and closes its streams.
 pub(crate) fn unmount() {
-    let mounted = web_sys::window()
+    let mounted = crate::window()
         .and_then(|window| Reflect::get(&window, &JsValue::from_str(MOUNTED_KEY)).ok());
     if let Some(unmount) = mounted
         .as_ref()
