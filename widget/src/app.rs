@@ -785,9 +785,11 @@ impl Drop for Source {
     }
 }
 
-/// An event's `data` and `lastEventId`.
+/// A stream event's `data` and `lastEventId`. Only for the events an `EventSource` of ours
+/// dispatches by name (`status`, `message`…), which are `MessageEvent`s, and nothing else can
+/// dispatch on it (the page has no reference to it): no `instanceof` check (an import).
 fn data(event: &Event) -> Option<(String, String)> {
-    let event = event.dyn_ref::<MessageEvent>()?;
+    let event = event.unchecked_ref::<MessageEvent>();
     Some((event.data().as_string()?, event.last_event_id()))
 }
 
