@@ -83,7 +83,7 @@ pub(crate) fn strings_of(code: &str) -> JsValue {
 
 /// Mounts the chat box unless the page has one already.
 pub(crate) fn mount(config: Config) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = crate::window() else {
         return;
     };
     let key = JsValue::from_str(MOUNTED_KEY);
@@ -109,7 +109,7 @@ fn owner(widget: Shared) -> Closure<dyn FnMut(Event)> {
             .as_ref()
             .is_some_and(|widget| widget.try_borrow_mut().is_ok())
         {
-            if let Some(window) = web_sys::window() {
+            if let Some(window) = crate::window() {
                 let _ = Reflect::delete_property(&window, &JsValue::from_str(MOUNTED_KEY));
             }
             // The guards' `Drop`s run browser code.
@@ -120,7 +120,7 @@ fn owner(widget: Shared) -> Closure<dyn FnMut(Event)> {
 
 /// Takes the chat box out of the page and closes its streams.
 pub(crate) fn unmount() {
-    let mounted = web_sys::window()
+    let mounted = crate::window()
         .and_then(|window| Reflect::get(&window, &JsValue::from_str(MOUNTED_KEY)).ok());
     if let Some(unmount) = mounted
         .as_ref()
@@ -368,9 +368,9 @@ impl Widget {
             email: storage.get(&storage.email_key),
         };
         let dom = &self.dom;
-        dom.leave_name
+        dom.leave_name()
             .set_value(visitor.name.as_deref().unwrap_or_default());
-        dom.leave_email
+        dom.leave_email()
             .set_value(visitor.email.as_deref().unwrap_or_default());
         self.saved_visitor = visitor.clone();
         self.model.visitor = visitor;
@@ -679,11 +679,11 @@ impl Widget {
         if answer.is_ok() {
             let dom = &self.dom;
             match self.model.sending {
-                Some(Form::Chat) if dom.chat_text.value().trim() == self.sending_text => {
-                    dom.chat_text.set_value("");
+                Some(Form::Chat) if dom.chat_text().value().trim() == self.sending_text => {
+                    dom.chat_text().set_value("");
                 }
                 // The name and email stay, for the next message.
-                Some(Form::LeaveMessage) => dom.leave_text.set_value(""),
+                Some(Form::LeaveMessage) => dom.leave_text().set_value(""),
                 _ => {}
             }
         }
@@ -691,21 +691,21 @@ impl Widget {
     }
 
     fn send_chat(&mut self) {
-        let text = self.dom.chat_text.value();
+        let text = self.dom.chat_text().value();
         self.dispatch(Msg::Send(text));
         // Not on the Send button, which is disabled while sending and would drop the focus.
-        let _ = self.dom.chat_text.focus();
+        let _ = self.dom.chat_text().focus();
     }
 
     fn send_leave(&mut self) {
         let dom = &self.dom;
         let msg = Msg::Leave {
-            name: dom.leave_name.value(),
-            email: dom.leave_email.value(),
-            text: dom.leave_text.value(),
+            name: dom.leave_name().value(),
+            email: dom.leave_email().value(),
+            text: dom.leave_text().value(),
         };
         self.dispatch(msg);
-        let _ = self.dom.leave_text.focus();
+        let _ = self.dom.leave_text().focus();
     }
 
     fn toggle_panel(&mut self) {
@@ -713,12 +713,12 @@ impl Widget {
         if self.model.open {
             // Where the visitor writes, when there is a form to write in.
             let dom = &self.dom;
-            let _ = if !dom.chat.hidden() {
-                dom.chat_text.focus()
-            } else if !dom.leave.hidden() {
-                dom.leave_text.focus()
+            let _ = if !dom.at(dom::CHAT).hidden() {
+                dom.chat_text().focus()
+            } else if !dom.at(dom::LEAVE).hidden() {
+                dom.leave_text().focus()
             } else {
-                dom.panel.focus()
+                dom.at(dom::PANEL).focus()
             };
         }
     }
@@ -728,7 +728,7 @@ impl Widget {
         if self.dispatch(Msg::ClosePanel) == Change::None {
             return false;
         }
-        let _ = self.dom.bubble.focus();
+        let _ = self.dom.at(dom::BUBBLE).focus();
         true
     }
 
@@ -785,9 +785,11 @@ impl Drop for Source {
     }
 }
 
-/// An event's `data` and `lastEventId`.
+/// A stream event's `data` and `lastEventId`. Only for the events an `EventSource` of ours
+/// dispatches by name (`status`, `message`…), which are `MessageEvent`s, and nothing else can
+/// dispatch on it (the page has no reference to it): no `instanceof` check (an import).
 fn data(event: &Event) -> Option<(String, String)> {
-    let event = event.dyn_ref::<MessageEvent>()?;
+    let event = event.unchecked_ref::<MessageEvent>();
     Some((event.data().as_string()?, event.last_event_id()))
 }
 
@@ -796,11 +798,13 @@ fn controls(dom: &Dom, widget: &Handle) -> [Listener; 7] {
     let listen =
         |target: &web_sys::EventTarget, kind, f| Listener::new(target, kind, callback(widget, f));
     [
-        listen(&dom.bubble, "click", |widget, _| widget.toggle_panel()),
-        listen(&dom.close, "click", |widget, _| {
+        listen(dom.at(dom::BUBBLE), "click", |widget, _| {
+            widget.toggle_panel()
+        }),
+        listen(dom.at(dom::CLOSE), "click", |widget, _| {
             widget.close_panel();
         }),
-        listen(&dom.frame, "keydown", |widget, event| {
+        listen(dom.at(dom::FRAME), "keydown", |widget, event| {
             let is_escape = event
                 .dyn_ref::<KeyboardEvent>()
                 .is_some_and(|key| key.key() == "Escape");
@@ -809,12 +813,12 @@ fn controls(dom: &Dom, widget: &Handle) -> [Listener; 7] {
                 event.stop_propagation();
             }
         }),
-        listen(&dom.chat, "submit", |widget, event| {
+        listen(dom.at(dom::CHAT), "submit", |widget, event| {
             event.prevent_default();
             widget.send_chat();
         }),
         // Enter sends, Shift+Enter is a new line; not while an input method composes.
-        listen(&dom.chat_text, "keydown", |widget, event| {
+        listen(dom.chat_text(), "keydown", |widget, event| {
             let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
                 return;
             };
@@ -823,8 +827,8 @@ fn controls(dom: &Dom, widget: &Handle) -> [Listener; 7] {
                 widget.send_chat();
             }
         }),
-        listen(&dom.chat_text, "input", |widget, _| widget.on_input()),
-        listen(&dom.leave, "submit", |widget, event| {
+        listen(dom.chat_text(), "input", |widget, _| widget.on_input()),
+        listen(dom.at(dom::LEAVE), "submit", |widget, event| {
             event.prevent_default();
             widget.send_leave();
         }),

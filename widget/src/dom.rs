@@ -24,50 +24,114 @@ pub(crate) const HOST_ID: &str = "onair-chatbox";
 
 const STYLE: &str = include_str!("style.css");
 
-/// The elements a render touches, found once when the tree is built.
+/// The number of elements in the shadow tree ([`TREE`]).
+const NODES: usize = 32;
+
+// The elements a render or a listener touches, as their lines in [`TREE`] (and indices into
+// `Dom::elements`).
+const STYLE_ELEMENT: usize = 0;
+pub(crate) const FRAME: usize = 1;
+pub(crate) const BUBBLE: usize = 2;
+const BUBBLE_LABEL: usize = 5;
+const BUBBLE_BACK_AT: usize = 6;
+const BADGE: usize = 7;
+pub(crate) const PANEL: usize = 8;
+const TITLE: usize = 12;
+pub(crate) const CLOSE: usize = 13;
+const MESSAGE: usize = 14;
+const BACK_AT: usize = 15;
+const LOG: usize = 16;
+const TYPING: usize = 17;
+const NOTE: usize = 18;
+pub(crate) const CHAT: usize = 19;
+pub(crate) const CHAT_TEXT: usize = 21;
+const CHAT_SEND: usize = 22;
+pub(crate) const LEAVE: usize = 23;
+const LEAVE_NAME: usize = 25;
+const LEAVE_EMAIL: usize = 27;
+const LEAVE_TEXT: usize = 29;
+const LEAVE_SEND: usize = 30;
+const LIVE: usize = 31;
+
+/// The shadow tree, which [`Dom::build`] makes in this order: one element a line, each appended
+/// to its parent. A line is the parent (a letter for the line it is on, `a` the first; `-` the
+/// shadow root), the tag, then `|name=value` for each attribute in order; a name of nothing
+/// stands for the element's text, and a value `@n` for the `n`th of the chat box's words that
+/// `build` lists. One loop over text instead of a call per element and attribute, and the
+/// elements in one array instead of a field each: both bytes.
+///
+/// - The frame (`b`): everything visible, the bubble and the panel. In the bubble, under its
+///   label (`e`), when office hours open: seen without opening the panel; then the count of
+///   unread replies. The coloured status dots are decoration only.
+/// - The log (under the panel, `i`) is `role="log"`, so a screen reader reads what is appended
+///   while the panel is open; it scrolls, so keyboard users reach it to scroll it. Then
+///   "Ann is typing…", a polite live region of its own, so a screen reader says it once when it
+///   appears, not at every signal while Ann types; then what the panel says about the last
+///   send, between the conversation and the forms, where the eye goes after Send.
+/// - Real forms (`t`, `x`): the browser checks `required` and `type=email` before `submit`
+///   fires, and Enter in a field submits. Ids are scoped to the shadow root, so they cannot
+///   clash with the page's.
+/// - Last, a visually hidden `aria-live="polite"` region for status changes and news.
+const TREE: &str = "-style
+-div|class=w|role=region|aria-label=@0|lang=@1|hidden=
+bbutton|class=bubble|type=button|aria-expanded=false|aria-controls=panel
+cspan|class=dot|aria-hidden=true
+cspan|class=txt
+espan
+espan|class=sub|hidden=
+cspan|class=badge|hidden=
+bdiv|class=panel|id=panel|role=dialog|aria-labelledby=title|tabindex=-1|hidden=
+idiv|class=head
+jh2|id=title
+kspan|class=dot|aria-hidden=true
+kspan
+jbutton|class=close|type=button|aria-label=@2|=\u{d7}
+ip|class=msg
+ip|class=back
+idiv|class=log|role=log|aria-label=@3|tabindex=0|hidden=
+ip|class=typing|aria-live=polite|hidden=
+ip|class=note|hidden=
+iform|class=fields chat
+tlabel|for=chat-text|=@4
+ttextarea|id=chat-text
+tbutton|class=send|type=submit|=@5
+iform|class=fields leave
+xlabel|for=leave-name|=@6
+xinput|id=leave-name|autocomplete=name
+xlabel|for=leave-email|=@7
+xinput|id=leave-email|type=email|autocomplete=email|required=
+xlabel|for=leave-text|=@8
+xtextarea|id=leave-text|required=
+xbutton|class=send|type=submit|=@5
+-div|class=sr|aria-live=polite|aria-atomic=true|lang=@1";
+
+/// `text` up to the first `end` byte (all of it without one), and what follows that byte.
+fn cut(text: &str, end: u8) -> (&str, &str) {
+    // A loop of its own: `position` on `bytes()` was twice the size.
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() && bytes[at] != end {
+        at += 1;
+    }
+    match text.split_at_checked(at) {
+        Some((head, tail)) => (head, tail.get(1..).unwrap_or_default()),
+        None => (text, ""),
+    }
+}
+
+/// The shadow tree, built once, and what a render needs to know of what it shows.
 #[derive(Debug)]
 pub(crate) struct Dom {
     pub(crate) host: Element,
     /// Whether this widget created the host element, so unmounting removes it again.
     created_host: bool,
     root: ShadowRoot,
-    /// Everything visible: the bubble and the panel.
-    pub(crate) frame: HtmlElement,
-    pub(crate) bubble: HtmlElement,
-    bubble_label: HtmlElement,
-    /// When office hours open, under the bubble's label: seen without opening the panel.
-    bubble_back_at: HtmlElement,
-    pub(crate) panel: HtmlElement,
-    pub(crate) close: HtmlElement,
-    /// The count of unread replies, on the bubble.
-    badge: HtmlElement,
-    title: HtmlElement,
-    message: HtmlElement,
-    back_at: HtmlElement,
-    /// The conversation: `role="log"`, so a screen reader reads what is appended while the
-    /// panel is open.
-    log: HtmlElement,
-    /// "Ann is typing…": a polite live region of its own, so a screen reader says it once
-    /// when it appears, not at every signal while Ann types.
-    typing: HtmlElement,
-    /// The ids of the messages in `log`, in order: new ones are appended, not redrawn.
+    /// The elements of [`TREE`], in its order.
+    elements: [HtmlElement; NODES],
+    /// The ids of the messages in the log, in order: new ones are appended, not redrawn.
     shown: Vec<String>,
     /// Whether the panel was open at the last render: on opening, the log scrolls down.
     was_open: bool,
-    /// The chat's form: its text box and send button.
-    pub(crate) chat: HtmlElement,
-    pub(crate) chat_text: HtmlTextAreaElement,
-    chat_send: HtmlElement,
-    /// The leave-a-message form.
-    pub(crate) leave: HtmlElement,
-    pub(crate) leave_name: HtmlInputElement,
-    pub(crate) leave_email: HtmlInputElement,
-    pub(crate) leave_text: HtmlTextAreaElement,
-    leave_send: HtmlElement,
-    /// What the panel says about the last send.
-    note: HtmlElement,
-    /// A visually hidden `aria-live="polite"` region for status changes and news.
-    live: HtmlElement,
     document: Document,
     strings: &'static Strings,
     /// The server's origin, without a trailing slash: agents' pictures are paths on it.
@@ -87,7 +151,7 @@ impl Dom {
             Some(host) => (host, false),
             None => {
                 let host = document.create_element("div").ok()?;
-                host.set_id(HOST_ID);
+                set(&host, "id", HOST_ID);
                 document.body()?.append_child(&host).ok()?;
                 (host, true)
             }
@@ -104,116 +168,82 @@ impl Dom {
                 .ok()?,
         };
         let b = Builder { document };
-
-        let style = b.element("style", "");
-        style.set_text_content(Some(STYLE));
-        let frame = b.element("div", "w");
-        set(&frame, "role", "region");
-        set(&frame, "aria-label", strings.region);
-        set(&frame, "lang", strings.code);
-        frame.set_hidden(true);
-
-        let bubble = b.child(&frame, "button", "bubble");
-        set(&bubble, "type", "button");
-        set(&bubble, "aria-expanded", "false");
-        set(&bubble, "aria-controls", "panel");
-        b.dot(&bubble);
-        let bubble_text = b.child(&bubble, "span", "txt");
-        let bubble_label = b.child(&bubble_text, "span", "");
-        let bubble_back_at = b.child(&bubble_text, "span", "sub");
-        bubble_back_at.set_hidden(true);
-        let badge = b.child(&bubble, "span", "badge");
-        badge.set_hidden(true);
-
-        let panel = b.child(&frame, "div", "panel");
-        panel.set_id("panel");
-        set(&panel, "role", "dialog");
-        set(&panel, "aria-labelledby", "title");
-        set(&panel, "tabindex", "-1");
-        panel.set_hidden(true);
-        let head = b.child(&panel, "div", "head");
-        let heading = b.child(&head, "h2", "");
-        heading.set_id("title");
-        b.dot(&heading);
-        let title = b.child(&heading, "span", "");
-        let close = b.child(&head, "button", "close");
-        set(&close, "type", "button");
-        set(&close, "aria-label", strings.close);
-        close.set_text_content(Some("×"));
-        let message = b.child(&panel, "p", "msg");
-        let back_at = b.child(&panel, "p", "back");
-
-        let log = b.child(&panel, "div", "log");
-        set(&log, "role", "log");
-        set(&log, "aria-label", strings.conversation);
-        // It scrolls: keyboard users reach it to scroll it.
-        set(&log, "tabindex", "0");
-        log.set_hidden(true);
-        let typing = b.child(&panel, "p", "typing");
-        set(&typing, "aria-live", "polite");
-        typing.set_hidden(true);
-
-        // Real forms: the browser checks `required` and `type=email` before `submit` fires,
-        // and Enter in a field submits.
-        let chat = b.child(&panel, "form", "fields chat");
-        let chat_text = b.field(&chat, "textarea", "chat-text", strings.your_message);
-        let chat_send = b.send(&chat, strings.send);
-        let leave = b.child(&panel, "form", "fields leave");
-        let leave_name = b.field(&leave, "input", "leave-name", strings.name);
-        set(&leave_name, "autocomplete", "name");
-        let leave_email = b.field(&leave, "input", "leave-email", strings.email);
-        set(&leave_email, "type", "email");
-        set(&leave_email, "autocomplete", "email");
-        set(&leave_email, "required", "");
-        let leave_text = b.field(&leave, "textarea", "leave-text", strings.message);
-        set(&leave_text, "required", "");
-        let leave_send = b.send(&leave, strings.send);
-        // Between the conversation and the forms, where the eye goes after Send.
-        let note = b.element("p", "note");
-        note.set_hidden(true);
-        let _ = panel.insert_before(&note, Some(&chat));
-
-        let live = b.element("div", "sr");
-        set(&live, "aria-live", "polite");
-        set(&live, "aria-atomic", "true");
-        set(&live, "lang", strings.code);
-
-        // Only fails for a node that cannot go there, and these can.
-        for node in [&style, &frame, &live] {
-            let _ = root.append_child(node);
+        let words = [
+            strings.region,
+            strings.code,
+            strings.close,
+            strings.conversation,
+            strings.your_message,
+            strings.send,
+            strings.name,
+            strings.email,
+            strings.message,
+        ];
+        let mut elements: Vec<HtmlElement> = Vec::with_capacity(NODES);
+        let mut lines = TREE;
+        while !lines.is_empty() {
+            let (line, rest) = cut(lines, b'\n');
+            lines = rest;
+            let (head, mut attributes) = cut(line, b'|');
+            let element = b.element(head.get(1..).unwrap_or_default(), "");
+            while !attributes.is_empty() {
+                let (attribute, rest) = cut(attributes, b'|');
+                attributes = rest;
+                let (name, mut value) = cut(attribute, b'=');
+                if let [b'@', n] = value.as_bytes() {
+                    value = words
+                        .get(usize::from(n.wrapping_sub(b'0')))
+                        .copied()
+                        .unwrap_or_default();
+                }
+                if name.is_empty() {
+                    element.set_text_content(Some(value));
+                } else {
+                    set(&element, name, value);
+                }
+            }
+            let parent = head.bytes().next().unwrap_or_default().wrapping_sub(b'a');
+            // Only fails for a node that cannot go there, and these can.
+            let _ = match elements.get(usize::from(parent)) {
+                Some(parent) => parent.append_child(&element),
+                None => root.append_child(&element),
+            };
+            elements.push(element);
         }
+        let elements: [HtmlElement; NODES] = elements.try_into().ok()?;
+        elements[STYLE_ELEMENT].set_text_content(Some(STYLE));
         Some(Dom {
             host,
             created_host,
             root,
-            frame,
-            bubble,
-            bubble_label,
-            bubble_back_at,
-            badge,
-            panel,
-            close,
-            title,
-            message,
-            back_at,
-            log,
-            typing,
+            elements,
             shown: Vec::new(),
             was_open: false,
-            chat,
-            chat_text: chat_text.unchecked_into(),
-            chat_send,
-            leave,
-            leave_name: leave_name.unchecked_into(),
-            leave_email: leave_email.unchecked_into(),
-            leave_text: leave_text.unchecked_into(),
-            leave_send,
-            note,
-            live,
             document: document.clone(),
             strings,
             origin,
         })
+    }
+
+    /// The element at `index` of [`TREE`].
+    pub(crate) fn at(&self, index: usize) -> &HtmlElement {
+        &self.elements[index]
+    }
+
+    pub(crate) fn chat_text(&self) -> &HtmlTextAreaElement {
+        self.at(CHAT_TEXT).unchecked_ref()
+    }
+
+    pub(crate) fn leave_name(&self) -> &HtmlInputElement {
+        self.at(LEAVE_NAME).unchecked_ref()
+    }
+
+    pub(crate) fn leave_email(&self) -> &HtmlInputElement {
+        self.at(LEAVE_EMAIL).unchecked_ref()
+    }
+
+    pub(crate) fn leave_text(&self) -> &HtmlTextAreaElement {
+        self.at(LEAVE_TEXT).unchecked_ref()
     }
 
     /// Shows `view`; `local_time` formats the messages' times (see [`local_time`]).
@@ -224,40 +254,43 @@ impl Dom {
         local_time: &dyn Fn(f64) -> LocalTime,
     ) {
         set(&self.host, "data-status", view.host_status);
-        self.frame.set_hidden(!view.visible);
+        let e = &self.elements;
+        e[FRAME].set_hidden(!view.visible);
         if view.reconnecting {
-            set(&self.frame, "data-reconnecting", "");
+            set(&e[FRAME], "data-reconnecting", "");
         } else {
-            let _ = self.frame.remove_attribute("data-reconnecting");
+            let _ = e[FRAME].remove_attribute("data-reconnecting");
         }
         set(
-            &self.bubble,
+            &e[BUBBLE],
             "aria-expanded",
             if view.open { "true" } else { "false" },
         );
-        self.bubble_label.set_text_content(Some(view.bubble_label));
-        show_text(&self.bubble_back_at, view.back_at.as_deref());
-        show_text(&self.badge, view.badge.as_deref());
+        e[BUBBLE_LABEL].set_text_content(Some(view.bubble_label));
+        show_text(&e[BUBBLE_BACK_AT], view.back_at.as_deref());
+        show_text(&e[BADGE], view.badge.as_deref());
         match &view.bubble_name {
-            Some(name) => set(&self.bubble, "aria-label", name),
+            Some(name) => set(&e[BUBBLE], "aria-label", name),
             None => {
-                let _ = self.bubble.remove_attribute("aria-label");
+                let _ = e[BUBBLE].remove_attribute("aria-label");
             }
         }
-        self.panel.set_hidden(!view.open);
-        self.title.set_text_content(Some(view.title));
-        show_text(&self.message, view.message.as_deref());
-        show_text(&self.back_at, view.back_at.as_deref());
+        e[PANEL].set_hidden(!view.open);
+        e[TITLE].set_text_content(Some(view.title));
+        show_text(&e[MESSAGE], view.message.as_deref());
+        show_text(&e[BACK_AT], view.back_at.as_deref());
         let appended = self.render_messages(view.messages, local_time);
         if view.open && (appended || !self.was_open) {
             // The newest message in sight.
-            self.log.set_scroll_top(self.log.scroll_height());
+            let log = self.at(LOG);
+            log.set_scroll_top(log.scroll_height());
         }
         self.was_open = view.open;
-        show_text(&self.typing, view.typing.as_deref());
-        self.chat.set_hidden(view.form != Form::Chat);
-        self.leave.set_hidden(view.form != Form::LeaveMessage);
-        for send in [&self.chat_send, &self.leave_send] {
+        let e = &self.elements;
+        show_text(&e[TYPING], view.typing.as_deref());
+        e[CHAT].set_hidden(view.form != Form::Chat);
+        e[LEAVE].set_hidden(view.form != Form::LeaveMessage);
+        for send in [&e[CHAT_SEND], &e[LEAVE_SEND]] {
             send.set_text_content(Some(view.send_label));
             if view.sending {
                 set(send, "disabled", "");
@@ -265,15 +298,19 @@ impl Dom {
                 let _ = send.remove_attribute("disabled");
             }
         }
-        show_text(&self.note, view.notice.as_deref());
-        self.note.set_class_name(if view.notice_is_problem {
-            "note problem"
-        } else {
-            "note"
-        });
+        show_text(&e[NOTE], view.notice.as_deref());
+        set(
+            &e[NOTE],
+            "class",
+            if view.notice_is_problem {
+                "note problem"
+            } else {
+                "note"
+            },
+        );
         if announce {
             if let Some(text) = &view.announcement {
-                self.live.set_text_content(Some(text));
+                e[LIVE].set_text_content(Some(text));
             }
         }
     }
@@ -298,17 +335,17 @@ impl Dom {
         let new = if extends {
             messages.get(known..).unwrap_or_default()
         } else {
-            clear(&self.log);
+            clear(self.at(LOG));
             self.shown.clear();
             messages
         };
         for message in new {
             let _ = self
-                .log
+                .at(LOG)
                 .append_child(&self.message_element(message, local_time));
             self.shown.push(message.id.clone());
         }
-        self.log.set_hidden(messages.is_empty());
+        self.at(LOG).set_hidden(messages.is_empty());
         true
     }
 
@@ -398,7 +435,7 @@ impl Builder<'_> {
             .map(JsCast::unchecked_into)
             .unwrap_or_else(|_| wasm_bindgen::throw_str("onair: createElement"));
         if !class.is_empty() {
-            element.set_class_name(class);
+            set(&element, "class", class);
         }
         element
     }
@@ -408,36 +445,12 @@ impl Builder<'_> {
         let _ = parent.append_child(&element);
         element
     }
-
-    /// The coloured status dot, decoration only.
-    fn dot(&self, parent: &HtmlElement) {
-        let dot = self.child(parent, "span", "dot");
-        set(&dot, "aria-hidden", "true");
-    }
-
-    fn send(&self, form: &HtmlElement, label: &str) -> HtmlElement {
-        let send = self.child(form, "button", "send");
-        set(&send, "type", "submit");
-        send.set_text_content(Some(label));
-        send
-    }
-
-    /// A form control with its label. Ids are scoped to the shadow root, so they cannot
-    /// clash with the page's.
-    fn field(&self, parent: &HtmlElement, tag: &str, id: &str, label: &str) -> HtmlElement {
-        let label_element = self.child(parent, "label", "");
-        set(&label_element, "for", id);
-        label_element.set_text_content(Some(label));
-        let control = self.child(parent, tag, "");
-        control.set_id(id);
-        control
-    }
 }
 
+/// Removes every child of `node` (`textContent = null`: one import for this and for text, not
+/// a loop over `firstChild` and `removeChild`).
 fn clear(node: &web_sys::Node) {
-    while let Some(child) = node.first_child() {
-        let _ = node.remove_child(&child);
-    }
+    node.set_text_content(None);
 }
 
 fn set(element: &Element, name: &str, value: &str) {
@@ -506,19 +519,18 @@ pub(crate) fn read_conversation(json: &str) -> Option<(String, bool)> {
     Some((string(&value, "id")?, closed))
 }
 
-/// The strings of a language's file (an array, see [`Strings::from_list`]); `None` for anything
+/// The strings of a language's file (an array, see [`Strings::from_texts`]); `None` for anything
 /// else. Read once per page and kept for its life (leaked: the chat box's own strings are
 /// `&'static` like English's).
 pub(crate) fn read_strings(list: &JsValue) -> Option<&'static Strings> {
-    let mut texts = Vec::new();
+    let mut index = 0;
     // Not an array: `Reflect.get` throws (`undefined`), or there are no strings.
-    while let Ok(text) = Reflect::get_u32(list, texts.len() as u32) {
-        let Some(text) = text.as_string() else {
-            break;
-        };
-        texts.push(&*text.leak());
-    }
-    Some(Box::leak(Box::new(Strings::from_list(&texts)?)))
+    let texts = core::iter::from_fn(|| {
+        let text = Reflect::get_u32(list, index).ok()?.as_string()?;
+        index += 1;
+        Some(&*text.leak())
+    });
+    Some(Box::leak(Box::new(Strings::from_texts(texts)?)))
 }
 
 /// `JSON.parse`, for objects only.

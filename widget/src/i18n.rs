@@ -96,7 +96,7 @@ fn is_plain_tag(tag: &str) -> bool {
 /// language: `["Back at ", ""]` reads "Back at {time}", `["Back on ", " at ", ""]` reads
 /// "Back on {day} at {time}". Pieces rather than placeholders, because replacing text costs
 /// the wasm a string searcher and its panic messages (kilobytes).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Strings {
     /// The BCP 47 primary language subtag, for `lang` attributes.
     pub(crate) code: &'static str,
@@ -154,91 +154,76 @@ pub(crate) struct Strings {
 }
 
 /// How many strings a language has (see [`Strings::list`]).
-#[cfg(any(not(target_arch = "wasm32"), feature = "test-hooks"))]
 const COUNT: usize = 39;
 
 impl Strings {
     /// The strings from a list in the order of [`Strings::list`] (the file of one language),
     /// `None` unless it has exactly [`Strings::list`]'s number.
+    #[cfg(test)]
     pub(crate) fn from_list(list: &[&'static str]) -> Option<Strings> {
-        let &[
-            code,
-            region,
-            bubble_chat,
-            bubble_offline,
-            title_online,
-            title_busy,
-            title_offline,
-            back_today_0,
-            back_today_1,
-            back_on_day_0,
-            back_on_day_1,
-            back_on_day_2,
-            your_message,
-            name,
-            email,
-            message,
-            send,
-            sending,
-            conversation,
-            you,
-            agent,
-            bot,
-            new_from_agent,
-            new_from_bot,
-            unread_0,
-            unread_1,
-            sent,
-            sent_no_email,
-            ended,
-            no_text,
-            too_long_0,
-            too_long_1,
-            rate_limited_0,
-            rate_limited_1,
-            missing_email,
-            invalid_email,
-            failed,
-            close,
-            typing,
-        ] = list
-        else {
-            return None;
-        };
-        Some(Strings {
-            code,
-            region,
-            bubble_chat,
-            bubble_offline,
-            title_online,
-            title_busy,
-            title_offline,
-            back_today: [back_today_0, back_today_1],
-            back_on_day: [back_on_day_0, back_on_day_1, back_on_day_2],
-            your_message,
-            name,
-            email,
-            message,
-            send,
-            sending,
-            conversation,
-            you,
-            agent,
-            bot,
-            new_from_agent,
-            new_from_bot,
-            unread: [unread_0, unread_1],
-            sent,
-            sent_no_email,
-            ended,
-            no_text,
-            too_long: [too_long_0, too_long_1],
-            rate_limited: [rate_limited_0, rate_limited_1],
-            missing_email,
-            invalid_email,
-            failed,
-            close,
-            typing,
+        Strings::from_texts(list.iter().copied())
+    }
+
+    /// The strings of `texts`, in the order of [`Strings::list`]; `None` unless there are
+    /// exactly [`COUNT`]. Each goes into its place ([`Strings::slot`]) in a copy of English's:
+    /// taking a list apart with one slice pattern was a load and a store a string (bytes).
+    pub(crate) fn from_texts(texts: impl IntoIterator<Item = &'static str>) -> Option<Strings> {
+        let mut strings = EN.clone();
+        let mut count = 0;
+        for text in texts {
+            *strings.slot(count)? = text;
+            count += 1;
+        }
+        (count == COUNT).then_some(strings)
+    }
+
+    /// The string at `index` in the order of [`Strings::list`], to be replaced; `None` past
+    /// the last. Not inlined: a `Strings` kept in memory, this is a table of offsets; inlined,
+    /// its 39 fields became as many locals and this a jump to each (bytes).
+    #[inline(never)]
+    fn slot(&mut self, index: usize) -> Option<&mut &'static str> {
+        let s = self;
+        Some(match index {
+            0 => &mut s.code,
+            1 => &mut s.region,
+            2 => &mut s.bubble_chat,
+            3 => &mut s.bubble_offline,
+            4 => &mut s.title_online,
+            5 => &mut s.title_busy,
+            6 => &mut s.title_offline,
+            7 => &mut s.back_today[0],
+            8 => &mut s.back_today[1],
+            9 => &mut s.back_on_day[0],
+            10 => &mut s.back_on_day[1],
+            11 => &mut s.back_on_day[2],
+            12 => &mut s.your_message,
+            13 => &mut s.name,
+            14 => &mut s.email,
+            15 => &mut s.message,
+            16 => &mut s.send,
+            17 => &mut s.sending,
+            18 => &mut s.conversation,
+            19 => &mut s.you,
+            20 => &mut s.agent,
+            21 => &mut s.bot,
+            22 => &mut s.new_from_agent,
+            23 => &mut s.new_from_bot,
+            24 => &mut s.unread[0],
+            25 => &mut s.unread[1],
+            26 => &mut s.sent,
+            27 => &mut s.sent_no_email,
+            28 => &mut s.ended,
+            29 => &mut s.no_text,
+            30 => &mut s.too_long[0],
+            31 => &mut s.too_long[1],
+            32 => &mut s.rate_limited[0],
+            33 => &mut s.rate_limited[1],
+            34 => &mut s.missing_email,
+            35 => &mut s.invalid_email,
+            36 => &mut s.failed,
+            37 => &mut s.close,
+            38 => &mut s.typing,
+            _ => return None,
         })
     }
 

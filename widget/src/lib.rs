@@ -53,6 +53,21 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
+#[wasm_bindgen]
+extern "C" {
+    /// The page's `window` (`None` where there is none). Not `web_sys::window()`, which looks
+    /// for the global object through `self`, `window`, `globalThis` and `global` in turn and
+    /// then checks that it is a `Window`: four imports and their code more (bytes), for the
+    /// same object in a page.
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Option<web_sys::Window>;
+}
+
+/// The page's `window`, see [`WINDOW`].
+pub(crate) fn window() -> Option<web_sys::Window> {
+    WINDOW.with(Option::clone)
+}
+
 /// Shows the chat box for `account` (and `group`, if any) in the page, in `lang` (a BCP 47
 /// tag; else the browser's language; else English), following the status stream at
 /// `origin` (the server's origin, e.g. `https://chat.example.com`).

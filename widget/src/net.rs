@@ -123,7 +123,7 @@ fn answer(
 
 /// `fetch`; `done` gets the response, or `None` when there is none (network down, CORS).
 fn fetch(url: &str, init: &RequestInit, done: impl FnOnce(Option<Response>) + 'static) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = crate::window() else {
         return done(None);
     };
     settle(
