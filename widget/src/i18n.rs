@@ -227,51 +227,11 @@ impl Strings {
         })
     }
 
-    /// Every string, in the order of a language's file.
+    /// Every string, in the order of a language's file (that of [`Strings::slot`]).
     #[cfg(any(not(target_arch = "wasm32"), feature = "test-hooks"))]
     pub(crate) fn list(&self) -> [&'static str; COUNT] {
-        let s = self;
-        [
-            s.code,
-            s.region,
-            s.bubble_chat,
-            s.bubble_offline,
-            s.title_online,
-            s.title_busy,
-            s.title_offline,
-            s.back_today[0],
-            s.back_today[1],
-            s.back_on_day[0],
-            s.back_on_day[1],
-            s.back_on_day[2],
-            s.your_message,
-            s.name,
-            s.email,
-            s.message,
-            s.send,
-            s.sending,
-            s.conversation,
-            s.you,
-            s.agent,
-            s.bot,
-            s.new_from_agent,
-            s.new_from_bot,
-            s.unread[0],
-            s.unread[1],
-            s.sent,
-            s.sent_no_email,
-            s.ended,
-            s.no_text,
-            s.too_long[0],
-            s.too_long[1],
-            s.rate_limited[0],
-            s.rate_limited[1],
-            s.missing_email,
-            s.invalid_email,
-            s.failed,
-            s.close,
-            s.typing,
-        ]
+        let mut copy = self.clone();
+        core::array::from_fn(|index| copy.slot(index).map_or("", |text| *text))
     }
 }
 
